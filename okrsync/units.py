@@ -1,0 +1,91 @@
+"""Durations in config (``15m``), clock-style values (``2:37``) and display."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
+
+DURATION_UNITS = frozenset({"duration", "s", "sec", "seconds"})
+PERCENT_UNITS = frozenset({"%", "percent"})
+
+
+def parse_duration(text: str | int | float | timedelta) -> timedelta:
+    """``"15m"`` → 15 minutes; a bare number is seconds."""
+    if isinstance(text, timedelta):
+        return text
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        if text <= 0:
+            raise ValueError("a duration must be positive")
+        return timedelta(seconds=text)
+    if not isinstance(text, str) or not (m := _DURATION.match(text)):
+        raise ValueError(
+            f"invalid duration {text!r}: write a number and a unit, like 30s, 15m, 1h, 1d"
+        )
+    seconds = float(m[1]) * _UNIT_SECONDS[m[2]]
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(delta: timedelta) -> str:
+    """The shortest exact form: 900 s → ``15m``."""
+    seconds = delta.total_seconds()
+    for unit in ("w", "d", "h", "m", "s"):
+        size = _UNIT_SECONDS[unit]
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
+
+
+def parse_clock(text: str) -> float | None:
+    """``"2:37"`` (m:ss) or ``"1:02:03"`` (h:mm:ss) → seconds; None if not a clock value."""
+    m = _CLOCK.match(text.strip())
+    if not m:
+        return None
+    if m[3] is None:
+        return int(m[1]) * 60 + int(m[2])
+    return int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
+
+
+def format_value(value: float | None, unit: str | None) -> str:
+    """A number as people read it in an OKR: 12.5M USD, 99.7%, 3:45, 1,204."""
+    if value is None:
+        return "—"
+    if math.isnan(value) or math.isinf(value):
+        return str(value)
+    unit = unit or ""
+    if unit in DURATION_UNITS:
+        total = round(value)
+        sign = "-" if total < 0 else ""
+        h, rem = divmod(abs(total), 3600)
+        m, s = divmod(rem, 60)
+        return f"{sign}{h}:{m:02d}:{s:02d}" if h else f"{sign}{m}:{s:02d}"
+    if unit in PERCENT_UNITS:
+        return f"{value:.4g}%"
+    number = _compact(value)
+    return f"{number} {unit}" if unit else number
+
+
+def _compact(value: float) -> str:
+    magnitude = abs(value)
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= size * 10 or (magnitude >= size and suffix != "k"):
+            return f"{value / size:.4g}{suffix}"
+    if value == int(value):
+        return f"{int(value):,}"
+    return f"{value:.4g}"
+
+
+__all__ = [
+    "DURATION_UNITS",
+    "PERCENT_UNITS",
+    "format_duration",
+    "format_value",
+    "parse_clock",
+    "parse_duration",
+]
