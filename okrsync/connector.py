@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -76,8 +76,6 @@ class Runtime:
     """What the engine lends a connection: injectable so retries run in ms in tests."""
 
     sleep: Sleep = asyncio.sleep
-    user_agent: str = "okrsync"
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Connection(Protocol):

@@ -1,0 +1,162 @@
+"""Shared httpx machinery for every HTTP-based connector.
+
+One table turns what happened into an error (cf. Airbyte's
+``default_error_mapping``), so every connector classifies alike:
+
+    =================================  ====================================
+    outcome                            result
+    =================================  ====================================
+    2xx, JSON body                     (parsed JSON, excerpt of the body)
+    2xx, body not JSON                 SourceDataError "response is not JSON"
+    401, 403                           AuthError "HTTP 401: credentials rejected"
+    408, 425, 429, 5xx                 TransientError, retry_after=Retry-After
+    other 4xx (400/404/405/422 …)      QueryError "HTTP 404 from GET /path"
+    1xx/3xx (redirects not followed)   QueryError
+    httpx.TimeoutException             TransientError "timed out after Ns"
+    httpx.TransportError               TransientError (connect, reset, protocol)
+    =================================  ====================================
+
+Every request goes through :func:`okrsync.retry.call_with_retries`.
+Messages carry the method, the URL *path* (the query string may hold tokens)
+and a body excerpt; never header values or whole bodies. Redirects are not
+followed because httpx would resend custom auth headers to another host.
+"""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from okrsync import __version__
+from okrsync.connector import ConnectionSettings, Sleep
+from okrsync.errors import (
+    AuthError,
+    MeasureError,
+    QueryError,
+    SourceDataError,
+    TransientError,
+    excerpt,
+)
+from okrsync.retry import RetryConfig, call_with_retries, parse_retry_after
+from okrsync.tls import ssl_context
+
+USER_AGENT = f"okrsync/{__version__}"
+STATUS_ERRORS: dict[int, type[MeasureError]] = {
+    401: AuthError,
+    403: AuthError,
+    408: TransientError,
+    425: TransientError,
+    429: TransientError,
+}
+
+
+@dataclass
+class CallCounter:
+    """Counts requests actually sent (retries included) for ``Reading.calls``."""
+
+    count: int = 0
+
+
+def make_client(
+    settings: ConnectionSettings,
+    *,
+    headers: dict[str, str] | None = None,
+    base_url: str | None = None,
+) -> httpx.AsyncClient:
+    """A client honouring the connection's timeout, CA bundle and concurrency."""
+    size = settings.max_concurrency
+    return httpx.AsyncClient(
+        base_url=base_url or settings.url or "",
+        headers={"User-Agent": USER_AGENT, **(headers or {})},
+        timeout=httpx.Timeout(settings.timeout),
+        verify=ssl_context(settings.ca_bundle),
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        follow_redirects=False,
+    )
+
+
+def error_class(status: int) -> type[MeasureError] | None:
+    """The table above for a status code; None means success."""
+    if 200 <= status < 300:
+        return None
+    if status in STATUS_ERRORS:
+        return STATUS_ERRORS[status]
+    return TransientError if status >= 500 else QueryError
+
+
+async def request_json(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    retry: RetryConfig,
+    sleep: Sleep,
+    json_body: Any = None,
+    params: dict[str, Any] | None = None,
+    what: str,
+    counter: CallCounter | None = None,
+) -> tuple[Any, str]:
+    """Send under the retry policy; return (parsed JSON, body excerpt ≤300 chars)."""
+
+    async def attempt() -> tuple[Any, str]:
+        request = client.build_request(method, url, json=json_body, params=params)
+        label = f"{method} {request.url.path}"
+        if counter is not None:
+            counter.count += 1
+        try:
+            response = await client.send(request)
+        except httpx.TimeoutException:
+            seconds = client.timeout.read or client.timeout.connect
+            raise TransientError(f"{label} timed out after {seconds:g}s") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"{label}: {_transport_message(exc)}") from None
+        return _interpret(response)
+
+    return await call_with_retries(attempt, retry, sleep, what=what)
+
+
+def _interpret(response: httpx.Response) -> tuple[Any, str]:
+    raw = excerpt(response.text)
+    status = response.status_code
+    error = error_class(status)
+    if error is None:
+        try:
+            return response.json(), raw
+        except ValueError:
+            raise SourceDataError(f"response is not JSON: {raw}") from None
+    label = f"{response.request.method} {response.request.url.path}"
+    tail = f": {raw}" if raw else ""
+    if error is AuthError:
+        raise AuthError(f"HTTP {status}: credentials rejected ({label}){tail}")
+    if error is TransientError:
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        raise TransientError(f"HTTP {status} from {label}{tail}", retry_after=retry_after)
+    hint = " (redirect not followed: set url to the final address)" if 300 <= status < 400 else ""
+    raise error(f"HTTP {status} from {label}{hint}{tail}")
+
+
+def _transport_message(exc: httpx.TransportError) -> str:
+    """Name the failure by the first cause that says something (httpx's own are often blank)."""
+    cause: BaseException | None = exc
+    detail = ""
+    for _ in range(10):  # bounded: a cause chain may loop
+        if cause is None:
+            break
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not trusted ({cause.verify_message}); set ca_bundle to the issuing CA"
+        detail = detail or str(cause)
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: {excerpt(detail, 200) or 'no detail'}"
+
+
+__all__ = [
+    "STATUS_ERRORS",
+    "USER_AGENT",
+    "CallCounter",
+    "error_class",
+    "make_client",
+    "request_json",
+]
