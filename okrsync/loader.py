@@ -1,0 +1,442 @@
+"""Load the mappings directory into one checked :class:`Config`, or say every problem.
+
+Two passes: each file against the pydantic models (file:line:col for every
+error), then across files: unique ids, parents that exist and form no loop,
+connections that exist, each ``source`` against its connector's own model,
+placeholders from the fixed set. Lint findings are warnings, never errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from okrsync.connector import ConnectionSettings, SourceBase
+from okrsync.cycle import Cycle
+from okrsync.errors import ConfigError, Problem
+from okrsync.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
+from okrsync.registry import Registry, UnknownConnectorType
+from okrsync.render import PLACEHOLDERS, find_placeholders
+from okrsync.secrets import REDACTOR, Redactor, SecretError, expand
+from okrsync.yamlpos import YamlDocument, YamlSyntaxError, dotted, locate, parse, plain
+
+CONNECTIONS_FILE = "connections.yaml"
+MIN_KRS, MAX_KRS = 2, 5
+
+
+@dataclass(frozen=True)
+class KrEntry:
+    """A key result with what it needs to be measured."""
+
+    kr: KeyResult
+    objective: Objective
+    cycle: Cycle
+    source: SourceBase | None
+    connection_type: str | None
+    file: str
+
+
+@dataclass
+class Config:
+    """A checked configuration: what the engine, status and explain read."""
+
+    directory: Path
+    objectives: list[Objective]
+    krs: dict[str, KrEntry]
+    connections: dict[str, ConnectionSettings]
+    registry: Registry
+    cycles: dict[str, Cycle]  # objective id → cycle
+    warnings: list[Problem] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def objective_of(self, kr_id: str) -> Objective:
+        return self.krs[kr_id].objective
+
+
+class _Collector:
+    def __init__(self, redactor: Redactor) -> None:
+        self.problems: list[Problem] = []
+        self.redactor = redactor
+
+    def add(
+        self,
+        doc: YamlDocument | None,
+        loc: Sequence[str | int],
+        message: str,
+        *,
+        file: str = "",
+        severity: str = "error",
+        keep_field: bool = False,
+    ) -> None:
+        line = col = None
+        path: Sequence[str | int] = loc
+        if doc is not None:
+            file = file or str(doc.path)
+            line, col, found = locate(doc.data, loc)
+            if not keep_field:
+                path = found
+        self.problems.append(
+            Problem(
+                file=file,
+                line=line,
+                column=col,
+                field=dotted(path),
+                message=self.redactor.redact(message),
+                severity="warning" if severity == "warning" else "error",
+            )
+        )
+
+    def pydantic(
+        self,
+        doc: YamlDocument,
+        exc: ValidationError,
+        prefix: Sequence[str | int] = (),
+        vocabulary: Iterable[str] = (),
+    ) -> None:
+        for err in exc.errors(include_input=False, include_url=False):
+            loc = [*prefix, *err["loc"]]
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                name = str(err["loc"][-1])
+                message = f"unknown field {name!r}"
+                if close := difflib.get_close_matches(name, list(vocabulary), n=1):
+                    message += f"; did you mean {close[0]!r}?"
+            elif err["type"] == "missing":
+                message = f"missing required field {err['loc'][-1]!r}"
+            self.add(doc, loc, message, keep_field=err["type"] in ("missing", "extra_forbidden"))
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+
+def _fields(*models: type[BaseModel]) -> set[str]:
+    return {name for m in models for name in m.model_fields}
+
+
+_MAPPING_WORDS = _fields(MappingFile, Objective, KeyResult, Initiative, Cycle)
+
+
+def check(
+    directory: Path,
+    registry: Registry,
+    *,
+    environ: Mapping[str, str] | None = None,
+    redactor: Redactor = REDACTOR,
+    secrets: bool = True,
+) -> tuple[Config | None, list[Problem]]:
+    """Everything :func:`load` finds, errors and warnings; a Config only when error-free.
+
+    ``secrets=False`` is for read-only commands (status, explain, history): a
+    connection whose secrets are not set is kept with its type only, no error.
+    """
+    out = _Collector(redactor)
+    if not directory.is_dir():
+        out.add(None, (), "mappings directory does not exist", file=str(directory))
+        return None, out.problems
+
+    connections, types = _load_connections(directory, registry, out, environ, redactor, secrets)
+    docs: list[tuple[YamlDocument, MappingFile]] = []
+    files = sorted(
+        p
+        for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
+        if p.name != CONNECTIONS_FILE
+    )
+    if not files:
+        out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        doc = _parse(path, out)
+        if doc is None:
+            continue
+        try:
+            docs.append((doc, MappingFile.model_validate(plain(doc.data))))
+        except ValidationError as exc:
+            out.pydantic(doc, exc, vocabulary=_MAPPING_WORDS)
+
+    objectives, krs, cycles = _cross_check(docs, types, registry, out)
+    if out.errors:
+        return None, out.problems
+    _lint(objectives, krs, out, docs)
+    config = Config(
+        directory=directory,
+        objectives=objectives,
+        krs=krs,
+        connections=connections,
+        registry=registry,
+        cycles=cycles,
+        warnings=out.warnings,
+        fingerprint=digest.hexdigest()[:16],
+    )
+    return config, out.problems
+
+
+def load(
+    directory: Path,
+    registry: Registry,
+    *,
+    environ: Mapping[str, str] | None = None,
+    redactor: Redactor = REDACTOR,
+    secrets: bool = True,
+) -> Config:
+    """A checked Config; :class:`ConfigError` lists every error at once."""
+    config, problems = check(
+        directory, registry, environ=environ, redactor=redactor, secrets=secrets
+    )
+    if config is None:
+        raise ConfigError([p for p in problems if p.severity == "error"])
+    return config
+
+
+def _parse(path: Path, out: _Collector) -> YamlDocument | None:
+    try:
+        doc = parse(path)
+    except YamlSyntaxError as exc:
+        out.problems.append(Problem(str(path), exc.line, exc.column, "", str(exc)))
+        return None
+    if doc.data is None:
+        out.add(None, (), "file is empty", file=str(path))
+        return None
+    if not isinstance(doc.data, dict):
+        out.add(doc, (), "the top level must be a mapping (cycle:, objectives:)")
+        return None
+    return doc
+
+
+def _load_connections(
+    directory: Path,
+    registry: Registry,
+    out: _Collector,
+    environ: Mapping[str, str] | None,
+    redactor: Redactor,
+    secrets: bool,
+) -> tuple[dict[str, ConnectionSettings], dict[str, str]]:
+    path = directory / CONNECTIONS_FILE
+    settings: dict[str, ConnectionSettings] = {}
+    types: dict[str, str] = {}  # also for connections whose settings failed: avoids echo errors
+    if not path.exists():
+        return settings, types
+    doc = _parse(path, out)
+    if doc is None:
+        return settings, types
+    try:
+        parsed = ConnectionsFile.model_validate(plain(doc.data))
+    except ValidationError as exc:
+        out.pydantic(doc, exc, vocabulary=_fields(ConnectionsFile))
+        return settings, types
+    for name, raw in parsed.connections.items():
+        loc: list[str | int] = ["connections", name]
+        type_name = raw.get("type")
+        if not isinstance(type_name, str):
+            out.add(doc, [*loc, "type"], "missing required field 'type'", keep_field=True)
+            continue
+        try:
+            connector = registry[type_name]
+        except UnknownConnectorType as exc:
+            out.add(doc, [*loc, "type"], str(exc))
+            continue
+        types[name] = type_name
+        expanded, failures = _expand_all(raw, redactor, environ)
+        if failures:
+            for sub, message in failures if secrets else []:
+                out.add(doc, [*loc, *sub], message)
+            if not secrets:  # read-only use: the type is all that is needed
+                url = raw.get("url")
+                url = url if isinstance(url, str) and "${" not in url else None
+                settings[name] = ConnectionSettings.model_construct(type=type_name, url=url)
+            continue
+        try:
+            settings[name] = connector.settings_model.model_validate(expanded)
+        except ValidationError as exc:
+            out.pydantic(doc, exc, loc, vocabulary=_fields(connector.settings_model))
+        except ValueError as exc:  # raised by validators that open files (ca_bundle)
+            out.add(doc, loc, str(exc))
+    return settings, types
+
+
+def _expand_all(
+    value: Any,
+    redactor: Redactor,
+    environ: Mapping[str, str] | None,
+    at: tuple[str | int, ...] = (),
+) -> tuple[Any, list[tuple[tuple[str | int, ...], str]]]:
+    """Expand secrets everywhere, collecting each failure with its path (for line numbers)."""
+    if isinstance(value, dict):
+        out, failures = {}, []
+        for key, item in value.items():
+            out[key], more = _expand_all(item, redactor, environ, (*at, key))
+            failures += more
+        return out, failures
+    if isinstance(value, list):
+        pairs = [_expand_all(v, redactor, environ, (*at, i)) for i, v in enumerate(value)]
+        return [v for v, _ in pairs], [f for _, fs in pairs for f in fs]
+    try:
+        return expand(value, redactor, environ), []
+    except SecretError as exc:
+        return None, [(at, str(exc))]
+
+
+def _cross_check(
+    docs: list[tuple[YamlDocument, MappingFile]],
+    types: dict[str, str],
+    registry: Registry,
+    out: _Collector,
+) -> tuple[list[Objective], dict[str, KrEntry], dict[str, Cycle]]:
+    objectives: list[Objective] = []
+    krs: dict[str, KrEntry] = {}
+    cycles: dict[str, Cycle] = {}
+    seen: dict[str, str] = {}  # id → "file:line" of its first definition
+    owner_of: dict[str, str] = {}  # kr id → objective id
+    parents: list[tuple[YamlDocument, int, Objective]] = []
+
+    def claim(doc: YamlDocument, loc: list[str | int], id_: str) -> bool:
+        line, _, _ = locate(doc.data, [*loc, "id"])
+        if id_ in seen:
+            out.add(doc, [*loc, "id"], f"duplicate id {id_!r}; first defined at {seen[id_]}")
+            return False
+        seen[id_] = f"{doc.path}:{line}"
+        return True
+
+    for doc, mapping in docs:
+        for i, obj in enumerate(mapping.objectives):
+            oloc: list[str | int] = ["objectives", i]
+            if not claim(doc, oloc, obj.id):
+                continue
+            objectives.append(obj)
+            cycles[obj.id] = obj.cycle or mapping.cycle
+            if obj.parent is not None:
+                parents.append((doc, i, obj))
+            for j, kr in enumerate(obj.key_results):
+                kloc: list[str | int] = [*oloc, "key_results", j]
+                if not claim(doc, kloc, kr.id):
+                    continue
+                owner_of[kr.id] = obj.id
+                source, ctype = _check_source(doc, kloc, kr, types, registry, out)
+                _check_initiatives(doc, kloc, kr, types, out)
+                krs[kr.id] = KrEntry(kr, obj, cycles[obj.id], source, ctype, str(doc.path))
+
+    objective_ids = {o.id for o in objectives}
+    parent_of: dict[str, str] = {}
+    for doc, i, obj in parents:
+        assert obj.parent is not None
+        target = owner_of.get(obj.parent, obj.parent)
+        if obj.parent not in objective_ids and obj.parent not in owner_of:
+            hint = difflib.get_close_matches(obj.parent, [*objective_ids, *owner_of], n=1)
+            more = f"; did you mean {hint[0]!r}?" if hint else ""
+            out.add(doc, ["objectives", i, "parent"], f"parent {obj.parent!r} does not exist{more}")
+        elif target == obj.id:
+            out.add(doc, ["objectives", i, "parent"], "an objective cannot align to itself")
+        else:
+            parent_of[obj.id] = target
+    for doc, i, obj in parents:
+        chain = [obj.id]
+        node = parent_of.get(obj.id)
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = parent_of.get(node)
+        if node == obj.id:
+            loop = " → ".join([*chain, obj.id])
+            out.add(doc, ["objectives", i, "parent"], f"parent chain loops: {loop}")
+    return objectives, krs, cycles
+
+
+def _check_source(
+    doc: YamlDocument,
+    loc: list[str | int],
+    kr: KeyResult,
+    types: dict[str, str],
+    registry: Registry,
+    out: _Collector,
+) -> tuple[SourceBase | None, str | None]:
+    if kr.source is None:
+        return None, None
+    sloc = [*loc, "source"]
+    name = kr.source.get("connection")
+    if not isinstance(name, str):
+        out.add(doc, [*sloc, "connection"], "missing required field 'connection'", keep_field=True)
+        return None, None
+    if name not in types:
+        hint = difflib.get_close_matches(name, list(types), n=1)
+        more = f"; did you mean {hint[0]!r}?" if hint else ""
+        known = ", ".join(sorted(types)) or f"none: add {CONNECTIONS_FILE}"
+        out.add(doc, [*sloc, "connection"], f"unknown connection {name!r}{more} (defined: {known})")
+        return None, None
+    unknown = find_placeholders(kr.source) - set(PLACEHOLDERS)
+    for placeholder in sorted(unknown):
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        out.add(doc, sloc, f"unknown placeholder {{{placeholder}}}; allowed: {allowed}")
+    connector = registry[types[name]]
+    try:
+        source = connector.source_model.model_validate(kr.source)
+    except ValidationError as exc:
+        out.pydantic(doc, exc, sloc, vocabulary=_fields(connector.source_model))
+        return None, None
+    return (None if unknown else source), types[name]
+
+
+def _check_initiatives(
+    doc: YamlDocument,
+    loc: list[str | int],
+    kr: KeyResult,
+    types: dict[str, str],
+    out: _Collector,
+) -> None:
+    jira = sorted(n for n, t in types.items() if t == "jira")
+    for k, initiative in enumerate(kr.initiatives):
+        iloc = [*loc, "initiatives", k]
+        if initiative.jira is not None and len(jira) != 1:
+            out.add(
+                doc,
+                iloc,
+                f"'jira: KEY' needs exactly one jira connection (found {len(jira)}); "
+                "write {connection: NAME, issue: KEY}",
+            )
+        elif initiative.connection is not None and initiative.connection not in types:
+            out.add(doc, [*iloc, "connection"], f"unknown connection {initiative.connection!r}")
+
+
+def _lint(
+    objectives: list[Objective],
+    krs: dict[str, KrEntry],
+    out: _Collector,
+    docs: list[tuple[YamlDocument, MappingFile]],
+) -> None:
+    for doc, mapping in docs:
+        for i, obj in enumerate(mapping.objectives):
+            loc: list[str | int] = ["objectives", i]
+            n = len(obj.key_results)
+            if n == 0:
+                out.add(doc, loc, f"objective {obj.id!r} has no key results", severity="warning")
+            elif n < MIN_KRS or n > MAX_KRS:
+                out.add(
+                    doc,
+                    [*loc, "key_results"],
+                    f"objective {obj.id!r} has {n} key result{'s' * (n != 1)}; "
+                    f"{MIN_KRS}–{MAX_KRS} keep an objective focused",
+                    severity="warning",
+                )
+            for j, kr in enumerate(obj.key_results):
+                kloc = [*loc, "key_results", j]
+                if kr.owner is None:
+                    out.add(doc, kloc, f"key result {kr.id!r} has no owner", severity="warning")
+                if kr.source is None:
+                    out.add(
+                        doc,
+                        kloc,
+                        f"key result {kr.id!r} has no source; it will never be measured",
+                        severity="warning",
+                    )
+
+
+__all__ = ["CONNECTIONS_FILE", "Config", "KrEntry", "check", "load"]

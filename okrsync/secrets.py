@@ -1,0 +1,105 @@
+"""Secrets: expanded from the environment or mounted files, then redacted everywhere.
+
+``connections.yaml`` names secrets as ``${ENV_VAR}`` or ``${file:/run/secrets/x}``;
+nothing else is expanded. Every expanded value is registered with a
+:class:`Redactor`, which the log processor and the store writer use, so a secret
+that leaks into an exception message or a response excerpt is masked anyway.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+PATTERN = re.compile(r"\$\{([^}]*)\}")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MASK = "***"
+MIN_SECRET_LENGTH = 4  # shorter values would mask ordinary text
+
+
+class SecretError(ValueError):
+    """A secret reference that cannot be resolved; the message never holds a value."""
+
+
+class Redactor:
+    """Masks every registered secret value in text (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+        self._pattern: re.Pattern[str] | None = None
+
+    def add(self, value: str) -> None:
+        value = value.strip()
+        if len(value) < MIN_SECRET_LENGTH:
+            return
+        with self._lock:
+            if value not in self._values:
+                self._values.add(value)
+                longest_first = sorted(self._values, key=len, reverse=True)
+                self._pattern = re.compile("|".join(re.escape(v) for v in longest_first))
+
+    def redact(self, text: str) -> str:
+        pattern = self._pattern
+        return pattern.sub(MASK, text) if pattern is not None else text
+
+    def redact_any(self, value: Any) -> Any:
+        """Redact strings inside nested dicts, lists and tuples."""
+        if isinstance(value, str):
+            return self.redact(value)
+        if isinstance(value, Mapping):
+            return {k: self.redact_any(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.redact_any(v) for v in value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+
+REDACTOR = Redactor()
+"""The process-wide redactor: the structlog processor reads it."""
+
+
+def resolve(reference: str, environ: Mapping[str, str] | None = None) -> str:
+    """The value of one ``${…}`` reference (without the braces)."""
+    environ = os.environ if environ is None else environ
+    if reference.startswith("file:"):
+        path = Path(reference[5:])
+        try:
+            return path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SecretError(f"secret file {path} cannot be read: {exc.strerror}") from None
+    if not _ENV_NAME.match(reference):
+        raise SecretError(
+            f"${{{reference}}} is not a secret reference: write ${{ENV_VAR}} or ${{file:/path}}"
+        )
+    if reference not in environ or environ[reference] == "":
+        raise SecretError(f"environment variable {reference} is not set")
+    return environ[reference]
+
+
+def expand(
+    value: Any, redactor: Redactor = REDACTOR, environ: Mapping[str, str] | None = None
+) -> Any:
+    """Expand references in every string of a nested structure, registering the values."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            secret = resolve(match.group(1), environ)
+            redactor.add(secret)
+            return secret
+
+        return PATTERN.sub(substitute, value)
+    if isinstance(value, Mapping):
+        return {k: expand(v, redactor, environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, redactor, environ) for v in value]
+    return value
+
+
+__all__ = ["MASK", "REDACTOR", "Redactor", "SecretError", "expand", "resolve"]

@@ -1,0 +1,67 @@
+"""Plain helpers shared by tests: write a mappings directory, load it, read a store."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from okrsync import loader
+from okrsync.registry import Registry
+
+TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
+TODAY = date(2026, 11, 15)
+NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
+EXAMPLES = Path(__file__).resolve().parent.parent / "mappings"
+
+
+def connections_yaml(url: str, **extra: object) -> str:
+    lines = [
+        "connections:",
+        "  stats:",
+        "    type: http",
+        f"    url: {url}",
+        "    headers:",
+        "      Authorization: Bearer ${TEST_STATS_TOKEN}",
+    ]
+    lines += [f"    {k}: {v}" for k, v in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def kr_yaml(
+    kr_id: str, metric: str, *, start: float = 120, target: float = 30, **extra: object
+) -> str:
+    more = "".join(f"\n  {k}: {v}" for k, v in extra.items())
+    return (
+        f"- id: {kr_id}\n  title: KR {kr_id}\n  owner: o@example.com\n"
+        f"  start: {start}\n  target: {target}{more}\n"
+        f"  source:\n    connection: stats\n"
+        f"    path: /api/v1/metrics/{metric}?from={{cycle.start}}&to={{cycle.end}}\n"
+        f"    value: $.data.value\n"
+    )
+
+
+def objective_yaml(obj_id: str, krs: list[str], **extra: object) -> str:
+    more = "".join(f"    {k}: {v}\n" for k, v in extra.items())
+    body = "".join(textwrap.indent(k, "      ") for k in krs)
+    return (
+        f"  - id: {obj_id}\n    title: Objective {obj_id}\n    owner: o@example.com\n{more}"
+        f"    key_results:\n{body}"
+    )
+
+
+def write(directory: Path, files: dict[str, str]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
+def mapping(objectives: list[str], cycle: str = "2026-Q4") -> str:
+    if not objectives:
+        return f"version: 1\ncycle: {cycle}\nobjectives: []\n"
+    return f"version: 1\ncycle: {cycle}\nobjectives:\n" + "".join(objectives)
+
+
+def load(directory: Path, token: str = TOKEN) -> loader.Config:
+    return loader.load(directory, Registry.default(), environ={"TEST_STATS_TOKEN": token})

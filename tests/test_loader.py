@@ -1,0 +1,245 @@
+"""The mapping loader: every problem reported at once, each at its file:line:col."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from okrsync import loader
+from okrsync.errors import ConfigError, Problem
+from okrsync.registry import Registry
+from tests.support import EXAMPLES, TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+
+CONN = connections_yaml("http://127.0.0.1:9")
+ENV = {"TEST_STATS_TOKEN": TOKEN}
+
+
+def check(directory: Path, env: dict[str, str] | None = None) -> list[Problem]:
+    _, problems = loader.check(directory, Registry.default(), environ=ENV if env is None else env)
+    return problems
+
+
+def errors(directory: Path) -> list[Problem]:
+    return [p for p in check(directory) if p.severity == "error"]
+
+
+def test_the_example_mappings_load_without_errors() -> None:
+    config, problems = loader.check(EXAMPLES, Registry.default(), environ={"STATS_TOKEN": TOKEN})
+    assert config is not None, problems
+    assert [p for p in problems if p.severity == "error"] == []
+    assert len(config.krs) >= 8
+    kinds = {e.kr.kind for e in config.krs.values()}
+    assert kinds == {"increase", "decrease", "maintain", "milestone"}
+    assert config.krs["time-on-site"].kr.start == 157  # "2:37" in the file
+    assert config.cycles["double-revenue"].name == "2026-Q4"
+
+
+# Ten files, each broken differently; the line and column are where a person looks.
+BROKEN = {
+    "a_malformed.yaml": ("cycle: 2026-Q4\nobjectives: [\n  - id: x\n", 3, "invalid YAML"),
+    "b_unknown_field.yaml": (
+        mapping([objective_yaml("b-obj", [kr_yaml("b-kr", "x", targett=5)])]),
+        None,  # located below
+        "unknown field 'targett'; did you mean 'target'?",
+    ),
+    "c_wrong_type.yaml": (
+        mapping([objective_yaml("c-obj", [kr_yaml("c-kr", "x", weight="heavy")])]),
+        None,
+        "weight",
+    ),
+    "d_start_equals_target.yaml": (
+        mapping([objective_yaml("d-obj", [kr_yaml("d-kr", "x", start=5, target=5)])]),
+        None,
+        "start equals target",
+    ),
+    "e_invalid_cycle.yaml": (mapping([], cycle="2026-Q5"), 2, "invalid cycle '2026-Q5'"),
+    "f_dangling_parent.yaml": (
+        mapping([objective_yaml("f-obj", [kr_yaml("f-kr", "x")], parent="nowhere")]),
+        None,
+        "parent 'nowhere' does not exist",
+    ),
+    "g_unknown_connection.yaml": (
+        mapping([objective_yaml("g-obj", [kr_yaml("g-kr", "x").replace("stats", "statz")])]),
+        None,
+        "unknown connection 'statz'; did you mean 'stats'?",
+    ),
+    "h_duplicate_id.yaml": (
+        mapping([objective_yaml("h-obj", [kr_yaml("f-kr", "x")])]),
+        None,
+        "duplicate id 'f-kr'",
+    ),
+    "i_unknown_placeholder.yaml": (
+        mapping(
+            [
+                objective_yaml(
+                    "i-obj", [kr_yaml("i-kr", "x").replace("{cycle.end}", "{cycle.finish}")]
+                )
+            ]
+        ),
+        None,
+        "unknown placeholder {cycle.finish}",
+    ),
+    "j_duplicate_key.yaml": ("cycle: 2026-Q4\ncycle: 2026-Q3\n", 2, "duplicate key"),
+}
+
+
+def line_of(text: str, needle: str) -> int:
+    for number, line in enumerate(text.splitlines(), start=1):
+        if needle in line:
+            return number
+    raise AssertionError(f"{needle!r} not in file")
+
+
+EXPECTED_LINE_NEEDLE = {
+    "b_unknown_field.yaml": "targett:",
+    "c_wrong_type.yaml": "weight:",
+    "d_start_equals_target.yaml": "- id: d-kr",
+    "f_dangling_parent.yaml": "parent:",
+    "g_unknown_connection.yaml": "connection: statz",
+    "h_duplicate_id.yaml": "id: f-kr",
+    "i_unknown_placeholder.yaml": "source:",
+}
+
+
+def test_ten_broken_files_are_all_reported_with_their_lines(tmp_path: Path) -> None:
+    directory = write(tmp_path, {"connections.yaml": CONN, **{k: v[0] for k, v in BROKEN.items()}})
+    found = errors(directory)
+    for name, (text, line, message) in BROKEN.items():
+        mine = [p for p in found if p.file.endswith(name)]
+        assert mine, f"no error reported for {name}: {found}"
+        assert any(message in str(p) for p in mine), (name, mine)
+        want = line if line is not None else line_of(text, EXPECTED_LINE_NEEDLE[name])
+        assert any(p.line == want for p in mine), (name, want, mine)
+        assert all(p.column is not None for p in mine if p.line is not None)
+
+
+def test_a_duplicate_id_names_where_it_was_first_defined(tmp_path: Path) -> None:
+    write(tmp_path, {"connections.yaml": CONN})
+    write(tmp_path, {"a.yaml": mapping([objective_yaml("one", [kr_yaml("same", "x")])])})
+    write(tmp_path, {"b.yaml": mapping([objective_yaml("two", [kr_yaml("same", "x")])])})
+    [problem] = errors(tmp_path)
+    assert problem.file.endswith("b.yaml")
+    assert f"first defined at {tmp_path / 'a.yaml'}:8" in problem.message
+
+
+def test_parent_cycles_are_rejected(tmp_path: Path) -> None:
+    objectives = [
+        objective_yaml("one", [kr_yaml("k1", "x")], parent="two"),
+        objective_yaml("two", [kr_yaml("k2", "x")], parent="k1"),  # via a key result of "one"
+    ]
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": mapping(objectives)})
+    found = errors(tmp_path)
+    assert any("parent chain loops" in p.message for p in found), found
+
+
+def test_missing_secret_is_a_config_error_that_names_the_variable(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    [problem] = [p for p in check(tmp_path, env={}) if p.severity == "error"]
+    assert "TEST_STATS_TOKEN is not set" in problem.message
+    assert problem.file.endswith("connections.yaml")
+    assert problem.line == 6
+
+
+def test_read_only_loading_needs_no_secrets(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    config = loader.load(tmp_path, Registry.default(), environ={}, secrets=False)
+    assert config.krs["k"].connection_type == "http"
+    with pytest.raises(ConfigError):
+        loader.load(tmp_path, Registry.default(), environ={})
+
+
+def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(TOKEN + "\n")
+    conn = CONN.replace("${TEST_STATS_TOKEN}", "${file:" + str(secret) + "}")
+    write(
+        tmp_path / "m",
+        {"connections.yaml": conn, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    config = loader.load(tmp_path / "m", Registry.default(), environ={})
+    assert config.connections["stats"].headers == {"Authorization": f"Bearer {TOKEN}"}  # type: ignore[attr-defined]
+
+
+def test_unknown_connection_type_lists_the_known_ones(tmp_path: Path) -> None:
+    conn = "connections:\n  crm:\n    type: hubspott\n    url: https://x\n"
+    write(tmp_path, {"connections.yaml": conn, "a.yaml": mapping([])})
+    [problem] = errors(tmp_path)
+    assert "unknown connection type 'hubspott'" in problem.message
+    assert "http" in problem.message
+    assert (problem.line, problem.column) == (3, 5)
+
+
+def test_bad_source_fields_are_checked_by_the_connector(tmp_path: Path) -> None:
+    kr = kr_yaml("k", "x").replace("value: $.data.value", "value: $.data[")
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr])])})
+    [problem] = errors(tmp_path)
+    assert problem.field.endswith("source.value")
+    assert problem.line == line_of(mapping([objective_yaml("o", [kr])]), "value: $.data[")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "file is empty"),
+        ("- just\n- a list\n", "the top level must be a mapping"),
+        ("objectives: []\n", "missing required field 'cycle'"),
+        ("version: 2\ncycle: 2026\n", "version"),
+        ("cycle: {start: 2026-03-01, end: 2026-01-01}\n", "before its start"),
+    ],
+)
+def test_file_level_problems(tmp_path: Path, text: str, message: str) -> None:
+    write(tmp_path, {"a.yaml": text})
+    found = errors(tmp_path)
+    assert any(message in str(p) for p in found), found
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"type": "milestone"}, "a milestone key result has no start or target"),
+        ({"type": "decrease"}, "type is decrease but target 120 is above start 30"),
+        ({"max_change": "lots"}, "max_change 'lots'"),
+        ({"refresh": "soon"}, "invalid duration 'soon'"),
+        ({"direction": "at_most"}, "direction is only for maintain"),
+    ],
+)
+def test_key_result_consistency(tmp_path: Path, extra: dict[str, str], message: str) -> None:
+    kr = kr_yaml("k", "x", start=30, target=120, **extra)
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr])])})
+    found = errors(tmp_path)
+    assert any(message in p.message for p in found), found
+
+
+def test_lint_warnings_do_not_fail(tmp_path: Path) -> None:
+    lonely = kr_yaml("k", "x").replace("  owner: o@example.com\n", "")
+    files = {
+        "connections.yaml": CONN,
+        "a.yaml": mapping(
+            [objective_yaml("o", [lonely]), "  - id: empty\n    title: Nothing yet\n"]
+        ),
+    }
+    config, problems = loader.check(write(tmp_path, files), Registry.default(), environ=ENV)
+    assert config is not None
+    messages = [p.message for p in problems if p.severity == "warning"]
+    assert "objective 'o' has 1 key result; 2–5 keep an objective focused" in messages
+    assert "key result 'k' has no owner" in messages
+    assert "objective 'empty' has no key results" in messages
+
+
+def test_jira_shorthand_needs_exactly_one_jira_connection(tmp_path: Path) -> None:
+    kr = kr_yaml("k", "x") + "  initiatives:\n    - jira: PROD-1\n"
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr])])})
+    [problem] = errors(tmp_path)
+    assert "needs exactly one jira connection (found 0)" in problem.message
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    [problem] = errors(tmp_path / "nope")
+    assert "does not exist" in problem.message

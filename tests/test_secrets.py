@@ -1,0 +1,123 @@
+"""Secrets never reach logs, the store, error messages or command output."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from okrsync import engine
+from okrsync.connector import Runtime
+from okrsync.logging import configure
+from okrsync.secrets import MASK, Redactor, SecretError, expand, resolve
+from okrsync.simulators.server import FakeServer, Request, Response
+from okrsync.store import Store
+from tests.support import (
+    NOW,
+    TOKEN,
+    connections_yaml,
+    kr_yaml,
+    load,
+    mapping,
+    objective_yaml,
+    write,
+)
+
+
+def test_redactor_masks_every_registered_value_longest_first() -> None:
+    r = Redactor()
+    r.add("abcd1234")
+    r.add("abcd1234-and-more")
+    r.add("xy")  # too short to mask safely: ignored
+    assert r.redact("a abcd1234-and-more b abcd1234 xy") == f"a {MASK} b {MASK} xy"
+    assert r.redact_any({"k": ["abcd1234", 3]}) == {"k": [MASK, 3]}
+
+
+def test_expand_env_and_file_and_nothing_else(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("s3cret-from-file\n")
+    r = Redactor()
+    got = expand(
+        {"a": "Bearer ${TOK}", "b": ["${file:" + str(tmp_path / "pw") + "}"], "c": "$HOME {x}"},
+        r,
+        {"TOK": "s3cret-env-value"},
+    )
+    assert got == {"a": "Bearer s3cret-env-value", "b": ["s3cret-from-file"], "c": "$HOME {x}"}
+    assert r.redact("s3cret-env-value s3cret-from-file") == f"{MASK} {MASK}"
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("MISSING_VAR", "environment variable MISSING_VAR is not set"),
+        ("file:/nonexistent/secret", "secret file /nonexistent/secret cannot be read"),
+        ("not a name", "is not a secret reference"),
+    ],
+)
+def test_unresolvable_references_say_why_without_values(ref: str, message: str) -> None:
+    with pytest.raises(SecretError, match=message):
+        resolve(ref, {})
+
+
+class EchoServer(FakeServer):
+    """A careless API that puts the caller's credentials into its error body."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.route("GET", r"/api/v1/metrics/(?P<name>\w+)", self._echo)
+
+    def _echo(self, request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        return Response.json({"error": f"token rejected: {auth}", "query": request.query}, 401)
+
+
+@pytest.fixture
+def echo() -> Iterator[EchoServer]:
+    with EchoServer() as server:
+        yield server  # type: ignore[misc]
+
+
+def test_a_failed_sync_leaks_the_token_nowhere(
+    tmp_path: Path, echo: EchoServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {
+        "connections.yaml": connections_yaml(echo.url),
+        "okrs.yaml": mapping([objective_yaml("o", [kr_yaml("k", "support_tickets_month")])]),
+    }
+    config = load(write(tmp_path / "m", files))
+    logs = io.StringIO()
+    configure("json", "debug", stream=logs)
+    try:
+        db = tmp_path / "store.db"
+        with Store.open(f"sqlite:///{db}") as store:
+            result = engine.sync(config, store, now=NOW, runtime=Runtime())
+            structlog.get_logger("test").error("boom", detail=f"Bearer {TOKEN}")
+    finally:
+        configure("console", "info")
+
+    [record] = result.records
+    assert record.status == "error"
+    assert record.error_kind == "auth"
+    assert echo.requests[0].headers["authorization"] == f"Bearer {TOKEN}"  # it was sent
+    assert TOKEN not in (record.error or "")
+    assert TOKEN not in (record.raw or "")
+    assert MASK in (record.error or "")
+
+    text = logs.getvalue()
+    assert "sync finished" in text
+    assert "boom" in text
+    assert TOKEN not in text
+
+    conn = sqlite3.connect(db)
+    try:
+        dump = "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+    assert "token rejected" in dump  # the error is stored ...
+    assert TOKEN not in dump  # ... without the token
+    assert TOKEN not in json.dumps(result.summary)
+    assert TOKEN not in capsys.readouterr().err
