@@ -1,0 +1,404 @@
+"""Where measured values live: runs, every measurement, and each KR's latest state.
+
+SQLAlchemy Core on SQLite (the default, one file) or PostgreSQL. A sync run is
+written in ONE transaction — the run, its measurements and the ``kr_state``
+upserts — so a process killed mid-run leaves the previous complete state.
+``kr_state.value`` is the last GOOD value: an error or a held (suspicious)
+value never overwrites it. The schema is owned by the alembic scripts in
+``okrsync/migrations``; :meth:`Store.open` upgrades to head unless told not to.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from okrsync.errors import StoreError, excerpt
+from okrsync.tables import (
+    UtcDateTime,
+    check_aware,
+    kr_state_table,
+    measurements_table,
+    metadata,
+    runs_table,
+)
+
+DEFAULT_URL = "sqlite:///okrsync.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+_PG_MIGRATION_LOCK = 0x6F6B7273  # "okrs": serialises concurrent first opens on PostgreSQL
+_WRITE = "okrsync_write"  # execution option: take SQLite's write lock at BEGIN
+
+MeasurementStatus = Literal["ok", "error", "held"]
+RunStatus = Literal["ok", "partial", "failed"]
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """One attempt to measure one KR; ``value`` is the held value for ``held``."""
+
+    kr_id: str
+    measured_at: datetime
+    status: MeasurementStatus
+    value: float | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    connection: str | None = None
+    query: str | None = None
+    raw: str | None = None
+    duration_ms: float = 0.0
+    calls: int = 0
+    run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("measured_at", self.measured_at)
+        if self.status not in ("ok", "error", "held"):
+            raise ValueError(f"status must be ok, error or held, not {self.status!r}")
+        # SQLite would silently store NaN as NULL, turning a value into "no value".
+        if self.status != "error" and (self.value is None or not math.isfinite(self.value)):
+            raise ValueError(f"a {self.status} measurement needs a finite value, got {self.value}")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One sync (or demo) run; ``summary`` is free-form JSON for reports."""
+
+    started_at: datetime
+    finished_at: datetime
+    status: RunStatus
+    trigger: str = "sync"
+    summary: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("started_at", self.started_at)
+        check_aware("finished_at", self.finished_at)
+        if self.status not in ("ok", "partial", "failed"):
+            raise ValueError(f"status must be ok, partial or failed, not {self.status!r}")
+
+
+@dataclass(frozen=True)
+class KrState:
+    """What we know of a KR now: the last good value and how the last attempt went."""
+
+    kr_id: str
+    value: float | None
+    measured_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: MeasurementStatus | None
+    last_error_kind: str | None
+    last_error: str | None
+    held_value: float | None
+    held_at: datetime | None
+    last_run_id: int | None
+    connection: str | None
+    query: str | None
+
+
+# kr_state columns each status writes; the rest keep what an earlier run left.
+_ALWAYS = ("last_attempt_at", "last_status", "last_run_id", "connection", "query")
+_WRITES: dict[str, tuple[str, ...]] = {
+    "ok": ("value", "measured_at", "held_value", "held_at", "last_error_kind", "last_error"),
+    "held": ("held_value", "held_at"),
+    "error": ("last_error_kind", "last_error"),
+}
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a store URL; plain ``postgresql://``/``postgres://`` mean psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store URL is not a database URL: {exc}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise StoreError(f"store URL {shown}: use sqlite:///PATH or postgresql://…")
+    return parsed
+
+
+def create_store_engine(url: URL) -> Engine:
+    """An engine set up for the store: SQLite pragmas and real transactions."""
+    if url.get_backend_name() == "postgresql":
+        connect_args = (
+            {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
+        )
+        return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    engine = sa.create_engine(url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below): the sqlite3 module's legacy
+        # mode would autocommit DDL and leave SELECTs outside any transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # first: WAL may wait
+        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front (waiting busy_timeout), so a
+        # writer never fails half-way when another process committed meanwhile.
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return excerpt(str(exc.orig if isinstance(exc, DBAPIError) else exc))
+
+
+def _alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+class Store:
+    """The store behind one URL. Open with :meth:`open`; close (or use ``with``)."""
+
+    def __init__(self, engine: Engine, shown_url: str, head: str, ready: bool) -> None:
+        self._engine = engine
+        self._head = head
+        self._ready = ready  # schema known to be at head; it never goes back
+        self._closed = False
+        self.url = shown_url  # password masked: safe to print and log
+
+    @classmethod
+    def open(cls, url: str = DEFAULT_URL, *, upgrade: bool = True) -> Store:
+        """Connect, refuse a schema newer than this code, and upgrade to head."""
+        parsed = normalise_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        engine = create_store_engine(parsed)
+        try:
+            with engine.connect() as conn:
+                script = ScriptDirectory.from_config(_alembic_config(conn))
+                head = script.get_current_head()
+                assert head is not None
+                current = cls._check_known(conn, script, shown)
+                if upgrade and current != head:
+                    conn.commit()  # end the read transaction; migrate under a write lock
+                    with conn.execution_options(**{_WRITE: True}).begin():
+                        if conn.dialect.name == "postgresql":
+                            conn.execute(
+                                sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                                {"k": _PG_MIGRATION_LOCK},
+                            )
+                        cls._check_known(conn, script, shown)
+                        command.upgrade(_alembic_config(conn), "head")
+                    current = head
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open store {shown}: {_reason(exc)}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, shown, head, ready=current == head)
+
+    @staticmethod
+    def _check_known(conn: Connection, script: ScriptDirectory, shown: str) -> str | None:
+        current = MigrationContext.configure(conn).get_current_heads()
+        known = {s.revision for s in script.walk_revisions()}
+        if unknown := [rev for rev in current if rev not in known]:
+            raise StoreError(
+                f"store {shown} has schema revision {', '.join(unknown)}, newer than this "
+                f"okrsync knows (head {script.get_current_head()}): upgrade okrsync"
+            )
+        return current[0] if current else None
+
+    @contextmanager
+    def _connect(self, *, write: bool = False, schema: bool = True) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; DB errors become StoreError.
+
+        With ``schema`` the tables must be at head: a store opened with
+        ``upgrade=False`` fails here with a clear message, not "no such table".
+        """
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    if schema and not self._ready:
+                        if (current := self._revision(conn)) != self._head:
+                            raise StoreError(
+                                f"store {self.url} schema is at revision {current or 'none'}, "
+                                f"this okrsync needs {self._head}: open it with upgrade"
+                            )
+                        self._ready = True
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
+
+    @staticmethod
+    def _revision(conn: Connection) -> str | None:
+        return MigrationContext.configure(conn).get_current_revision()
+
+    def schema_revision(self) -> str | None:
+        """The alembic revision the database is at; None before the first migration."""
+        with self._connect(schema=False) as conn:
+            return self._revision(conn)
+
+    def record_run(self, run: RunRecord, measurements: Sequence[MeasurementRecord]) -> int:
+        """Write a run, its measurements and the KR states atomically; returns the run id."""
+        values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if f.name != "id"}
+        values["summary"] = json.dumps(run.summary, ensure_ascii=False)
+        with self._connect(write=True) as conn:
+            insert_run = sa.insert(runs_table).values(values).returning(runs_table.c.id)
+            run_id: int = conn.execute(insert_run).scalar_one()
+            if measurements:
+                rows = [_measurement_row(run_id, m) for m in measurements]
+                conn.execute(sa.insert(measurements_table), rows)
+                _upsert_states(conn, run_id, measurements)
+        return run_id
+
+    def states(self) -> dict[str, KrState]:
+        """Every KR ever measured, by id."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(kr_state_table).order_by(kr_state_table.c.kr_id)
+            ).mappings()
+            return {row["kr_id"]: _state(row) for row in rows}
+
+    def state(self, kr_id: str) -> KrState | None:
+        with self._connect() as conn:
+            row = (
+                conn.execute(sa.select(kr_state_table).where(kr_state_table.c.kr_id == kr_id))
+                .mappings()
+                .first()
+            )
+            return None if row is None else _state(row)
+
+    def history(
+        self, kr_id: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[MeasurementRecord]:
+        """Measurements of one KR, oldest first; ``limit`` keeps the newest ones."""
+        check_aware("since", since)
+        query = sa.select(measurements_table).where(measurements_table.c.kr_id == kr_id)
+        if since is not None:
+            query = query.where(measurements_table.c.measured_at >= since)
+        newest_first = query.order_by(
+            measurements_table.c.measured_at.desc(), measurements_table.c.id.desc()
+        )
+        if limit is not None:
+            newest_first = newest_first.limit(limit)
+        with self._connect() as conn:
+            rows = conn.execute(newest_first).mappings().all()
+        return [_measurement(row) for row in reversed(rows)]
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        query = (
+            sa.select(runs_table)
+            .order_by(runs_table.c.started_at.desc(), runs_table.c.id.desc())
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [_run(row) for row in conn.execute(query).mappings()]
+
+    def last_run(self) -> RunRecord | None:
+        latest = self.runs(limit=1)
+        return latest[0] if latest else None
+
+    def close(self) -> None:
+        """Release every pooled connection; the store cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+
+def _upsert_states(conn: Connection, run_id: int, records: Sequence[MeasurementRecord]) -> None:
+    """Fold each KR's measurements in order, then upsert once per set of columns written.
+
+    ON CONFLICT … DO UPDATE names only the columns the statuses wrote, so the
+    others (the last good value above all) keep what is stored: no read
+    needed, and concurrent writers cannot lose each other's updates.
+    """
+    empty = {c.name: None for c in kr_state_table.columns}
+    folded: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    for m in records:
+        row, written = folded.setdefault(m.kr_id, ({**empty, "kr_id": m.kr_id}, set()))
+        row.update(last_attempt_at=m.measured_at, last_status=m.status, last_run_id=run_id)
+        row.update(connection=m.connection, query=m.query)
+        if m.status == "ok":
+            row.update(value=m.value, measured_at=m.measured_at, held_value=None, held_at=None)
+            row.update(last_error_kind=None, last_error=None)
+        elif m.status == "held":
+            row.update(held_value=m.value, held_at=m.measured_at)
+        else:
+            row.update(last_error_kind=m.error_kind, last_error=m.error)
+        written.update(_WRITES[m.status])
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for row, written in folded.values():
+        groups.setdefault(frozenset(written), []).append(row)
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for columns, rows in groups.items():
+        stmt = dialect.insert(kr_state_table)
+        update = {c: stmt.excluded[c] for c in (*_ALWAYS, *sorted(columns))}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["kr_id"], set_=update), rows)
+
+
+_MEASUREMENT_FIELDS = [f.name for f in fields(MeasurementRecord)]
+
+
+def _measurement_row(run_id: int, m: MeasurementRecord) -> dict[str, Any]:
+    return {**{name: getattr(m, name) for name in _MEASUREMENT_FIELDS}, "run_id": run_id}
+
+
+def _measurement(row: Any) -> MeasurementRecord:
+    return MeasurementRecord(**{name: row[name] for name in _MEASUREMENT_FIELDS})
+
+
+def _run(row: Any) -> RunRecord:
+    return RunRecord(**{**row, "summary": json.loads(row["summary"])})
+
+
+def _state(row: Any) -> KrState:
+    return KrState(**{c.name: row[c.name] for c in kr_state_table.columns})
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "KrState",
+    "MeasurementRecord",
+    "MeasurementStatus",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+    "UtcDateTime",
+    "create_store_engine",
+    "metadata",
+    "normalise_url",
+]
