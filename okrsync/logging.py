@@ -29,17 +29,30 @@ def redact_processor(redactor: Redactor = REDACTOR) -> structlog.types.Processor
     return process
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is at the time, not at configure time."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+
 def configure(
     fmt: LogFormat | None = None, level: str = "info", stream: TextIO | None = None
 ) -> None:
     """JSON when asked or when the stream is not a terminal; console otherwise."""
-    stream = stream or sys.stderr
+    out: TextIO = stream or _CurrentStderr()  # type: ignore[assignment]
     if fmt is None:
-        fmt = "console" if stream.isatty() else "json"
+        fmt = "console" if out.isatty() else "json"
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=out.isatty())
     )
     structlog.configure(
         processors=[
@@ -53,7 +66,7 @@ def configure(
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=stream),
+        logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
 

@@ -259,6 +259,9 @@ def _shutdown(conn: socket.socket) -> None:
 class _Server(ThreadingHTTPServer):
     daemon_threads = False  # joined by server_close(), so stop() leaks no thread
     block_on_close = True
+    # socketserver's default backlog of 5 drops SYNs when a client opens more
+    # connections at once, and the kernel retries them only after a second.
+    request_queue_size = 256
 
     def __init__(self, app: FakeServer) -> None:
         self.app = app

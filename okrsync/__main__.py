@@ -1,0 +1,5 @@
+"""``python -m okrsync``."""
+
+from okrsync.cli import main
+
+main()

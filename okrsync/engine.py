@@ -1,0 +1,349 @@
+"""One sync, top to bottom: plan → measure (concurrently) → assess → one store write.
+
+``make_plan`` picks the due key results and renders their sources; identical
+(connection, rendered source) pairs become one query. ``execute`` runs the
+queries, each connection behind its own concurrency and rate limit, and never
+lets one failure touch another query. ``assess`` turns answers into
+measurement records, holding suspicious values for review. ``sync`` ties them
+to the store in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import structlog
+from aiolimiter import AsyncLimiter
+
+from okrsync.connector import Connection, Reading, RenderContext, Runtime, SourceBase
+from okrsync.errors import MeasureError
+from okrsync.loader import Config, KrEntry
+from okrsync.model import max_change_allows
+from okrsync.render import render_source
+from okrsync.secrets import REDACTOR
+from okrsync.store import KrState, MeasurementRecord, RunRecord, Store
+
+log = structlog.get_logger("okrsync.engine")
+RunStatus = Literal["ok", "partial", "failed"]
+
+# A KR whose refresh is the schedule interval must not be skipped for being a
+# few seconds early: it is due once this much of its refresh has passed.
+DUE_FRACTION = 0.95
+
+
+@dataclass
+class PlannedQuery:
+    connection: str
+    source: SourceBase
+    text: str
+    kr_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Plan:
+    as_of: datetime
+    queries: dict[str, PlannedQuery]  # dedup key → query
+    skipped: dict[str, str]  # kr id → why it is not measured now
+
+    @property
+    def kr_count(self) -> int:
+        return sum(len(q.kr_ids) for q in self.queries.values())
+
+
+@dataclass(frozen=True)
+class Outcome:
+    reading: Reading | None
+    error: MeasureError | None
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: int | None
+    plan: Plan
+    records: list[MeasurementRecord]
+    summary: dict[str, Any]
+
+    @property
+    def failed(self) -> list[MeasurementRecord]:
+        return [r for r in self.records if r.status == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def is_due(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
+    if state is None or state.last_attempt_at is None:
+        return True
+    return now - state.last_attempt_at >= entry.kr.refresh * DUE_FRACTION
+
+
+def make_plan(
+    config: Config,
+    states: Mapping[str, KrState],
+    now: datetime,
+    *,
+    force: bool = False,
+    only: set[str] | None = None,
+) -> Plan:
+    queries: dict[str, PlannedQuery] = {}
+    skipped: dict[str, str] = {}
+    for kr_id, entry in config.krs.items():
+        if only is not None and kr_id not in only:
+            continue
+        if entry.source is None or entry.connection_type is None:
+            skipped[kr_id] = "no source"
+            continue
+        if not force and not is_due(entry, states.get(kr_id), now):
+            skipped[kr_id] = f"not due (refresh {entry.kr.refresh})"
+            continue
+        connector = config.registry[entry.connection_type]
+        ctx = RenderContext(cycle=entry.cycle, as_of=now)
+        rendered = (
+            connector.render(entry.source, ctx)
+            if connector.render
+            else render_source(entry.source, ctx)
+        )
+        key = f"{rendered.connection}\0{rendered.model_dump_json()}"
+        if key not in queries:
+            queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
+        queries[key].kr_ids.append(kr_id)
+    return Plan(as_of=now, queries=queries, skipped=skipped)
+
+
+async def execute(plan: Plan, config: Config, runtime: Runtime) -> dict[str, Outcome]:
+    """Run every planned query; a connection that cannot open fails only its own queries."""
+    outcomes: dict[str, Outcome] = {}
+    by_connection: dict[str, list[str]] = {}
+    for key, query in plan.queries.items():
+        by_connection.setdefault(query.connection, []).append(key)
+
+    async with AsyncExitStack() as stack:
+        jobs = []
+        for name, keys in by_connection.items():
+            settings = config.connections[name]
+            connector = config.registry[settings.type]
+            try:
+                connection: Connection = connector.open(settings, runtime)
+            except MeasureError as exc:
+                for key in keys:
+                    outcomes[key] = Outcome(None, _named(name, exc), 0.0)
+                continue
+            stack.push_async_callback(_close, name, connection)
+            gate = asyncio.Semaphore(settings.max_concurrency)
+            limiter = AsyncLimiter(settings.rate_limit, 1) if settings.rate_limit else None
+            jobs += [
+                _measure(name, connection, plan.queries[key].source, gate, limiter, key)
+                for key in keys
+            ]
+        for key, outcome in await asyncio.gather(*jobs):
+            outcomes[key] = outcome
+    return outcomes
+
+
+async def _close(name: str, connection: Connection) -> None:
+    try:
+        await connection.aclose()
+    except Exception as exc:  # closing must never lose a run
+        log.warning("connection close failed", connection=name, error=str(exc))
+
+
+async def _measure(
+    name: str,
+    connection: Connection,
+    source: SourceBase,
+    gate: asyncio.Semaphore,
+    limiter: AsyncLimiter | None,
+    key: str,
+) -> tuple[str, Outcome]:
+    async with gate, limiter or nullcontext():
+        started = time.perf_counter()
+        try:
+            reading = await connection.measure(source)
+            error = None
+        except MeasureError as exc:
+            reading, error = None, _named(name, exc)
+        except Exception as exc:  # a connector bug must not sink the run
+            log.exception("connector raised an unexpected error", connection=name)
+            reading = None
+            error = _named(name, MeasureError(f"unexpected {type(exc).__name__}: {exc}"))
+        return key, Outcome(reading, error, (time.perf_counter() - started) * 1000)
+
+
+def _named(connection: str, exc: MeasureError) -> MeasureError:
+    """The same kind of error, its message prefixed with the connection and redacted."""
+    message = REDACTOR.redact(f"connection {connection!r}: {exc}")
+    named = MeasureError(message)
+    named.kind = exc.kind
+    return named
+
+
+def assess(
+    plan: Plan,
+    outcomes: Mapping[str, Outcome],
+    config: Config,
+    states: Mapping[str, KrState],
+) -> list[MeasurementRecord]:
+    """Answers → records: type checks, then min/max/max_change holds."""
+    records: list[MeasurementRecord] = []
+    for key, query in plan.queries.items():
+        outcome = outcomes[key]
+        for kr_id in query.kr_ids:
+            entry = config.krs[kr_id]
+            base: dict[str, Any] = {
+                "kr_id": kr_id,
+                "measured_at": plan.as_of,
+                "connection": query.connection,
+                "query": REDACTOR.redact(query.text),
+                "duration_ms": round(outcome.duration_ms, 3),
+                "calls": outcome.reading.calls if outcome.reading else 0,
+            }
+            if outcome.reading is None:
+                assert outcome.error is not None
+                records.append(
+                    MeasurementRecord(
+                        status="error",
+                        error_kind=outcome.error.kind,
+                        error=str(outcome.error),
+                        **base,
+                    )
+                )
+                continue
+            base["raw"] = REDACTOR.redact(outcome.reading.raw)
+            value, problem = _coerce(entry, outcome.reading.value)
+            if problem is not None:
+                records.append(
+                    MeasurementRecord(
+                        status="error", error_kind="source_data", error=problem, **base
+                    )
+                )
+                continue
+            assert value is not None
+            state = states.get(kr_id)
+            hold = _hold_reason(entry, value, state.value if state else None)
+            if hold is not None:
+                records.append(MeasurementRecord(status="held", value=value, error=hold, **base))
+            else:
+                records.append(MeasurementRecord(status="ok", value=value, **base))
+    return records
+
+
+def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | None]:
+    if isinstance(value, bool):
+        if entry.kr.kind != "milestone":
+            return None, f"expected a number for a {entry.kr.kind} key result, got a boolean"
+        return float(value), None
+    if math.isnan(value) or math.isinf(value):
+        return None, f"the source returned {value}, not a number"
+    return float(value), None
+
+
+def _hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
+    kr = entry.kr
+    if kr.min is not None and value < kr.min:
+        return f"held for review: {value:g} is below min {kr.min:g}"
+    if kr.max is not None and value > kr.max:
+        return f"held for review: {value:g} is above max {kr.max:g}"
+    if not max_change_allows(kr, last, value):
+        return (
+            f"held for review: jump from {last:g} to {value:g} exceeds max_change {kr.max_change}"
+        )
+    return None
+
+
+def summarize(
+    config: Config,
+    plan: Plan,
+    outcomes: Mapping[str, Outcome],
+    records: list[MeasurementRecord],
+    seconds: float,
+) -> dict[str, Any]:
+    """The run summary stored with the run and logged as one line."""
+    per_connection: dict[str, dict[str, int]] = {}
+    for key, query in plan.queries.items():
+        stats = per_connection.setdefault(query.connection, {"queries": 0, "calls": 0, "errors": 0})
+        stats["queries"] += 1
+        reading = outcomes[key].reading
+        stats["calls"] += reading.calls if reading else 0
+        stats["errors"] += outcomes[key].error is not None
+    return {
+        "config": config.fingerprint,
+        "krs": len(config.krs),
+        "measured": len(records),
+        "ok": sum(r.status == "ok" for r in records),
+        "errors": sum(r.status == "error" for r in records),
+        "held": sum(r.status == "held" for r in records),
+        "skipped": len(plan.skipped),
+        "queries": len(plan.queries),
+        "calls": sum(s["calls"] for s in per_connection.values()),
+        "connections": per_connection,
+        "duration_s": round(seconds, 3),
+    }
+
+
+async def measure(
+    config: Config,
+    states: Mapping[str, KrState],
+    now: datetime,
+    runtime: Runtime,
+    *,
+    force: bool = False,
+    only: set[str] | None = None,
+) -> tuple[Plan, dict[str, Outcome], list[MeasurementRecord]]:
+    """Plan, execute and assess without writing: what ``plan`` shows and ``sync`` stores."""
+    plan = make_plan(config, states, now, force=force, only=only)
+    outcomes = await execute(plan, config, runtime)
+    return plan, outcomes, assess(plan, outcomes, config, states)
+
+
+def sync(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    runtime: Runtime | None = None,
+    force: bool = False,
+    trigger: str = "sync",
+) -> SyncResult:
+    """Measure what is due and store it as one run (one transaction)."""
+    started = now or datetime.now(UTC)
+    clock = time.perf_counter()
+    states = store.states()
+    plan, outcomes, records = asyncio.run(
+        measure(config, states, started, runtime or Runtime(), force=force)
+    )
+    seconds = time.perf_counter() - clock
+    summary = summarize(config, plan, outcomes, records, seconds)
+    errors = summary["errors"]
+    status: RunStatus = "ok" if not errors else ("failed" if errors == len(records) else "partial")
+    run = RunRecord(
+        started_at=started,
+        finished_at=started + timedelta(seconds=seconds),
+        status=status,
+        trigger=trigger,
+        summary=summary,
+    )
+    run_id = store.record_run(run, records)
+    log.info("sync finished", run_id=run_id, status=status, **summary)
+    return SyncResult(run_id, plan, records, summary)
+
+
+__all__ = [
+    "Outcome",
+    "Plan",
+    "PlannedQuery",
+    "SyncResult",
+    "assess",
+    "execute",
+    "make_plan",
+    "measure",
+    "sync",
+]

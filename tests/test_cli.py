@@ -1,0 +1,169 @@
+"""The commands as users run them: exit codes, output, and what reaches the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from okrsync.cli import app
+from okrsync.simulators.stats import StatsSimulator
+from okrsync.store import Store
+from tests.support import EXAMPLES, TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+
+runner = CliRunner()
+ENV = {"TEST_STATS_TOKEN": TOKEN, "OKRSYNC_LOG_FORMAT": "json"}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={**ENV, **(env or {})})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def sim() -> Iterator[StatsSimulator]:
+    with StatsSimulator(token=TOKEN) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def mappings(tmp_path: Path, sim: StatsSimulator) -> Path:
+    krs = [
+        kr_yaml("tickets", "support_tickets_month"),
+        kr_yaml("steps", "checkout_steps", start=9, target=6),
+    ]
+    files = {
+        "connections.yaml": connections_yaml(sim.url),
+        "okrs.yaml": mapping([objective_yaml("obj", krs)]),
+    }
+    return write(tmp_path / "mappings", files)
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert (code, out.strip()) == (0, "okrsync 0.1.0")
+
+
+def test_validate_ok_and_broken(tmp_path: Path, mappings: Path) -> None:
+    code, out, _ = run("validate", str(mappings))
+    assert code == 0
+    assert "ok: 1 objectives, 2 key results, 1 connections" in out
+    (mappings / "bad.yaml").write_text(
+        "cycle: 2026-Q4\nobjectives:\n  - id: Bad Id\n    title: x\n"
+    )
+    code, out, _ = run("validate", "--mappings", str(mappings))
+    assert code == 1
+    assert f"{mappings / 'bad.yaml'}:3:" in out
+    assert "objectives[0].id" in out
+
+
+def test_sync_refuses_a_broken_config_and_never_touches_the_store(
+    tmp_path: Path, mappings: Path
+) -> None:
+    (mappings / "bad.yaml").write_text("cycle: 2026-Q9\n")
+    db = tmp_path / "never.db"
+    code, _, err = run("sync", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "invalid cycle '2026-Q9'" in err
+    assert not db.exists()
+
+
+def test_sync_status_explain_history(tmp_path: Path, mappings: Path, sim: StatsSimulator) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    code, _, err = run("sync", "--mappings", str(mappings), "--store", store)
+    assert code == 0, err
+    assert "run 1: 2 ok, 0 failed" in err
+
+    code, out, _ = run("status", "--json", "--mappings", str(mappings), "--store", store)
+    assert code == 0
+    data = json.loads(out)
+    [obj] = data["objectives"]
+    assert set(obj) >= {"id", "title", "progress", "status", "key_results"}
+    kr = obj["key_results"][0]
+    assert set(kr) >= {"id", "value", "unit", "progress", "expected", "status", "measured_at"}
+    assert 0 <= kr["progress"] <= 1
+    assert kr["value"] is not None
+
+    code, out, _ = run("status", "--mappings", str(mappings), "--store", store)
+    assert code == 0
+    assert "tickets" in out
+    assert "█" in out
+
+    code, out, _ = run("explain", "steps", "--json", "--mappings", str(mappings), "--store", store)
+    info = json.loads(out)
+    assert info["connection"]["name"] == "stats"
+    assert info["rendered_query"].startswith("GET /api/v1/metrics/checkout_steps?from=2026-")
+    assert '"checkout_steps"' in info["last_attempt"]["raw"]
+
+    # a second sync with nothing due still records a run; --all measures everything
+    run("sync", "--mappings", str(mappings), "--store", store, "--all")
+    code, out, _ = run("history", "steps", "--json", "--mappings", str(mappings), "--store", store)
+    assert [h["status"] for h in json.loads(out)["history"]] == ["ok", "ok"]
+
+    code, _, err = run("explain", "stpes", "--mappings", str(mappings), "--store", store)
+    assert code == 1
+    assert "did you mean 'steps'?" in err
+
+
+def test_sync_exit_code_is_1_when_a_key_result_fails(tmp_path: Path, mappings: Path) -> None:
+    (mappings / "more.yaml").write_text(
+        mapping([objective_yaml("o2", [kr_yaml("ghost", "no_such_metric")])])
+    )
+    code, _, err = run(
+        "sync", "--mappings", str(mappings), "--store", f"sqlite:///{tmp_path / 's.db'}"
+    )
+    assert code == 1
+    assert "ghost: connection 'stats': HTTP 404" in err
+
+
+def test_plan_queries_but_writes_nothing(tmp_path: Path, mappings: Path) -> None:
+    db = tmp_path / "s.db"
+    code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "Plan: 2 queries for 2 key results" in out
+    with Store.open(f"sqlite:///{db}") as st:
+        assert st.runs() == []
+        assert st.states() == {}
+
+
+def test_schema_is_json_schema_with_each_connectors_source_form() -> None:
+    _code, out, _ = run("schema")
+    schema = json.loads(out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    source = schema["$defs"]["KeyResult"]["properties"]["source"]
+    assert {"$ref": "#/$defs/source_http"} in source["anyOf"]
+    assert "jsonpath" in json.dumps(schema["$defs"]["source_http"]).lower()
+
+
+def test_demo_in_a_fresh_process_twice(tmp_path: Path) -> None:
+    """What `make demo` runs: a real process, the example mappings, a real SQLite file."""
+    workdir = tmp_path / "work"
+    shutil.copytree(EXAMPLES, workdir / "mappings")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")}
+    cmd = [sys.executable, "-m", "okrsync", "--log-format", "json", "demo"]
+    first = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    for kr_id in ("annual-revenue", "new-product-sales", "support-tickets", "checkout-steps",
+                  "time-on-site", "key-account-mau", "uptime", "launch-2-0"):  # fmt: skip
+        assert kr_id in first.stdout
+    assert "never" not in first.stdout  # every key result was measured
+    second = subprocess.run(
+        [*cmd, "--json"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 0, second.stderr
+    statuses = [
+        kr["status"] for o in json.loads(second.stdout)["objectives"] for kr in o["key_results"]
+    ]
+    assert "stale" not in statuses
+    assert "error" not in statuses
+    with Store.open(f"sqlite:///{workdir / 'okrsync.db'}") as st:
+        assert [r.trigger for r in st.runs()] == ["demo", "demo"]
