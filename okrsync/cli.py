@@ -22,12 +22,12 @@ import typer
 from okrsync import __version__, console, engine, loader, status
 from okrsync.connector import Runtime
 from okrsync.errors import ConfigError, StoreError
+from okrsync.lock import writer_lock
 from okrsync.logging import configure
 from okrsync.registry import Registry
+from okrsync.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from okrsync.settings import Settings
 from okrsync.store import Store
-
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 app = typer.Typer(
     name="okrsync",
@@ -124,9 +124,13 @@ def _config_error(exc: ConfigError, directory: Path) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _store(url: str | None) -> Store:
+def _store(url: str | None, *, upgrade: bool | None = None) -> Store:
+    settings = _settings()
     try:
-        return Store.open(url or _settings().store_url)
+        return Store.open(
+            url or settings.store_url,
+            upgrade=settings.auto_upgrade if upgrade is None else upgrade,
+        )
     except StoreError as exc:
         typer.echo(f"store error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
@@ -184,8 +188,20 @@ def sync(
     simulators: SimOpt = False,
 ) -> None:
     """One sync run now: measure due key results, store them as one run."""
+    settings = _settings()
     with _config(mappings, simulators) as config, _store(store) as st:
-        result = engine.sync(config, st, force=all_)
+        lock = writer_lock(store or settings.store_url)
+        try:
+            if not lock.acquire(timeout=settings.lock_wait):
+                typer.echo(
+                    f"another okrsync holds the writer lock ({lock.holder()}); "
+                    f"waited {settings.lock_wait:g}s",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_LOCKED)
+            result = engine.sync(config, st, force=all_)
+        finally:
+            lock.close()
     _print_summary(result)
     raise typer.Exit(result.exit_code)
 
@@ -278,6 +294,78 @@ def _entry(config: loader.Config, kr: str) -> loader.KrEntry:
         typer.echo(f"unknown key result {kr!r}{more}", err=True)
         raise typer.Exit(EXIT_FAILED)
     return config.krs[kr]
+
+
+@app.command()
+def run(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="One sync, then exit (CronJobs).")] = False,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Interval or cron [default: $OKRSYNC_SCHEDULE]")
+    ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option("--health-port", help="[default: $OKRSYNC_HEALTH_PORT or 8080]; 0 = off"),
+    ] = None,
+) -> None:
+    """The scheduler loop for the container: sync on OKRSYNC_SCHEDULE until SIGTERM."""
+    from okrsync.health import HealthServer, Heartbeat
+    from okrsync.schedule import parse_schedule
+    from okrsync.scheduler import Runner, StopFlag, open_store, readiness, run_forever, stall_bound
+
+    settings = _settings()
+    try:
+        plan_ = parse_schedule(schedule or settings.schedule)
+    except ValueError as exc:
+        typer.echo(f"OKRSYNC_SCHEDULE: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    directory = mappings or settings.mappings
+    url = store or settings.store_url
+    if once:
+        _load(directory)  # a CronJob run fails fast on a broken config
+    try:
+        st = open_store(url, upgrade=settings.auto_upgrade, wait=settings.store_wait)
+    except StoreError as exc:
+        typer.echo(f"store error: {exc} (gave up after {settings.store_wait:g}s)", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    lock = writer_lock(url)
+    runner = Runner(directory, st, lock, lock_wait=settings.lock_wait if once else 0.0)
+    stop = StopFlag(settings.stop_grace)
+    stop.install()
+    port = settings.health_port if health_port is None else health_port
+    heartbeat = Heartbeat(stall_bound(plan_))
+    health = HealthServer(port, heartbeat, readiness(runner)).start() if port and not once else None
+    try:
+        if once:
+            runner.trigger = "once"
+            code = runner.cycle()
+        else:
+            code = run_forever(runner, plan_, stop.event, heartbeat.beat)
+    finally:
+        if health is not None:
+            health.stop()
+        lock.close()
+        st.close()
+    raise typer.Exit(code)
+
+
+db_app = typer.Typer(help="Store maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(store: StoreOpt = None) -> None:
+    """Apply the store's schema migrations (run also does this at start)."""
+    with _store(store, upgrade=True) as st:
+        typer.echo(f"{st.url}: schema at revision {st.schema_revision()}")
+
+
+@db_app.command("revision")
+def db_revision(store: StoreOpt = None) -> None:
+    """Print the store's schema revision without changing anything."""
+    with _store(store, upgrade=False) as st:
+        typer.echo(f"{st.url}: schema at revision {st.schema_revision() or 'none'}")
 
 
 @app.command()

@@ -332,8 +332,9 @@ def sync(
         summary=summary,
     )
     run_id = store.record_run(run, records)
-    log.info("sync finished", run_id=run_id, status=status, **summary)
-    return SyncResult(run_id, plan, records, summary)
+    result = SyncResult(run_id, plan, records, summary)
+    log.info("sync finished", run_id=run_id, status=status, exit_code=result.exit_code, **summary)
+    return result
 
 
 __all__ = [

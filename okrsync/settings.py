@@ -19,6 +19,19 @@ class Settings(BaseSettings):
         default=None, description="Default: console on a terminal, else json."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    health_port: int = Field(
+        default=8080, ge=0, le=65535, description="run: /healthz, /readyz; 0 = off."
+    )
+    auto_upgrade: bool = Field(default=True, description="Apply store migrations at start.")
+    store_wait: float = Field(
+        default=60.0, ge=0, description="run: seconds to retry an unreachable store at start."
+    )
+    lock_wait: float = Field(
+        default=60.0, ge=0, description="sync, run --once: seconds to wait for the writer lock."
+    )
+    stop_grace: float = Field(
+        default=25.0, gt=0, description="run: seconds a stop waits for the run in flight."
+    )
 
 
 __all__ = ["Settings"]

@@ -139,9 +139,9 @@ def normalise_url(url: str) -> URL:
 def create_store_engine(url: URL) -> Engine:
     """An engine set up for the store: SQLite pragmas and real transactions."""
     if url.get_backend_name() == "postgresql":
-        connect_args = (
-            {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT_S}
-        )
+        connect_args: dict[str, Any] = {"application_name": "okrsync store"}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
     engine = sa.create_engine(url)
 
