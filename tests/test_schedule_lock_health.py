@@ -1,0 +1,136 @@
+"""Schedules, the writer lock on both backends, the probe endpoints, db commands."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from okrsync.cli import app
+from okrsync.health import HealthServer, Heartbeat
+from okrsync.lock import NoLock, PostgresLock, SqliteLock, identity, writer_lock
+from okrsync.schedule import Cron, Interval, jitter, parse_schedule, period
+from okrsync.store import Store
+
+T0 = datetime(2026, 11, 26, 10, 7, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "next_at"),
+    [
+        ("15m", Interval, T0 + timedelta(minutes=15)),
+        ("1h", Interval, T0 + timedelta(hours=1)),
+        ("*/15 * * * *", Cron, datetime(2026, 11, 26, 10, 15, tzinfo=UTC)),
+        ("0 9 * * 1", Cron, datetime(2026, 11, 30, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_schedules(text: str, kind: type, next_at: datetime) -> None:
+    schedule = parse_schedule(text)
+    assert isinstance(schedule, kind)
+    assert schedule.next_after(T0) == next_at
+
+
+@pytest.mark.parametrize("bad", ["15", "every day", "* * *", "61 * * * *", ""])
+def test_invalid_schedules_name_both_forms(bad: str) -> None:
+    with pytest.raises(ValueError, match=r"invalid schedule .*interval like 15m.*cron expression"):
+        parse_schedule(bad)
+
+
+def test_jitter_is_bounded_by_a_tenth_of_the_period_and_30_seconds() -> None:
+    short, long = parse_schedule("10s"), parse_schedule("0 9 * * 1")
+    assert period(long, T0) == timedelta(days=7)
+    assert all(0 <= jitter(short, T0) <= 1.0 for _ in range(200))
+    assert all(0 <= jitter(long, T0) <= 30.0 for _ in range(200))
+
+
+def lock_pair(store_url: str) -> tuple[Any, Any]:
+    with Store.open(store_url):  # the schema (and, for PostgreSQL, the search_path) exists
+        pass
+    return writer_lock(store_url), writer_lock(store_url)
+
+
+def test_writer_lock_excludes_and_names_its_holder(store_url: str) -> None:
+    first, second = lock_pair(store_url)
+    assert isinstance(first, SqliteLock | PostgresLock)
+    try:
+        assert second.holder() is None
+        assert first.acquire()
+        assert not second.acquire(timeout=0.5)
+        holder = second.holder()
+        assert holder is not None
+        assert identity() in holder
+        first.release()
+        assert second.acquire()
+        assert not first.acquire()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_closing_the_holder_frees_the_lock(store_url: str) -> None:
+    first, second = lock_pair(store_url)
+    try:
+        assert first.acquire()
+        first.close()  # what a dying process does, without the goodbye
+        assert second.acquire(timeout=2)
+    finally:
+        second.close()
+
+
+def test_memory_store_needs_no_lock() -> None:
+    assert isinstance(writer_lock("sqlite://"), NoLock)
+
+
+def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_probes_report_a_stalled_loop_and_an_unready_store() -> None:
+    beat = Heartbeat(stall_after=0.2)
+    state: dict[str, Any] = {"ready": True}
+
+    def ready() -> dict[str, Any]:
+        if not state["ready"]:
+            raise RuntimeError("store unreachable: connection refused")
+        return {"last_run": None}
+
+    server = HealthServer(0, beat, ready, host="127.0.0.1").start()
+    try:
+        assert get(server.port, "/healthz")[0] == 200
+        assert get(server.port, "/readyz") == (200, {"ready": True, "last_run": None})
+        time.sleep(0.3)
+        status, body = get(server.port, "/healthz")
+        assert (status, body["status"]) == (503, "stalled")
+        beat.beat()
+        assert get(server.port, "/healthz")[0] == 200
+        state["ready"] = False
+        assert get(server.port, "/readyz") == (
+            503,
+            {"ready": False, "error": "store unreachable: connection refused"},
+        )
+    finally:
+        server.stop()
+
+
+def test_db_upgrade_and_revision(tmp_path: Path) -> None:
+    runner = CliRunner()
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    before = runner.invoke(app, ["db", "revision", "--store", url])
+    assert before.exit_code == 0
+    assert "schema at revision none" in before.stdout
+    up = runner.invoke(app, ["db", "upgrade", "--store", url])
+    assert up.exit_code == 0
+    assert "schema at revision 0001" in up.stdout
+    after = runner.invoke(app, ["db", "revision", "--store", url])
+    assert "schema at revision 0001" in after.stdout
