@@ -14,7 +14,7 @@ Connector modules import only this module, :mod:`okrsync.errors`,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from okrsync.cycle import Cycle
+from okrsync.errors import MeasureError
 from okrsync.retry import RetryConfig
 
 SettingsModel = type["ConnectionSettings"]
@@ -89,6 +90,38 @@ class Connection(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class InitiativeReading:
+    """The work behind a key result: an issue or epic and how much of it is done."""
+
+    key: str
+    title: str
+    done: int  # resolved children (an issue without children: 1 when resolved)
+    total: int  # all children (an issue without children: 1)
+    status: str = ""  # the issue's own status category, e.g. new / indeterminate / done
+    raw: str = ""
+    calls: int = 1
+
+
+class BatchConnection(Connection, Protocol):
+    """Optional: a connection that answers many queries in one vendor call.
+
+    The engine hands it up to ``batch_size`` distinct sources at once and
+    expects one result per source, in order: a Reading or the MeasureError for
+    that source alone. Calls spent are reported on the batch's first Reading.
+    """
+
+    batch_size: int
+
+    async def measure_batch(self, sources: Sequence[Any]) -> list[Reading | MeasureError]: ...
+
+
+class InitiativeConnection(Connection, Protocol):
+    """Optional: a connection that can report an initiative's completion (Jira)."""
+
+    async def initiative(self, key: str) -> InitiativeReading: ...
+
+
 def _describe(source: SourceBase) -> str:
     return source.model_dump_json(exclude={"connection"}, exclude_none=True)
 
@@ -107,9 +140,12 @@ class Connector:
 
 
 __all__ = [
+    "BatchConnection",
     "Connection",
     "ConnectionSettings",
     "Connector",
+    "InitiativeConnection",
+    "InitiativeReading",
     "Reading",
     "RenderContext",
     "Runtime",
