@@ -237,7 +237,7 @@ def _views(config: loader.Config, st: Store, now: datetime) -> list[status.Objec
             if m.status == "ok" and m.value is not None
         ]
 
-    return status.build(config, st.states(), now, history)
+    return status.build(config, st.states(), now, history, st.initiatives())
 
 
 def _print_status(views: list[status.ObjectiveView], now: datetime, as_json: bool) -> None:

@@ -13,22 +13,31 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Mapping
-from contextlib import AsyncExitStack, nullcontext
+from collections.abc import Awaitable, Mapping
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import structlog
 from aiolimiter import AsyncLimiter
 
-from okrsync.connector import Connection, Reading, RenderContext, Runtime, SourceBase
-from okrsync.errors import MeasureError
+from okrsync.connector import (
+    BatchConnection,
+    Connection,
+    InitiativeConnection,
+    InitiativeReading,
+    Reading,
+    RenderContext,
+    Runtime,
+    SourceBase,
+)
+from okrsync.errors import MeasureError, QueryError
 from okrsync.loader import Config, KrEntry
 from okrsync.model import max_change_allows
 from okrsync.render import render_source
 from okrsync.secrets import REDACTOR
-from okrsync.store import KrState, MeasurementRecord, RunRecord, Store
+from okrsync.store import InitiativeRecord, KrState, MeasurementRecord, RunRecord, Store
 
 log = structlog.get_logger("okrsync.engine")
 RunStatus = Literal["ok", "partial", "failed"]
@@ -51,6 +60,8 @@ class Plan:
     as_of: datetime
     queries: dict[str, PlannedQuery]  # dedup key → query
     skipped: dict[str, str]  # kr id → why it is not measured now
+    initiatives: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # (connection, issue key) → the due key results it stands beside
 
     @property
     def kr_count(self) -> int:
@@ -70,6 +81,7 @@ class SyncResult:
     plan: Plan
     records: list[MeasurementRecord]
     summary: dict[str, Any]
+    initiatives: list[InitiativeRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> list[MeasurementRecord]:
@@ -96,6 +108,7 @@ def make_plan(
 ) -> Plan:
     queries: dict[str, PlannedQuery] = {}
     skipped: dict[str, str] = {}
+    initiatives: dict[tuple[str, str], list[str]] = {}
     for kr_id, entry in config.krs.items():
         if only is not None and kr_id not in only:
             continue
@@ -105,6 +118,8 @@ def make_plan(
         if not force and not is_due(entry, states.get(kr_id), now):
             skipped[kr_id] = f"not due (refresh {entry.kr.refresh})"
             continue
+        for pair in entry.initiatives:
+            initiatives.setdefault(pair, []).append(kr_id)
         connector = config.registry[entry.connection_type]
         ctx = RenderContext(cycle=entry.cycle, as_of=now)
         rendered = (
@@ -116,37 +131,84 @@ def make_plan(
         if key not in queries:
             queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
         queries[key].kr_ids.append(kr_id)
-    return Plan(as_of=now, queries=queries, skipped=skipped)
+    return Plan(as_of=now, queries=queries, skipped=skipped, initiatives=initiatives)
 
 
-async def execute(plan: Plan, config: Config, runtime: Runtime) -> dict[str, Outcome]:
-    """Run every planned query; a connection that cannot open fails only its own queries."""
-    outcomes: dict[str, Outcome] = {}
+@dataclass(frozen=True)
+class Executed:
+    outcomes: dict[str, Outcome]  # planned query key → outcome
+    initiatives: dict[tuple[str, str], InitiativeReading | MeasureError]
+
+
+async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
+    """Run every planned query; a connection that cannot open fails only its own queries.
+
+    Connections that batch (``measure_batch``) get their queries in chunks of
+    ``batch_size``; each chunk, like each single query, takes one concurrency
+    slot and one rate-limit token.
+    """
     by_connection: dict[str, list[str]] = {}
     for key, query in plan.queries.items():
         by_connection.setdefault(query.connection, []).append(key)
+    initiatives_by_connection: dict[str, list[str]] = {}
+    for name, issue in plan.initiatives:
+        initiatives_by_connection.setdefault(name, []).append(issue)
 
+    outcomes: dict[str, Outcome] = {}
+    initiatives: dict[tuple[str, str], InitiativeReading | MeasureError] = {}
     async with AsyncExitStack() as stack:
-        jobs = []
-        for name, keys in by_connection.items():
+        jobs: list[Awaitable[list[tuple[str, Outcome]]]] = []
+        initiative_jobs: list[
+            Awaitable[tuple[tuple[str, str], InitiativeReading | MeasureError]]
+        ] = []
+        for name in sorted({*by_connection, *initiatives_by_connection}):
+            keys = by_connection.get(name, [])
+            issues = initiatives_by_connection.get(name, [])
             settings = config.connections[name]
-            connector = config.registry[settings.type]
             try:
-                connection: Connection = connector.open(settings, runtime)
+                connection: Connection = config.registry[settings.type].open(settings, runtime)
             except MeasureError as exc:
                 for key in keys:
                     outcomes[key] = Outcome(None, _named(name, exc), 0.0)
+                for issue in issues:
+                    initiatives[(name, issue)] = _named(name, exc)
                 continue
             stack.push_async_callback(_close, name, connection)
-            gate = asyncio.Semaphore(settings.max_concurrency)
-            limiter = AsyncLimiter(settings.rate_limit, 1) if settings.rate_limit else None
-            jobs += [
-                _measure(name, connection, plan.queries[key].source, gate, limiter, key)
-                for key in keys
-            ]
-        for key, outcome in await asyncio.gather(*jobs):
-            outcomes[key] = outcome
-    return outcomes
+            slot = _Slot(settings.max_concurrency, settings.rate_limit)
+            sources = [(key, plan.queries[key].source) for key in keys]
+            size = getattr(connection, "batch_size", 0)
+            if size > 1 and hasattr(connection, "measure_batch"):
+                batcher = cast(BatchConnection, connection)
+                chunks = [sources[i : i + size] for i in range(0, len(sources), size)]
+                jobs += [_measure_batch(name, batcher, chunk, slot) for chunk in chunks]
+            else:
+                jobs += [_measure(name, connection, key, source, slot) for key, source in sources]
+            initiative_jobs += [_initiative(name, connection, issue, slot) for issue in issues]
+        for results in await asyncio.gather(*jobs):
+            outcomes.update(results)
+        for pair, reading in await asyncio.gather(*initiative_jobs):
+            initiatives[pair] = reading
+    return Executed(outcomes, initiatives)
+
+
+class _Slot:
+    """A connection's concurrency limit and rate limit, taken together."""
+
+    def __init__(self, concurrency: int, rate: float | None) -> None:
+        self._gate = asyncio.Semaphore(concurrency)
+        self._limiter = AsyncLimiter(rate, 1) if rate else None
+
+    async def __aenter__(self) -> None:
+        await self._gate.acquire()
+        if self._limiter is not None:
+            try:
+                await self._limiter.acquire()
+            except BaseException:
+                self._gate.release()
+                raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gate.release()
 
 
 async def _close(name: str, connection: Connection) -> None:
@@ -157,25 +219,62 @@ async def _close(name: str, connection: Connection) -> None:
 
 
 async def _measure(
-    name: str,
-    connection: Connection,
-    source: SourceBase,
-    gate: asyncio.Semaphore,
-    limiter: AsyncLimiter | None,
-    key: str,
-) -> tuple[str, Outcome]:
-    async with gate, limiter or nullcontext():
+    name: str, connection: Connection, key: str, source: SourceBase, slot: _Slot
+) -> list[tuple[str, Outcome]]:
+    async with slot:
         started = time.perf_counter()
         try:
-            reading = await connection.measure(source)
-            error = None
-        except MeasureError as exc:
-            reading, error = None, _named(name, exc)
-        except Exception as exc:  # a connector bug must not sink the run
-            log.exception("connector raised an unexpected error", connection=name)
-            reading = None
-            error = _named(name, MeasureError(f"unexpected {type(exc).__name__}: {exc}"))
-        return key, Outcome(reading, error, (time.perf_counter() - started) * 1000)
+            reading: Reading | MeasureError = await connection.measure(source)
+        except Exception as exc:
+            reading = _failure(name, exc)
+        return [(key, _outcome(reading, started))]
+
+
+async def _measure_batch(
+    name: str,
+    connection: BatchConnection,
+    chunk: list[tuple[str, SourceBase]],
+    slot: _Slot,
+) -> list[tuple[str, Outcome]]:
+    async with slot:
+        started = time.perf_counter()
+        try:
+            answers = await connection.measure_batch([source for _, source in chunk])
+            if len(answers) != len(chunk):
+                raise MeasureError(f"batch answered {len(answers)} of {len(chunk)} queries")
+            results = [_named(name, r) if isinstance(r, MeasureError) else r for r in answers]
+        except Exception as exc:  # the whole batch failed: each of its queries did
+            results = [_failure(name, exc)] * len(chunk)
+        return [(key, _outcome(r, started)) for (key, _), r in zip(chunk, results, strict=True)]
+
+
+async def _initiative(
+    name: str, connection: Connection, issue: str, slot: _Slot
+) -> tuple[tuple[str, str], InitiativeReading | MeasureError]:
+    if not hasattr(connection, "initiative"):
+        return (name, issue), _named(name, QueryError("this connection cannot report initiatives"))
+    async with slot:
+        try:
+            reading: InitiativeReading = await cast(InitiativeConnection, connection).initiative(
+                issue
+            )
+        except Exception as exc:
+            return (name, issue), _failure(name, exc)
+        return (name, issue), reading
+
+
+def _failure(name: str, exc: Exception) -> MeasureError:
+    if not isinstance(exc, MeasureError):  # a connector bug must not sink the run
+        log.error("connector raised an unexpected error", connection=name, exc_info=exc)
+        exc = MeasureError(f"unexpected {type(exc).__name__}: {exc}")
+    return _named(name, exc)
+
+
+def _outcome(result: Reading | MeasureError, started: float) -> Outcome:
+    elapsed = (time.perf_counter() - started) * 1000
+    if isinstance(result, MeasureError):
+        return Outcome(None, result, elapsed)
+    return Outcome(result, None, elapsed)
 
 
 def _named(connection: str, exc: MeasureError) -> MeasureError:
@@ -297,11 +396,29 @@ async def measure(
     *,
     force: bool = False,
     only: set[str] | None = None,
-) -> tuple[Plan, dict[str, Outcome], list[MeasurementRecord]]:
+) -> tuple[Plan, Executed, list[MeasurementRecord]]:
     """Plan, execute and assess without writing: what ``plan`` shows and ``sync`` stores."""
     plan = make_plan(config, states, now, force=force, only=only)
-    outcomes = await execute(plan, config, runtime)
-    return plan, outcomes, assess(plan, outcomes, config, states)
+    executed = await execute(plan, config, runtime)
+    return plan, executed, assess(plan, executed.outcomes, config, states)
+
+
+def initiative_records(plan: Plan, executed: Executed) -> list[InitiativeRecord]:
+    records = []
+    for (name, issue), kr_ids in plan.initiatives.items():
+        reading = executed.initiatives[(name, issue)]
+        for kr_id in kr_ids:
+            if isinstance(reading, MeasureError):
+                records.append(InitiativeRecord(kr_id, issue, name, plan.as_of, error=str(reading)))
+            else:
+                records.append(
+                    InitiativeRecord(
+                        kr_id, issue, name, plan.as_of, title=REDACTOR.redact(reading.title),
+                        done=reading.done, total=reading.total, status=reading.status,
+                        measured_at=plan.as_of,
+                    )
+                )  # fmt: skip
+    return records
 
 
 def sync(
@@ -313,15 +430,22 @@ def sync(
     force: bool = False,
     trigger: str = "sync",
 ) -> SyncResult:
-    """Measure what is due and store it as one run (one transaction)."""
-    started = now or datetime.now(UTC)
+    """Measure what is due as of ``now`` and store it as one run (one transaction).
+
+    ``now`` (default: the wall clock) is what is measured and when refresh
+    windows count from; the run's own start and end are always wall-clock.
+    """
+    started = datetime.now(UTC)
+    as_of = now or started
     clock = time.perf_counter()
     states = store.states()
-    plan, outcomes, records = asyncio.run(
-        measure(config, states, started, runtime or Runtime(), force=force)
+    plan, executed, records = asyncio.run(
+        measure(config, states, as_of, runtime or Runtime(), force=force)
     )
+    initiatives = initiative_records(plan, executed)
     seconds = time.perf_counter() - clock
-    summary = summarize(config, plan, outcomes, records, seconds)
+    summary = summarize(config, plan, executed.outcomes, records, seconds)
+    summary["initiatives"] = len(plan.initiatives)
     errors = summary["errors"]
     status: RunStatus = "ok" if not errors else ("failed" if errors == len(records) else "partial")
     run = RunRecord(
@@ -331,8 +455,8 @@ def sync(
         trigger=trigger,
         summary=summary,
     )
-    run_id = store.record_run(run, records)
-    result = SyncResult(run_id, plan, records, summary)
+    run_id = store.record_run(run, records, initiatives)
+    result = SyncResult(run_id, plan, records, summary, initiatives)
     log.info("sync finished", run_id=run_id, status=status, exit_code=result.exit_code, **summary)
     return result
 

@@ -40,6 +40,7 @@ class KrEntry:
     source: SourceBase | None
     connection_type: str | None
     file: str
+    initiatives: tuple[tuple[str, str], ...] = ()  # (connection, issue key), resolved
 
 
 @dataclass
@@ -323,8 +324,10 @@ def _cross_check(
                     continue
                 owner_of[kr.id] = obj.id
                 source, ctype = _check_source(doc, kloc, kr, types, registry, out)
-                _check_initiatives(doc, kloc, kr, types, out)
-                krs[kr.id] = KrEntry(kr, obj, cycles[obj.id], source, ctype, str(doc.path))
+                initiatives = _check_initiatives(doc, kloc, kr, types, out)
+                krs[kr.id] = KrEntry(
+                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives
+                )
 
     objective_ids = {o.id for o in objectives}
     parent_of: dict[str, str] = {}
@@ -391,8 +394,10 @@ def _check_initiatives(
     kr: KeyResult,
     types: dict[str, str],
     out: _Collector,
-) -> None:
+) -> tuple[tuple[str, str], ...]:
+    """Each initiative as (connection, issue key); the jira shorthand needs one jira connection."""
     jira = sorted(n for n, t in types.items() if t == "jira")
+    resolved: list[tuple[str, str]] = []
     for k, initiative in enumerate(kr.initiatives):
         iloc = [*loc, "initiatives", k]
         if initiative.jira is not None and len(jira) != 1:
@@ -404,6 +409,9 @@ def _check_initiatives(
             )
         elif initiative.connection is not None and initiative.connection not in types:
             out.add(doc, [*iloc, "connection"], f"unknown connection {initiative.connection!r}")
+        else:
+            resolved.append((initiative.connection or jira[0], initiative.key))
+    return tuple(resolved)
 
 
 def _lint(

@@ -86,7 +86,8 @@ class Runner:
         self.config = fresh
         return fresh
 
-    def cycle(self) -> int:
+    def cycle(self, now: datetime | None = None) -> int:
+        """One sync as of ``now`` (the cycle's start: refresh windows count from it)."""
         config = self.load()
         if config is None:
             return EXIT_CONFIG
@@ -97,7 +98,9 @@ class Runner:
             )
             return EXIT_LOCKED
         try:
-            result = engine.sync(config, self.store, runtime=self.runtime, trigger=self.trigger)
+            result = engine.sync(
+                config, self.store, now=now, runtime=self.runtime, trigger=self.trigger
+            )
             return result.exit_code
         except StoreError as exc:
             log.error("run failed: the store is unavailable, nothing was written", error=str(exc))
@@ -177,7 +180,7 @@ def run_forever(
     while not stop.is_set():
         started = clock()
         beat()
-        runner.cycle()
+        runner.cycle(started)
         beat()
         now = clock()
         due = schedule.next_after(started)

@@ -14,7 +14,7 @@ from typing import Any
 from okrsync import progress as pm
 from okrsync.loader import Config
 from okrsync.model import Objective
-from okrsync.store import KrState
+from okrsync.store import InitiativeRecord, KrState
 
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
 
@@ -37,6 +37,7 @@ class KrView:
     measured_at: datetime | None
     last_error: str | None
     held_value: float | None
+    initiatives: list[InitiativeRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,19 @@ class KrView:
             "measured_at": self.measured_at.isoformat() if self.measured_at else None,
             "error": self.last_error,
             "held_value": self.held_value,
+            "initiatives": [
+                {
+                    "issue": i.issue,
+                    "connection": i.connection,
+                    "title": i.title,
+                    "done": i.done,
+                    "total": i.total,
+                    "completion": _r(i.completion),
+                    "status": i.status,
+                    "error": i.error,
+                }
+                for i in self.initiatives
+            ],
         }
 
 
@@ -101,6 +115,7 @@ def build(
     states: Mapping[str, KrState],
     now: datetime,
     history: HistoryFn | None = None,
+    initiatives: Mapping[str, list[InitiativeRecord]] | None = None,
 ) -> list[ObjectiveView]:
     """Objective views in file order; ``children`` links aligned objectives (roots first)."""
     kr_views: dict[str, KrView] = {}
@@ -145,6 +160,11 @@ def build(
             measured_at=state.measured_at if state else None,
             last_error=state.last_error if state and state.last_status != "ok" else None,
             held_value=state.held_value if state else None,
+            initiatives=[
+                i
+                for i in (initiatives or {}).get(kr_id, [])
+                if (i.connection, i.issue) in entry.initiatives
+            ],
         )
 
     progress = pm.rollup(config.objectives, {k: v.progress for k, v in kr_views.items()})

@@ -29,7 +29,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from okrsync import store_initiatives
 from okrsync.errors import StoreError, excerpt
+from okrsync.store_initiatives import InitiativeRecord
 from okrsync.tables import (
     UtcDateTime,
     check_aware,
@@ -263,8 +265,13 @@ class Store:
         with self._connect(schema=False) as conn:
             return self._revision(conn)
 
-    def record_run(self, run: RunRecord, measurements: Sequence[MeasurementRecord]) -> int:
-        """Write a run, its measurements and the KR states atomically; returns the run id."""
+    def record_run(
+        self,
+        run: RunRecord,
+        measurements: Sequence[MeasurementRecord],
+        initiatives: Sequence[InitiativeRecord] = (),
+    ) -> int:
+        """Write a run, its measurements, KR states and initiatives atomically; returns the run id."""
         values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if f.name != "id"}
         values["summary"] = json.dumps(run.summary, ensure_ascii=False)
         with self._connect(write=True) as conn:
@@ -274,7 +281,14 @@ class Store:
                 rows = [_measurement_row(run_id, m) for m in measurements]
                 conn.execute(sa.insert(measurements_table), rows)
                 _upsert_states(conn, run_id, measurements)
+            if initiatives:
+                store_initiatives.upsert(conn, initiatives)
         return run_id
+
+    def initiatives(self) -> dict[str, list[InitiativeRecord]]:
+        """The latest initiative readings, by key result id."""
+        with self._connect() as conn:
+            return store_initiatives.read(conn)
 
     def states(self) -> dict[str, KrState]:
         """Every KR ever measured, by id."""
@@ -391,6 +405,7 @@ def _state(row: Any) -> KrState:
 
 __all__ = [
     "DEFAULT_URL",
+    "InitiativeRecord",
     "KrState",
     "MeasurementRecord",
     "MeasurementStatus",

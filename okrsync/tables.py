@@ -95,9 +95,26 @@ kr_state_table = sa.Table(
 )
 
 
+initiatives_table = sa.Table(
+    "initiatives",
+    metadata,
+    sa.Column("kr_id", sa.String(100), primary_key=True),
+    sa.Column("issue", sa.String(100), primary_key=True),
+    sa.Column("connection", sa.Text(), nullable=False),
+    sa.Column("title", sa.Text()),
+    sa.Column("done", sa.Integer()),
+    sa.Column("total", sa.Integer()),
+    sa.Column("status", sa.String(32)),
+    sa.Column("measured_at", UtcDateTime()),  # of the last good reading
+    sa.Column("checked_at", UtcDateTime(), nullable=False),
+    sa.Column("error", sa.Text()),
+)
+
+
 __all__ = [
     "UtcDateTime",
     "check_aware",
+    "initiatives_table",
     "kr_state_table",
     "measurements_table",
     "metadata",

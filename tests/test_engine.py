@@ -250,7 +250,7 @@ def test_per_connection_concurrency_limit_holds(tmp_path: Path, sim: StatsSimula
     for m in metrics:
         sim.add_fault(f"/api/v1/metrics/{m}", Fault.delay(0.2))
     plan = engine.make_plan(config, {}, NOW)
-    outcomes = asyncio.run(engine.execute(plan, config, FAST))
+    outcomes = asyncio.run(engine.execute(plan, config, FAST)).outcomes
     assert all(o.reading is not None for o in outcomes.values())
     starts = sorted(r.time for r in sim.requests)
     # with two in flight, the third request can only start once one of the first two is done

@@ -73,17 +73,40 @@ def store(store_url: str) -> Iterator[Store]:
 
 # --- schema and migrations --------------------------------------------------------------
 
+HEAD = "0002"  # the newest migration
+
+
+def test_upgrading_from_the_first_revision_keeps_the_data(store_url: str) -> None:
+    from alembic import command
+
+    from okrsync.store import _alembic_config, create_store_engine, normalise_url
+
+    engine = create_store_engine(normalise_url(store_url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0001")
+            conn.exec_driver_sql(
+                "INSERT INTO runs (started_at, finished_at, status, trigger, summary) "
+                "VALUES ('2026-11-01 00:00:00', '2026-11-01 00:00:01', 'ok', 'sync', '{}')"
+            )
+    finally:
+        engine.dispose()
+    with Store.open(store_url) as store:
+        assert store.schema_revision() == HEAD
+        assert len(store.runs()) == 1
+        assert store.initiatives() == {}
+
 
 def test_migrations_create_the_schema_from_empty(store_url: str) -> None:
     with Store.open(store_url) as store:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
         assert store.states() == {}
         assert store.runs() == []
         assert store.last_run() is None
         assert store.state("nope") is None
     with raw_engine(store_url) as engine:
         inspector = sa.inspect(engine)
-        assert {"runs", "measurements", "kr_state", "alembic_version"} <= set(
+        assert {"runs", "measurements", "kr_state", "initiatives", "alembic_version"} <= set(
             inspector.get_table_names()
         )
         indexes = {ix["name"]: ix["column_names"] for ix in inspector.get_indexes("measurements")}
@@ -101,11 +124,11 @@ def test_reopening_is_idempotent_and_keeps_data(store_url: str) -> None:
         run_id = store.record_run(run(), [ok("kr.a", 1.0, 0)])
     for _ in range(2):
         with Store.open(store_url) as store:
-            assert store.schema_revision() == "0001"
+            assert store.schema_revision() == HEAD
             assert store.state("kr.a") is not None
             assert [r.id for r in store.runs()] == [run_id]
     with raw_engine(store_url) as engine, engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
 
 
 def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
@@ -124,13 +147,13 @@ def test_concurrent_first_opens_migrate_once(store_url: str) -> None:
         thread.join()
     assert failures == []
     with Store.open(store_url, upgrade=False) as store:
-        assert store.schema_revision() == "0001"
+        assert store.schema_revision() == HEAD
 
 
 def test_without_upgrade_an_empty_store_says_so(store_url: str) -> None:
     with Store.open(store_url, upgrade=False) as store:
         assert store.schema_revision() is None
-        with pytest.raises(StoreError, match=r"revision none.*needs 0001.*upgrade"):
+        with pytest.raises(StoreError, match=rf"revision none.*needs {HEAD}.*upgrade"):
             store.states()
     with Store.open(store_url) as store:
         assert store.states() == {}
@@ -514,3 +537,43 @@ def test_kill_9_at_random_moments(store_url: str, tmp_path: Path) -> None:
     with Store.open(store_url) as store:  # the killed writers left no lock behind
         next_id = store.record_run(run(), [ok("kr.000", -1.0, 0)])
         assert store.states()["kr.000"].last_run_id == next_id
+
+
+def test_initiatives_keep_their_last_good_numbers_on_error(store: Store) -> None:
+    from okrsync.store import InitiativeRecord
+
+    t1 = datetime(2026, 11, 1, tzinfo=UTC)
+    t2 = datetime(2026, 11, 2, tzinfo=UTC)
+    good = InitiativeRecord(
+        "kr.a",
+        "PROD-101",
+        "jira",
+        t1,
+        title="Checkout v2",
+        done=3,
+        total=8,
+        status="indeterminate",
+        measured_at=t1,
+    )
+    store.record_run(run(), [], [good])
+    failed = InitiativeRecord("kr.a", "PROD-101", "jira", t2, error="connection 'jira': HTTP 503")
+    store.record_run(run(), [], [failed])
+    [got] = store.initiatives()["kr.a"]
+    assert (got.title, got.done, got.total, got.measured_at) == ("Checkout v2", 3, 8, t1)
+    assert got.checked_at == t2
+    assert got.error == "connection 'jira': HTTP 503"
+    assert got.completion == 3 / 8
+    fixed = InitiativeRecord(
+        "kr.a",
+        "PROD-101",
+        "jira",
+        t2,
+        title="Checkout v2",
+        done=8,
+        total=8,
+        status="done",
+        measured_at=t2,
+    )
+    store.record_run(run(), [], [fixed])
+    [got] = store.initiatives()["kr.a"]
+    assert (got.done, got.error, got.status) == (8, None, "done")
