@@ -1,0 +1,498 @@
+"""``type: jira``: counts, sums and milestones from Jira Cloud and Data Center.
+
+Sources: ``jql`` + ``aggregate: count`` (``approximate: true`` on Cloud), ``jql`` +
+``aggregate: sum|avg|min|max`` + ``field`` (name or id), or ``issue: KEY`` (a
+milestone: true once resolved or in a done status). Calls, via ``jira`` 3.10.5,
+chosen for the fewest requests (PROTOCOLS.md):
+
+    Cloud count      GET search/jql without fields (ids only, 5000 a page), by nextPageToken
+    approximate      POST search/approximate-count (Cloud; on DC the count is exact anyway)
+    DC count         GET search?maxResults=1 → total
+    aggregates       GET field once per connection; pages carrying only that field
+    issue: KEY       GET issue/KEY?fields=status,resolution,resolutiondate,summary
+    initiative       the issue, then its children: Cloud ``parent = KEY``, DC
+                     ``"Epic Link" = KEY`` for an epic, else ``parent = KEY`` (sub-tasks)
+
+The client's own retries are off (``max_retries=0``); each request runs on the
+connection's threads under :func:`okrsync.retry.call_with_retries`. Failures:
+
+    JIRAError 401, 403                  AuthError "credentials rejected for <email>"
+    JIRAError 408, 425, 429, 5xx        TransientError, honouring Retry-After
+    JIRAError 404 from issue/KEY        QueryError "issue KEY does not exist …"
+    other JIRAError (400 bad JQL, 410)  QueryError with Jira's errorMessages
+    requests Timeout, ConnectionError   TransientError
+    a reply of the wrong shape          SourceDataError
+    repeated page token, > MAX_PAGES    SourceDataError (never an endless loop)
+
+Messages carry Jira's words, excerpted, never the token: ``str(JIRAError)``
+prints the request headers, so it is never used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import re
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from okrsync import __version__
+from okrsync.blocking import ThreadedCalls
+from okrsync.connector import (
+    ConnectionSettings,
+    Connector,
+    InitiativeReading,
+    Reading,
+    RenderContext,
+    Runtime,
+    SourceBase,
+)
+from okrsync.errors import (
+    AuthError,
+    MeasureError,
+    QueryError,
+    SourceDataError,
+    TransientError,
+    excerpt,
+)
+from okrsync.render import render_source
+from okrsync.retry import call_with_retries, parse_retry_after
+
+if TYPE_CHECKING:
+    from jira import JIRA
+
+T = TypeVar("T")
+CLOUD_PAGE = 5000  # search/jql's largest page, given when only ids are asked for
+DC_PAGE = 1000  # Data Center's default jira.search.views.default.max
+MAX_PAGES = 1000  # the loop guard
+_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
+_QUOTED = re.compile(r"""(["'])(\{(?:cycle\.start|cycle\.end|as_of)\})\1""")
+Json = dict[str, Any]
+
+
+class JiraSettings(ConnectionSettings):
+    type: Literal["jira"]
+    url: str = Field(description="https://example.atlassian.net, or Data Center's base URL.")
+    flavor: Literal["cloud", "datacenter"] | None = Field(
+        default=None, description="Left out: read once from serverInfo's deploymentType."
+    )
+    email: str | None = Field(
+        default=None, description="Cloud: the token's account (Basic). Left out: Bearer PAT."
+    )
+    token: str = Field(description="API token (Cloud) or personal access token: ${ENV_VAR}.")
+    epic_link_field: str = Field(default="Epic Link", description="Data Center's epic link.")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
+        return url.rstrip("/")
+
+    @model_validator(mode="after")
+    def _auth(self) -> Self:
+        if self.flavor == "cloud" and not self.email:
+            raise ValueError("flavor: cloud needs email, the account the API token belongs to")
+        if not self.token.strip():
+            raise ValueError("token is empty")
+        return self
+
+
+class JiraSource(SourceBase):
+    jql: str | None = Field(default=None, description="{cycle.start} etc. become JQL dates.")
+    aggregate: Literal["count", "sum", "avg", "min", "max"] | None = None
+    field: str | None = Field(default=None, description="A numeric field, e.g. Story Points.")
+    approximate: bool = Field(default=False, description="count on Cloud in one request.")
+    issue: str | None = Field(default=None, description="Milestone: done once resolved.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        agg = self.aggregate
+        if self.issue is not None:
+            extra = [n for n in ("jql", "aggregate", "field") if getattr(self, n) is not None]
+            if extra or self.approximate:
+                drop = ", ".join(extra + ["approximate"] * self.approximate)
+                raise ValueError(f"issue: KEY is a milestone source on its own; drop {drop}")
+            if not _KEY.fullmatch(self.issue):
+                raise ValueError(f"issue must be an issue key like PROD-101, not {self.issue!r}")
+        elif self.jql is None or not self.jql.strip():
+            raise ValueError("a jira source is jql + aggregate, or issue: KEY")
+        elif agg is None:
+            raise ValueError("jql needs aggregate: count, sum, avg, min or max")
+        elif agg == "count" and self.field is not None:
+            raise ValueError("aggregate: count takes no field")
+        elif agg != "count" and not (self.field or "").strip():
+            raise ValueError(f"aggregate: {agg} needs field, e.g. field: Story Points")
+        elif agg != "count" and self.approximate:
+            raise ValueError("approximate: true applies to aggregate: count only")
+        return self
+
+
+def jql_values(ctx: RenderContext) -> dict[str, str]:
+    """Quoted JQL dates; ``{cycle.end}`` is the last minute of the cycle's (inclusive) last day."""
+    as_of = ctx.as_of.astimezone(UTC) if ctx.as_of.tzinfo else ctx.as_of
+    return {
+        "cycle.start": f'"{ctx.cycle.start:%Y-%m-%d}"',
+        "cycle.end": f'"{ctx.cycle.end:%Y-%m-%d} 23:59"',
+        "as_of": f'"{as_of:%Y-%m-%d %H:%M}"',
+    }
+
+
+def render(source: JiraSource, ctx: RenderContext) -> JiraSource:
+    """Fill placeholders; one already quoted (``"{cycle.start}"``) is not quoted twice."""
+    if source.jql is not None:
+        source = source.model_copy(update={"jql": _QUOTED.sub(r"\2", source.jql)})
+    return render_source(source, ctx, jql_values)
+
+
+def describe(source: JiraSource) -> str:
+    """``JQL count: …``, ``JQL sum(Story Points): …`` or ``issue PROD-101``."""
+    if source.issue is not None:
+        return f"issue {source.issue}"
+    if source.aggregate == "count":
+        return f"JQL {'approximate ' if source.approximate else ''}count: {source.jql}"
+    return f"JQL {source.aggregate}({source.field}): {source.jql}"
+
+
+@dataclass
+class _Calls:
+    count: int = 0  # HTTP requests for one measurement, retries and failed sends included
+
+
+class _Local(threading.local):
+    calls: _Calls | None = None
+
+
+_LOCAL = _Local()
+
+
+def _count_response(response: Any, **_: Any) -> None:  # a requests response hook
+    if _LOCAL.calls is not None:
+        _LOCAL.calls.count += 1
+
+
+class JiraConnection:
+    def __init__(self, settings: JiraSettings, runtime: Runtime, client_class: type[JIRA]) -> None:
+        self._settings, self._runtime, self._client_class = settings, runtime, client_class
+        self._threads = ThreadedCalls(settings.max_concurrency, "jira")
+        self._lock = threading.Lock()  # the client is built once, on a pool thread
+        self._client: JIRA | None = None
+        self._flavor = settings.flavor
+        self._fields: list[Json] | None = None
+        self._fields_lock = asyncio.Lock()
+
+    async def measure(self, source: JiraSource) -> Reading:
+        calls = _Calls()
+        if source.issue is not None:
+            fields = "status,resolution,resolutiondate,summary"
+            raw = await self._issue(calls, source.issue, fields)
+            return Reading(_is_done(raw), _issue_line(raw), calls.count)
+        jql, agg = source.jql or "", source.aggregate or "count"
+        if agg == "count":
+            value, text = await self._count(calls, jql, source.approximate)
+        else:
+            value, text = await self._aggregate(calls, jql, agg, source.field or "")
+        return Reading(value, text, calls.count)
+
+    async def initiative(self, key: str) -> InitiativeReading:
+        """Children done / all children; an issue without children counts itself."""
+        if not _KEY.fullmatch(key):
+            raise QueryError(f"initiative must be an issue key like PROD-101, not {key!r}")
+        calls = _Calls()
+        raw = await self._issue(calls, key, "summary,status,resolution,issuetype")
+        fields = raw.get("fields") or {}
+        jql = f"parent = {key}"
+        if self._flavor == "datacenter" and (fields.get("issuetype") or {}).get("name") == "Epic":
+            jql = '"{}" = {}'.format(self._settings.epic_link_field.replace('"', '\\"'), key)
+        done = total = 0
+        async for issues in self._pages(calls, jql, ["status", "resolution"]):
+            total, done = total + len(issues), done + sum(map(_is_done, issues))
+        if total == 0:
+            total, done = 1, int(_is_done(raw))
+        status = str(((fields.get("status") or {}).get("statusCategory") or {}).get("key", ""))
+        text = excerpt(f"{done}/{total} done ({jql}); {_issue_line(raw)}")
+        title = str(fields.get("summary") or key)
+        return InitiativeReading(key, title, done, total, status, text, calls.count)
+
+    async def aclose(self) -> None:
+        self._threads.close()
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()  # type: ignore[no-untyped-call]
+
+    async def _count(self, calls: _Calls, jql: str, approximate: bool) -> tuple[float, str]:
+        if await self._flavor_of(calls) == "datacenter":
+            page = await self._call(calls, "search", partial(_page, jql=jql, cursor=0, size=1))
+            if not isinstance(total := page.get("total"), int):
+                raise SourceDataError("Jira search reply has no total")
+            return float(total), f"total {total}"
+        if approximate:
+            count = await self._call(calls, "approximate-count", partial(_approx, jql=jql))
+            return float(count), f"approximate count {count}"
+        count = pages = 0
+        async for issues in self._pages(calls, jql, []):
+            count, pages = count + len(issues), pages + 1
+        return float(count), f"{count} issues in {pages} page(s)"
+
+    async def _aggregate(self, calls: _Calls, jql: str, how: str, name: str) -> tuple[float, str]:
+        async with self._fields_lock:
+            if self._fields is None:
+                self._fields = await self._call(calls, "field", _load_fields)
+        field_id = _numeric_field(self._fields, name)
+        values: list[float] = []
+        matched = 0
+        async for issues in self._pages(calls, jql, [field_id]):
+            for issue in issues:
+                matched += 1
+                value = (issue.get("fields") or {}).get(field_id)
+                if isinstance(value, bool) or not isinstance(value, int | float | None):
+                    shown = excerpt(repr(value), 60)
+                    raise SourceDataError(f"{issue.get('key')}: {name} is {shown}, not a number")
+                if value is not None:
+                    values.append(float(value))
+        if how == "sum":
+            result = math.fsum(values)
+        elif not values:
+            raise SourceDataError(f"no issue matched with a value in {name} ({matched} matched)")
+        else:
+            result = {"min": min, "max": max}.get(how, lambda v: math.fsum(v) / len(v))(values)
+        return result, f"{how} {result:g} of {len(values)} values in {matched} issues"
+
+    async def _issue(self, calls: _Calls, key: str, fields: str) -> Json:
+        return await self._call(calls, f"issue {key}", partial(_get_issue, key=key, fields=fields))
+
+    async def _pages(self, calls: _Calls, jql: str, fields: list[str]) -> AsyncIterator[list[Json]]:
+        """Every page of matches; stops on a repeated token or after MAX_PAGES."""
+        cloud = await self._flavor_of(calls) == "cloud"
+        cursor: str | int | None = None if cloud else 0
+        seen: set[str | int | None] = {cursor}
+        for _ in range(MAX_PAGES):
+            fetch = partial(_page, jql=jql, cursor=cursor, size=CLOUD_PAGE, fields=fields)
+            fetch = fetch if cloud else partial(fetch, size=DC_PAGE)
+            page = await self._call(calls, "search", fetch)
+            if not isinstance(issues := page.get("issues"), list):
+                raise SourceDataError("Jira search reply has no issues list")
+            yield issues
+            if cloud:
+                cursor = page.get("nextPageToken") or None
+            else:
+                total, cursor = page.get("total"), int(cursor or 0) + len(issues)
+                last = page.get("isLast") is True or (isinstance(total, int) and cursor >= total)
+                cursor = None if last or not issues else cursor
+            if cursor is None:
+                return
+            if cursor in seen:
+                raise SourceDataError("Jira repeated a page token; stopped paging")
+            seen.add(cursor)
+        raise SourceDataError(f"more than {MAX_PAGES} pages of results; narrow the JQL")
+
+    async def _flavor_of(self, calls: _Calls) -> str:
+        if self._flavor is None:
+            await self._call(calls, "serverInfo", lambda _client: None)
+        return self._flavor or "datacenter"
+
+    async def _call(self, calls: _Calls, what: str, fn: Callable[[JIRA], T]) -> T:
+        async def attempt() -> T:
+            return await self._threads.call(self._run, calls, what, fn)
+
+        sleep = self._runtime.sleep
+        return await call_with_retries(attempt, self._settings.retry, sleep, what=f"jira {what}")
+
+    def _run(self, calls: _Calls, what: str, fn: Callable[[JIRA], T]) -> T:
+        """On a pool thread: one attempt, its requests counted, its failure classified."""
+        _LOCAL.calls, step = calls, "serverInfo"
+        try:
+            with self._lock:
+                client = self._client = self._client or self._build()
+            step = what
+            return fn(client)
+        except MeasureError:
+            raise
+        except Exception as exc:
+            raise self._classify(exc, step, calls) from None
+        finally:
+            _LOCAL.calls = None
+
+    def _build(self) -> JIRA:
+        from requests.adapters import HTTPAdapter  # noqa: TID251 - the jira client's transport
+
+        s = self._settings
+        auth: Json = {"basic_auth": (s.email, s.token)} if s.email else {"token_auth": s.token}
+        options = {
+            "verify": str(s.ca_bundle) if s.ca_bundle else True,
+            "headers": {"User-Agent": f"okrsync/{__version__}"},
+        }
+        client = self._client_class(
+            server=s.url,
+            options=options,
+            max_retries=0,  # retries are call_with_retries' job
+            timeout=s.timeout,
+            get_server_info=False,  # asked below when flavor is unknown, so it is counted
+            logging=False,
+            **auth,
+        )
+        client._session.hooks["response"].append(_count_response)
+        for prefix in ("http://", "https://"):
+            client._session.mount(prefix, HTTPAdapter(pool_maxsize=max(10, s.max_concurrency)))
+        if self._flavor is None:
+            try:
+                kind = _object(client.server_info(), "serverInfo").get("deploymentType")
+            except BaseException:
+                client.close()  # type: ignore[no-untyped-call]
+                raise
+            self._flavor = "cloud" if kind == "Cloud" else "datacenter"
+        client.deploymentType = "Cloud" if self._flavor == "cloud" else "Server"
+        return client
+
+    def _classify(self, exc: Exception, what: str, calls: _Calls) -> Exception:
+        """The failure table above; anything else is returned unchanged (a bug to see)."""
+        import requests  # noqa: TID251 - the jira client's transport
+        from jira.exceptions import JIRAError
+
+        if isinstance(exc, requests.Timeout | requests.ConnectionError):
+            calls.count += 1  # sent or tried without an answer: the hook did not see it
+        if isinstance(exc, requests.Timeout):
+            return TransientError(f"Jira {what} timed out after {self._settings.timeout:g}s")
+        if isinstance(exc, requests.exceptions.SSLError):
+            return TransientError(f"Jira {what}: TLS certificate not trusted; set ca_bundle")
+        if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+            caused = re.search(r"\(Caused by (.*)\)$", text := str(exc))
+            reason = excerpt(caused.group(1) if caused else text, 160)
+            return TransientError(self._safe(f"Jira {what}: connection failed ({reason})"))
+        if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
+            return SourceDataError(f"Jira {what}: unexpected reply ({type(exc).__name__})")
+        if not isinstance(exc, JIRAError):
+            return exc
+        status: int | None = exc.status_code
+        tail = f": {self._safe(excerpt(str(exc.text or '')))}" if exc.text else ""
+        who = self._settings.email or "the access token"
+        if status is None:
+            return MeasureError(f"Jira {what}{tail or ': no response'}")
+        if status in (401, 403):
+            return AuthError(f"HTTP {status}: credentials rejected for {who} ({what}){tail}")
+        if status in (408, 425, 429) or status >= 500:
+            headers = exc.response.headers if exc.response is not None else {}
+            wait = parse_retry_after(headers.get("Retry-After"))
+            return TransientError(f"HTTP {status} from Jira {what}{tail}", retry_after=wait)
+        if status == 404 and what.startswith("issue "):
+            return QueryError(f"{what} does not exist or is not visible to {who}{tail}")
+        return QueryError(f"HTTP {status} from Jira {what}{tail}")
+
+    def _safe(self, text: str) -> str:
+        token = self._settings.token
+        return text.replace(token, "***") if len(token) >= 4 else text
+
+
+# -- client calls, run on pool threads -------------------------------------------
+
+
+def _page(
+    client: JIRA, *, jql: str, cursor: str | int | None, size: int, fields: Sequence[str] = ()
+) -> Json:
+    """One search page; an int cursor is Data Center's startAt, else Cloud's nextPageToken.
+
+    Several fields go as one comma list (one query parameter); none asks Cloud for ids only.
+    """
+    wanted = [",".join(fields)] if fields else []
+    if isinstance(cursor, int):  # "id" is no field: Data Center sends no fields
+        page = client.search_issues(
+            jql, startAt=cursor, maxResults=size, fields=wanted or ["id"], json_result=True
+        )
+    else:
+        page = client.enhanced_search_issues(
+            jql, nextPageToken=cursor, maxResults=size, fields=wanted, json_result=True
+        )
+    return _object(page, "search")
+
+
+def _approx(client: JIRA, *, jql: str) -> int:
+    count = client.approximate_issue_count(jql)
+    if not isinstance(count, int) or isinstance(count, bool):
+        raise SourceDataError("Jira approximate-count reply has no count")
+    return count
+
+
+def _get_issue(client: JIRA, *, key: str, fields: str) -> Json:
+    return _object(client.issue(key, fields=fields).raw, f"issue {key}")
+
+
+def _load_fields(client: JIRA) -> list[Json]:
+    fields = client.fields()
+    if not isinstance(fields, list):
+        raise SourceDataError("Jira field reply is not a list")
+    found = [f for f in fields if isinstance(f, dict) and "id" in f]
+    # The client maps JQL clause names from this same list before its first search:
+    # hand it over rather than let it send the identical GET field again.
+    client._fields_cache_value = {c: f["id"] for f in found for c in f.get("clauseNames") or []}
+    return found
+
+
+def _numeric_field(fields: list[Json], name: str) -> str:
+    """A field's id from its id, name or JQL clause name; it must hold numbers."""
+    low = name.strip().lower()
+    same = [f for f in fields if f["id"] == name.strip()] or [
+        f
+        for f in fields
+        if low in {str(n).lower() for n in [f.get("name"), *f.get("clauseNames", [])]}
+    ]
+    numeric = [f for f in same if (f.get("schema") or {}).get("type") == "number"]
+    if not same:
+        raise QueryError(f"no Jira field named {name!r}")
+    if not numeric:
+        raise QueryError(f"Jira field {name!r} ({same[0]['id']}) does not hold numbers")
+    if len(numeric) > 1:
+        ids = ", ".join(str(f["id"]) for f in numeric)
+        raise QueryError(f"several Jira fields are named {name!r} ({ids}); give field: <id>")
+    return str(numeric[0]["id"])
+
+
+def _object(data: Any, what: str) -> Json:
+    if not isinstance(data, dict):
+        raise SourceDataError(f"Jira {what} reply is not a JSON object")
+    return data
+
+
+def _is_done(issue: Json) -> bool:
+    fields = issue.get("fields") or {}
+    if "status" not in fields:
+        raise SourceDataError(f"Jira sent {issue.get('key')} without its status")
+    category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
+    return fields.get("resolution") is not None or category == "done"
+
+
+def _issue_line(issue: Json) -> str:
+    fields = issue.get("fields") or {}
+    status = (fields.get("status") or {}).get("name")
+    resolution = (fields.get("resolution") or {}).get("name", "unresolved")
+    return excerpt(f"{issue.get('key')} {fields.get('summary')!r}: {status}, {resolution}")
+
+
+def open_connection(settings: JiraSettings, runtime: Runtime) -> JiraConnection:
+    try:
+        from jira import JIRA
+    except ImportError:
+        raise MeasureError("the jira client is not installed: pip install 'jira>=3.10'") from None
+    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
+        raise MeasureError(f"ca_bundle {settings.ca_bundle}: no such file")
+    return JiraConnection(settings, runtime, JIRA)
+
+
+CONNECTOR = Connector(
+    type="jira",
+    settings_model=JiraSettings,
+    source_model=JiraSource,
+    open=open_connection,
+    render=render,
+    describe=describe,
+    doc="Jira Cloud and Data Center: JQL counts and sums, issue milestones, epic completion.",
+)
+
+__all__ = ["CONNECTOR", "JiraConnection", "JiraSettings", "JiraSource", "describe", "render"]
