@@ -12,6 +12,8 @@ from __future__ import annotations
 
 BUILTINS: dict[str, str] = {
     "http": "connectors.http:CONNECTOR",
+    "jira": "connectors.jira:CONNECTOR",
+    "salesforce": "connectors.salesforce:CONNECTOR",
 }
 
 __all__ = ["BUILTINS"]
