@@ -21,7 +21,7 @@ from okrsync.loader import Config, KrEntry
 from okrsync.progress import raw_progress
 from okrsync.secrets import REDACTOR
 from okrsync.status import KrView, ObjectiveView, roots
-from okrsync.store import KrState, MeasurementRecord
+from okrsync.store import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.units import format_value
 
 STATUS_STYLE = {
@@ -33,6 +33,7 @@ STATUS_STYLE = {
     "error": "bold red",
 }
 BAR_WIDTH = 20
+CATEGORY_WORDS = {"new": "to do", "indeterminate": "in progress", "done": "done"}  # Jira's keys
 PIPE_WIDTH = 160
 
 
@@ -110,7 +111,20 @@ def status_table(views: list[ObjectiveView], now: datetime) -> Table:
             else format_value(kr.value, kr.unit)
         )
         table.add_row(
-            label, kr.title, bar(kr.progress, kr.expected), _pct(kr.raw_progress), status, value, target, age(kr.measured_at, now),
+            label, kr.title, bar(kr.progress, kr.expected), _pct(kr.raw_progress), status,
+            value, target, age(kr.measured_at, now),
+        )  # fmt: skip
+        for item in kr.initiatives:
+            add_initiative(item, depth + 1)
+
+    def add_initiative(item: InitiativeRecord, depth: int) -> None:
+        label = Text(f"{'  ' * depth}↳ {item.issue}", style="dim")
+        shown = CATEGORY_WORDS.get(item.status or "", item.status or "")
+        note = Text("error", style="red") if item.error else Text(shown, style="dim")
+        done = "" if item.total is None else f"{item.done}/{item.total} done"
+        table.add_row(
+            label, Text(item.title or "", style="dim"), bar(item.completion),
+            _pct(item.completion), note, done, "initiative", age(item.measured_at, now),
         )  # fmt: skip
 
     for view in roots(views):

@@ -1,8 +1,9 @@
-"""``okrsync demo``: the example mappings synced against built-in simulators.
+"""``okrsync demo`` and ``--simulators``: the example mappings against built-in simulators.
 
-Each connection whose type has a simulator is pointed at it, and the secrets
-the example ``connections.yaml`` names are supplied with the simulators'
-throw-away values, so the demo needs no credentials and no network.
+Each connection whose type has a simulator is pointed at it (settings
+overrides such as ``url``, ``domain``, ``ca_bundle``), and the secrets the
+example ``connections.yaml`` names get the simulators' published demo values,
+so the demo needs no credentials and no network.
 """
 
 from __future__ import annotations
@@ -10,50 +11,74 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from okrsync import engine, loader
 from okrsync.registry import Registry
 from okrsync.simulators.server import FakeServer
-from okrsync.simulators.stats import StatsSimulator
 from okrsync.store import Store
 
 
-@dataclass(frozen=True)
-class DemoSource:
-    """A simulator for one connection type and the secrets it expects."""
+@dataclass
+class Simulated:
+    """A running simulator, the secrets it accepts and how to point a connection at it."""
 
-    start: Callable[[], FakeServer]
-    environ: dict[str, str]
+    server: FakeServer
+    environ: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
-DEMO_TOKEN = "demo-token"  # noqa: S105 - published, accepted only by the simulator
+def _stats() -> Simulated:
+    from okrsync.simulators.stats import StatsSimulator
 
-SIMULATED: dict[str, DemoSource] = {
-    "http": DemoSource(
-        lambda: StatsSimulator(token=DEMO_TOKEN).start(), {"STATS_TOKEN": DEMO_TOKEN}
-    ),
+    token = "demo-token"  # noqa: S105 - published, accepted only by the simulator
+    server = StatsSimulator(token=token).start()
+    return Simulated(server, {"STATS_TOKEN": token}, {"url": server.url})
+
+
+def _jira() -> Simulated:
+    from okrsync.simulators.jira import DEMO_TOKEN, start_demo
+
+    server = start_demo(email=None)
+    return Simulated(server, {"JIRA_API_TOKEN": DEMO_TOKEN}, {"url": server.url})
+
+
+def _salesforce() -> Simulated:
+    from okrsync.simulators.salesforce import start_demo
+
+    server, demo = start_demo()
+    return Simulated(server, dict(demo.environ), dict(demo.overrides))
+
+
+SIMULATED: dict[str, Callable[[], Simulated]] = {
+    "http": _stats,
+    "jira": _jira,
+    "salesforce": _salesforce,
 }
 
 
 @contextmanager
 def simulated(directory: Path) -> Iterator[loader.Config]:
     """The checked config with every simulated connection pointed at a running simulator."""
-    environ = dict(os.environ)
-    for demo in SIMULATED.values():
-        environ.update(demo.environ)
-    config = loader.load(directory, Registry.default(), environ=environ)
+    registry = Registry.default()
+    wanted = {s.type for s in loader.load(directory, registry, secrets=False).connections.values()}
     with ExitStack() as stack:
-        servers: dict[str, FakeServer] = {}
+        running: dict[str, Simulated] = {}
+        for type_name in sorted(wanted & SIMULATED.keys()):
+            running[type_name] = sim = SIMULATED[type_name]()
+            stack.callback(sim.server.stop)
+        environ = dict(os.environ)
+        for sim in running.values():
+            environ.update(sim.environ)
+        config = loader.load(directory, registry, environ=environ)
         for name, settings in config.connections.items():
-            if settings.type not in SIMULATED:
-                continue
-            if settings.type not in servers:
-                servers[settings.type] = stack.enter_context(SIMULATED[settings.type].start())
-            config.connections[name] = settings.model_copy(
-                update={"url": servers[settings.type].url}
-            )
+            if settings.type in running:
+                update = running[settings.type].overrides
+                config.connections[name] = type(settings).model_validate(
+                    {**settings.model_dump(), **update}
+                )
         yield config
 
 
@@ -63,4 +88,4 @@ def run_demo(directory: Path, store: Store) -> tuple[engine.SyncResult, loader.C
         return engine.sync(config, store, force=True, trigger="demo"), config
 
 
-__all__ = ["SIMULATED", "run_demo", "simulated"]
+__all__ = ["SIMULATED", "Simulated", "run_demo", "simulated"]

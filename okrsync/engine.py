@@ -446,6 +446,12 @@ def sync(
     seconds = time.perf_counter() - clock
     summary = summarize(config, plan, executed.outcomes, records, seconds)
     summary["initiatives"] = len(plan.initiatives)
+    for (name, _), reading in executed.initiatives.items():
+        stats = summary["connections"].setdefault(name, {"queries": 0, "calls": 0, "errors": 0})
+        calls = reading.calls if isinstance(reading, InitiativeReading) else 0
+        stats["calls"] += calls
+        stats["errors"] += isinstance(reading, MeasureError)
+        summary["calls"] += calls
     errors = summary["errors"]
     status: RunStatus = "ok" if not errors else ("failed" if errors == len(records) else "partial")
     run = RunRecord(

@@ -25,7 +25,9 @@ def errors(directory: Path) -> list[Problem]:
 
 
 def test_the_example_mappings_load_without_errors() -> None:
-    config, problems = loader.check(EXAMPLES, Registry.default(), environ={"STATS_TOKEN": TOKEN})
+    secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
+    environ = {name: TOKEN for name in secrets}
+    config, problems = loader.check(EXAMPLES, Registry.default(), environ=environ)
     assert config is not None, problems
     assert [p for p in problems if p.severity == "error"] == []
     assert len(config.krs) >= 8
@@ -33,6 +35,8 @@ def test_the_example_mappings_load_without_errors() -> None:
     assert kinds == {"increase", "decrease", "maintain", "milestone"}
     assert config.krs["time-on-site"].kr.start == 157  # "2:37" in the file
     assert config.cycles["double-revenue"].name == "2026-Q4"
+    assert {e.connection_type for e in config.krs.values()} == {"http", "jira", "salesforce"}
+    assert config.krs["checkout-steps"].initiatives == (("jira", "PROD-101"),)
 
 
 # Ten files, each broken differently; the line and column are where a person looks.
