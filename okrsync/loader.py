@@ -24,7 +24,7 @@ from okrsync.model import ConnectionsFile, Initiative, KeyResult, MappingFile, O
 from okrsync.registry import Registry, UnknownConnectorType
 from okrsync.render import PLACEHOLDERS, find_placeholders
 from okrsync.secrets import REDACTOR, Redactor, SecretError, expand
-from okrsync.yamlpos import YamlDocument, YamlSyntaxError, dotted, locate, parse, plain
+from okrsync.yamlpos import YamlDocument, YamlSyntaxError, dotted, locate, parse
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5
@@ -79,7 +79,7 @@ class _Collector:
         path: Sequence[str | int] = loc
         if doc is not None:
             file = file or str(doc.path)
-            line, col, found = locate(doc.data, loc)
+            line, col, found = locate(doc, loc)
             if not keep_field:
                 path = found
         self.problems.append(
@@ -162,7 +162,7 @@ def check(
         if doc is None:
             continue
         try:
-            docs.append((doc, MappingFile.model_validate(plain(doc.data))))
+            docs.append((doc, MappingFile.model_validate(doc.data)))
         except ValidationError as exc:
             out.pydantic(doc, exc, vocabulary=_MAPPING_WORDS)
 
@@ -232,7 +232,7 @@ def _load_connections(
     if doc is None:
         return settings, types
     try:
-        parsed = ConnectionsFile.model_validate(plain(doc.data))
+        parsed = ConnectionsFile.model_validate(doc.data)
     except ValidationError as exc:
         out.pydantic(doc, exc, vocabulary=_fields(ConnectionsFile))
         return settings, types
@@ -302,7 +302,7 @@ def _cross_check(
     parents: list[tuple[YamlDocument, int, Objective]] = []
 
     def claim(doc: YamlDocument, loc: list[str | int], id_: str) -> bool:
-        line, _, _ = locate(doc.data, [*loc, "id"])
+        line, _, _ = locate(doc, [*loc, "id"])
         if id_ in seen:
             out.add(doc, [*loc, "id"], f"duplicate id {id_!r}; first defined at {seen[id_]}")
             return False

@@ -1,25 +1,44 @@
-"""YAML with positions: parse with ruamel.yaml and map a validation ``loc`` to line:col.
+"""YAML with positions: libyaml parses (fast), and every key and item keeps its line:col.
 
-Kept apart from the loader so the walk from a pydantic error location to a
-place in the file is one small, tested function.
+PyYAML's C parser composes the node tree with marks; one walk turns it into
+plain dicts and lists and records where each path starts, so a pydantic error
+``loc`` maps back to file:line:col. Booleans follow YAML 1.2 (``true``/``false``
+only: ``no``, ``on``, ``yes`` stay strings), and duplicate keys are errors,
+not silent overwrites.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+import yaml
+
+Path_ = tuple[str | int, ...]
+_BOOL = "tag:yaml.org,2002:bool"
+
+
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader on libyaml where available, with YAML 1.2 booleans."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != _BOOL]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_Loader.add_implicit_resolver(
+    _BOOL, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 
 
 @dataclass(frozen=True)
 class YamlDocument:
     path: Path
-    data: Any  # CommentedMap/CommentedSeq/scalars, positions attached
+    data: Any  # plain dicts, lists and scalars
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # 1-based
 
 
 class YamlSyntaxError(Exception):
@@ -30,59 +49,68 @@ class YamlSyntaxError(Exception):
 
 
 def parse(path: Path) -> YamlDocument:
-    """Parse one file; syntax errors (and duplicate keys) carry 1-based line:col."""
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+    """Parse one file; syntax errors and duplicate keys carry 1-based line:col."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise YamlSyntaxError(f"cannot read file: {exc}", None, None) from None
+    loader = _Loader(text)
     try:
-        data = yaml.load(text)
-    except MarkedYAMLError as exc:
+        root = loader.get_single_node()
+        positions: dict[Path_, tuple[int, int]] = {}
+        data = None if root is None else _build(loader, root, (), positions)
+    except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
-        problem = problem.split("\n")[0]
-        if mark is None:
-            raise YamlSyntaxError(f"invalid YAML: {problem}", None, None) from None
-        raise YamlSyntaxError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
-    except YAMLError as exc:
+        where = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        raise YamlSyntaxError(f"invalid YAML: {problem}", *where) from None
+    except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"invalid YAML: {exc}", None, None) from None
-    return YamlDocument(path, data)
+    finally:
+        loader.dispose()
+    return YamlDocument(path, data, positions)
 
 
-def plain(node: Any) -> Any:
-    """Ruamel containers → plain dicts/lists (pydantic and JSON want those)."""
-    if isinstance(node, dict):
-        return {str(k): plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [plain(v) for v in node]
-    return node
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def locate(root: Any, loc: Sequence[str | int]) -> tuple[int | None, int | None, list[str | int]]:
+def _build(loader: Any, node: yaml.Node, at: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
+    positions.setdefault(at, _mark(node))
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            if key in out:
+                line, column = _mark(key_node)
+                first = positions[(*at, key)][0]
+                raise YamlSyntaxError(
+                    f'invalid YAML: duplicate key "{key}" (first at line {first})', line, column
+                )
+            positions[(*at, key)] = _mark(key_node)
+            out[key] = _build(loader, value_node, (*at, key), positions)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item, (*at, i), positions) for i, item in enumerate(node.value)]
+    return loader.construct_object(node)
+
+
+def locate(
+    doc: YamlDocument, loc: Sequence[str | int]
+) -> tuple[int | None, int | None, list[str | int]]:
     """Walk ``loc`` as far as the document goes; return 1-based line, column and the found path.
 
     A missing key points at its parent mapping; an unknown key at the key itself.
     """
-    node = root
-    line = col = None
-    if isinstance(node, CommentedMap | CommentedSeq):
-        line, col = node.lc.line + 1, node.lc.col + 1
+    line, column = doc.positions.get((), (None, None))
     found: list[str | int] = []
     for part in loc:
-        if isinstance(node, CommentedMap) and isinstance(part, str) and part in node:
-            key_line, key_col = node.lc.key(part)
-            line, col = key_line + 1, key_col + 1
-            node = node[part]
-        elif isinstance(node, CommentedSeq) and isinstance(part, int) and 0 <= part < len(node):
-            item_line, item_col = node.lc.item(part)
-            line, col = item_line + 1, item_col + 1
-            node = node[part]
-        else:
+        where = doc.positions.get((*found, part))
+        if where is None:
             continue  # pydantic adds type tags (e.g. "float") to union locations
         found.append(part)
-    return line, col, found
+        line, column = where
+    return line, column, found
 
 
 def dotted(path: Sequence[str | int]) -> str:
@@ -92,4 +120,4 @@ def dotted(path: Sequence[str | int]) -> str:
     return out
 
 
-__all__ = ["YamlDocument", "YamlSyntaxError", "dotted", "locate", "parse", "plain"]
+__all__ = ["YamlDocument", "YamlSyntaxError", "dotted", "locate", "parse"]

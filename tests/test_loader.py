@@ -247,3 +247,14 @@ def test_jira_shorthand_needs_exactly_one_jira_connection(tmp_path: Path) -> Non
 def test_missing_directory(tmp_path: Path) -> None:
     [problem] = errors(tmp_path / "nope")
     assert "does not exist" in problem.message
+
+
+def test_yaml_1_2_booleans_and_duplicate_keys(tmp_path: Path) -> None:
+    kr = kr_yaml("k", "x").replace("title: KR k", "title: no")  # YAML 1.1 would make it False
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr])])})
+    config = loader.load(tmp_path, Registry.default(), environ=ENV)
+    assert config.krs["k"].kr.title == "no"
+    (tmp_path / "a.yaml").write_text("cycle: 2026-Q4\nobjectives: []\ncycle: 2026-Q3\n")
+    [problem] = errors(tmp_path)
+    assert problem.message == 'invalid YAML: duplicate key "cycle" (first at line 1)'
+    assert (problem.line, problem.column) == (3, 1)
