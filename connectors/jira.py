@@ -14,18 +14,10 @@ chosen for the fewest requests (PROTOCOLS.md):
                      ``"Epic Link" = KEY`` for an epic, else ``parent = KEY`` (sub-tasks)
 
 The client's own retries are off (``max_retries=0``); each request runs on the
-connection's threads under :func:`okrsync.retry.call_with_retries`. Failures:
-
-    JIRAError 401, 403                  AuthError "credentials rejected for <email>"
-    JIRAError 408, 425, 429, 5xx        TransientError, honouring Retry-After
-    JIRAError 404 from issue/KEY        QueryError "issue KEY does not exist …"
-    other JIRAError (400 bad JQL, 410)  QueryError with Jira's errorMessages
-    requests Timeout, ConnectionError   TransientError
-    a reply of the wrong shape          SourceDataError
-    repeated page token, > MAX_PAGES    SourceDataError (never an endless loop)
-
-Messages carry Jira's words, excerpted, never the token: ``str(JIRAError)``
-prints the request headers, so it is never used.
+connection's threads under :func:`okrsync.retry.call_with_retries`. The client calls
+live in :mod:`connectors._jira_calls`; how a failure becomes an AuthError, QueryError,
+TransientError or SourceDataError, in :mod:`connectors._jira_errors`. Messages carry
+Jira's words, excerpted, never the token.
 """
 
 from __future__ import annotations
@@ -34,15 +26,29 @@ import asyncio
 import math
 import re
 import threading
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC
 from functools import partial
-from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Literal, Self, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
+from connectors._jira_calls import (
+    LOCAL,
+    Calls,
+    Json,
+    approximate_count,
+    as_object,
+    count_response,
+    get_issue,
+    is_done,
+    issue_line,
+    load_fields,
+    numeric_field,
+    search_page,
+)
+from connectors._jira_errors import classify
 from okrsync import __version__
 from okrsync.blocking import ThreadedCalls
 from okrsync.connector import (
@@ -54,16 +60,9 @@ from okrsync.connector import (
     Runtime,
     SourceBase,
 )
-from okrsync.errors import (
-    AuthError,
-    MeasureError,
-    QueryError,
-    SourceDataError,
-    TransientError,
-    excerpt,
-)
+from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
 from okrsync.render import render_source
-from okrsync.retry import call_with_retries, parse_retry_after
+from okrsync.retry import call_with_retries
 
 if TYPE_CHECKING:
     from jira import JIRA
@@ -74,7 +73,6 @@ DC_PAGE = 1000  # Data Center's default jira.search.views.default.max
 MAX_PAGES = 1000  # the loop guard
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
 _QUOTED = re.compile(r"""(["'])(\{(?:cycle\.start|cycle\.end|as_of)\})\1""")
-Json = dict[str, Any]
 
 
 class JiraSettings(ConnectionSettings):
@@ -162,23 +160,6 @@ def describe(source: JiraSource) -> str:
     return f"JQL {source.aggregate}({source.field}): {source.jql}"
 
 
-@dataclass
-class _Calls:
-    count: int = 0  # HTTP requests for one measurement, retries and failed sends included
-
-
-class _Local(threading.local):
-    calls: _Calls | None = None
-
-
-_LOCAL = _Local()
-
-
-def _count_response(response: Any, **_: Any) -> None:  # a requests response hook
-    if _LOCAL.calls is not None:
-        _LOCAL.calls.count += 1
-
-
 class JiraConnection:
     def __init__(self, settings: JiraSettings, runtime: Runtime, client_class: type[JIRA]) -> None:
         self._settings, self._runtime, self._client_class = settings, runtime, client_class
@@ -190,11 +171,11 @@ class JiraConnection:
         self._fields_lock = asyncio.Lock()
 
     async def measure(self, source: JiraSource) -> Reading:
-        calls = _Calls()
+        calls = Calls()
         if source.issue is not None:
             fields = "status,resolution,resolutiondate,summary"
             raw = await self._issue(calls, source.issue, fields)
-            return Reading(_is_done(raw), _issue_line(raw), calls.count)
+            return Reading(is_done(raw), issue_line(raw), calls.count)
         jql, agg = source.jql or "", source.aggregate or "count"
         if agg == "count":
             value, text = await self._count(calls, jql, source.approximate)
@@ -206,7 +187,7 @@ class JiraConnection:
         """Children done / all children; an issue without children counts itself."""
         if not _KEY.fullmatch(key):
             raise QueryError(f"initiative must be an issue key like PROD-101, not {key!r}")
-        calls = _Calls()
+        calls = Calls()
         raw = await self._issue(calls, key, "summary,status,resolution,issuetype")
         fields = raw.get("fields") or {}
         jql = f"parent = {key}"
@@ -214,11 +195,11 @@ class JiraConnection:
             jql = '"{}" = {}'.format(self._settings.epic_link_field.replace('"', '\\"'), key)
         done = total = 0
         async for issues in self._pages(calls, jql, ["status", "resolution"]):
-            total, done = total + len(issues), done + sum(map(_is_done, issues))
+            total, done = total + len(issues), done + sum(map(is_done, issues))
         if total == 0:
-            total, done = 1, int(_is_done(raw))
+            total, done = 1, int(is_done(raw))
         status = str(((fields.get("status") or {}).get("statusCategory") or {}).get("key", ""))
-        text = excerpt(f"{done}/{total} done ({jql}); {_issue_line(raw)}")
+        text = excerpt(f"{done}/{total} done ({jql}); {issue_line(raw)}")
         title = str(fields.get("summary") or key)
         return InitiativeReading(key, title, done, total, status, text, calls.count)
 
@@ -228,25 +209,29 @@ class JiraConnection:
         if client is not None:
             client.close()  # type: ignore[no-untyped-call]
 
-    async def _count(self, calls: _Calls, jql: str, approximate: bool) -> tuple[float, str]:
+    async def _count(self, calls: Calls, jql: str, approximate: bool) -> tuple[float, str]:
         if await self._flavor_of(calls) == "datacenter":
-            page = await self._call(calls, "search", partial(_page, jql=jql, cursor=0, size=1))
+            page = await self._call(
+                calls, "search", partial(search_page, jql=jql, cursor=0, size=1)
+            )
             if not isinstance(total := page.get("total"), int):
                 raise SourceDataError("Jira search reply has no total")
             return float(total), f"total {total}"
         if approximate:
-            count = await self._call(calls, "approximate-count", partial(_approx, jql=jql))
+            count = await self._call(
+                calls, "approximate-count", partial(approximate_count, jql=jql)
+            )
             return float(count), f"approximate count {count}"
         count = pages = 0
         async for issues in self._pages(calls, jql, []):
             count, pages = count + len(issues), pages + 1
         return float(count), f"{count} issues in {pages} page(s)"
 
-    async def _aggregate(self, calls: _Calls, jql: str, how: str, name: str) -> tuple[float, str]:
+    async def _aggregate(self, calls: Calls, jql: str, how: str, name: str) -> tuple[float, str]:
         async with self._fields_lock:
             if self._fields is None:
-                self._fields = await self._call(calls, "field", _load_fields)
-        field_id = _numeric_field(self._fields, name)
+                self._fields = await self._call(calls, "field", load_fields)
+        field_id = numeric_field(self._fields, name)
         values: list[float] = []
         matched = 0
         async for issues in self._pages(calls, jql, [field_id]):
@@ -266,16 +251,16 @@ class JiraConnection:
             result = {"min": min, "max": max}.get(how, lambda v: math.fsum(v) / len(v))(values)
         return result, f"{how} {result:g} of {len(values)} values in {matched} issues"
 
-    async def _issue(self, calls: _Calls, key: str, fields: str) -> Json:
-        return await self._call(calls, f"issue {key}", partial(_get_issue, key=key, fields=fields))
+    async def _issue(self, calls: Calls, key: str, fields: str) -> Json:
+        return await self._call(calls, f"issue {key}", partial(get_issue, key=key, fields=fields))
 
-    async def _pages(self, calls: _Calls, jql: str, fields: list[str]) -> AsyncIterator[list[Json]]:
+    async def _pages(self, calls: Calls, jql: str, fields: list[str]) -> AsyncIterator[list[Json]]:
         """Every page of matches; stops on a repeated token or after MAX_PAGES."""
         cloud = await self._flavor_of(calls) == "cloud"
         cursor: str | int | None = None if cloud else 0
         seen: set[str | int | None] = {cursor}
         for _ in range(MAX_PAGES):
-            fetch = partial(_page, jql=jql, cursor=cursor, size=CLOUD_PAGE, fields=fields)
+            fetch = partial(search_page, jql=jql, cursor=cursor, size=CLOUD_PAGE, fields=fields)
             fetch = fetch if cloud else partial(fetch, size=DC_PAGE)
             page = await self._call(calls, "search", fetch)
             if not isinstance(issues := page.get("issues"), list):
@@ -294,21 +279,21 @@ class JiraConnection:
             seen.add(cursor)
         raise SourceDataError(f"more than {MAX_PAGES} pages of results; narrow the JQL")
 
-    async def _flavor_of(self, calls: _Calls) -> str:
+    async def _flavor_of(self, calls: Calls) -> str:
         if self._flavor is None:
             await self._call(calls, "serverInfo", lambda _client: None)
         return self._flavor or "datacenter"
 
-    async def _call(self, calls: _Calls, what: str, fn: Callable[[JIRA], T]) -> T:
+    async def _call(self, calls: Calls, what: str, fn: Callable[[JIRA], T]) -> T:
         async def attempt() -> T:
             return await self._threads.call(self._run, calls, what, fn)
 
         sleep = self._runtime.sleep
         return await call_with_retries(attempt, self._settings.retry, sleep, what=f"jira {what}")
 
-    def _run(self, calls: _Calls, what: str, fn: Callable[[JIRA], T]) -> T:
+    def _run(self, calls: Calls, what: str, fn: Callable[[JIRA], T]) -> T:
         """On a pool thread: one attempt, its requests counted, its failure classified."""
-        _LOCAL.calls, step = calls, "serverInfo"
+        LOCAL.calls, step = calls, "serverInfo"
         try:
             with self._lock:
                 client = self._client = self._client or self._build()
@@ -317,9 +302,9 @@ class JiraConnection:
         except MeasureError:
             raise
         except Exception as exc:
-            raise self._classify(exc, step, calls) from None
+            raise classify(exc, step, self._settings, calls) from None
         finally:
-            _LOCAL.calls = None
+            LOCAL.calls = None
 
     def _build(self) -> JIRA:
         from requests.adapters import HTTPAdapter  # noqa: TID251 - the jira client's transport
@@ -339,140 +324,18 @@ class JiraConnection:
             logging=False,
             **auth,
         )
-        client._session.hooks["response"].append(_count_response)
+        client._session.hooks["response"].append(count_response)
         for prefix in ("http://", "https://"):
             client._session.mount(prefix, HTTPAdapter(pool_maxsize=max(10, s.max_concurrency)))
         if self._flavor is None:
             try:
-                kind = _object(client.server_info(), "serverInfo").get("deploymentType")
+                kind = as_object(client.server_info(), "serverInfo").get("deploymentType")
             except BaseException:
                 client.close()  # type: ignore[no-untyped-call]
                 raise
             self._flavor = "cloud" if kind == "Cloud" else "datacenter"
         client.deploymentType = "Cloud" if self._flavor == "cloud" else "Server"
         return client
-
-    def _classify(self, exc: Exception, what: str, calls: _Calls) -> Exception:
-        """The failure table above; anything else is returned unchanged (a bug to see)."""
-        import requests  # noqa: TID251 - the jira client's transport
-        from jira.exceptions import JIRAError
-
-        if isinstance(exc, requests.Timeout | requests.ConnectionError):
-            calls.count += 1  # sent or tried without an answer: the hook did not see it
-        if isinstance(exc, requests.Timeout):
-            return TransientError(f"Jira {what} timed out after {self._settings.timeout:g}s")
-        if isinstance(exc, requests.exceptions.SSLError):
-            return TransientError(f"Jira {what}: TLS certificate not trusted; set ca_bundle")
-        if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-            caused = re.search(r"\(Caused by (.*)\)$", text := str(exc))
-            reason = excerpt(caused.group(1) if caused else text, 160)
-            return TransientError(self._safe(f"Jira {what}: connection failed ({reason})"))
-        if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
-            return SourceDataError(f"Jira {what}: unexpected reply ({type(exc).__name__})")
-        if not isinstance(exc, JIRAError):
-            return exc
-        status: int | None = exc.status_code
-        tail = f": {self._safe(excerpt(str(exc.text or '')))}" if exc.text else ""
-        who = self._settings.email or "the access token"
-        if status is None:
-            return MeasureError(f"Jira {what}{tail or ': no response'}")
-        if status in (401, 403):
-            return AuthError(f"HTTP {status}: credentials rejected for {who} ({what}){tail}")
-        if status in (408, 425, 429) or status >= 500:
-            headers = exc.response.headers if exc.response is not None else {}
-            wait = parse_retry_after(headers.get("Retry-After"))
-            return TransientError(f"HTTP {status} from Jira {what}{tail}", retry_after=wait)
-        if status == 404 and what.startswith("issue "):
-            return QueryError(f"{what} does not exist or is not visible to {who}{tail}")
-        return QueryError(f"HTTP {status} from Jira {what}{tail}")
-
-    def _safe(self, text: str) -> str:
-        token = self._settings.token
-        return text.replace(token, "***") if len(token) >= 4 else text
-
-
-# -- client calls, run on pool threads -------------------------------------------
-
-
-def _page(
-    client: JIRA, *, jql: str, cursor: str | int | None, size: int, fields: Sequence[str] = ()
-) -> Json:
-    """One search page; an int cursor is Data Center's startAt, else Cloud's nextPageToken.
-
-    Several fields go as one comma list (one query parameter); none asks Cloud for ids only.
-    """
-    wanted = [",".join(fields)] if fields else []
-    if isinstance(cursor, int):  # "id" is no field: Data Center sends no fields
-        page = client.search_issues(
-            jql, startAt=cursor, maxResults=size, fields=wanted or ["id"], json_result=True
-        )
-    else:
-        page = client.enhanced_search_issues(
-            jql, nextPageToken=cursor, maxResults=size, fields=wanted, json_result=True
-        )
-    return _object(page, "search")
-
-
-def _approx(client: JIRA, *, jql: str) -> int:
-    count = client.approximate_issue_count(jql)
-    if not isinstance(count, int) or isinstance(count, bool):
-        raise SourceDataError("Jira approximate-count reply has no count")
-    return count
-
-
-def _get_issue(client: JIRA, *, key: str, fields: str) -> Json:
-    return _object(client.issue(key, fields=fields).raw, f"issue {key}")
-
-
-def _load_fields(client: JIRA) -> list[Json]:
-    fields = client.fields()
-    if not isinstance(fields, list):
-        raise SourceDataError("Jira field reply is not a list")
-    found = [f for f in fields if isinstance(f, dict) and "id" in f]
-    # The client maps JQL clause names from this same list before its first search:
-    # hand it over rather than let it send the identical GET field again.
-    client._fields_cache_value = {c: f["id"] for f in found for c in f.get("clauseNames") or []}
-    return found
-
-
-def _numeric_field(fields: list[Json], name: str) -> str:
-    """A field's id from its id, name or JQL clause name; it must hold numbers."""
-    low = name.strip().lower()
-    same = [f for f in fields if f["id"] == name.strip()] or [
-        f
-        for f in fields
-        if low in {str(n).lower() for n in [f.get("name"), *f.get("clauseNames", [])]}
-    ]
-    numeric = [f for f in same if (f.get("schema") or {}).get("type") == "number"]
-    if not same:
-        raise QueryError(f"no Jira field named {name!r}")
-    if not numeric:
-        raise QueryError(f"Jira field {name!r} ({same[0]['id']}) does not hold numbers")
-    if len(numeric) > 1:
-        ids = ", ".join(str(f["id"]) for f in numeric)
-        raise QueryError(f"several Jira fields are named {name!r} ({ids}); give field: <id>")
-    return str(numeric[0]["id"])
-
-
-def _object(data: Any, what: str) -> Json:
-    if not isinstance(data, dict):
-        raise SourceDataError(f"Jira {what} reply is not a JSON object")
-    return data
-
-
-def _is_done(issue: Json) -> bool:
-    fields = issue.get("fields") or {}
-    if "status" not in fields:
-        raise SourceDataError(f"Jira sent {issue.get('key')} without its status")
-    category = ((fields.get("status") or {}).get("statusCategory") or {}).get("key")
-    return fields.get("resolution") is not None or category == "done"
-
-
-def _issue_line(issue: Json) -> str:
-    fields = issue.get("fields") or {}
-    status = (fields.get("status") or {}).get("name")
-    resolution = (fields.get("resolution") or {}).get("name", "unresolved")
-    return excerpt(f"{issue.get('key')} {fields.get('summary')!r}: {status}, {resolution}")
 
 
 def open_connection(settings: JiraSettings, runtime: Runtime) -> JiraConnection:

@@ -1,37 +1,17 @@
 """``type: salesforce``: SOQL aggregates, record sums and report totals (simple-salesforce).
 
-Logins: exactly one flow per connection — username + password + security_token (SOAP),
-consumer_key + consumer_secret (client credentials), username + consumer_key +
-privatekey_file (JWT bearer) or instance_url + session_id (an existing session). We log
-in with ``SalesforceLogin`` and hand the session to ``Salesforce(session_id=…)``, so an
-expired session costs exactly one new login, shared by every call in flight.
+Logins (:mod:`connectors._salesforce_auth`): exactly one flow per connection, the
+session shared by every call in flight, so an expired one costs exactly one new login.
 
 Quota: distinct ``soql`` + ``value`` queries go through the Composite Batch API, up to
 25 per round trip (:meth:`SalesforceConnection.measure_batch`); ``aggregate`` sources
 page through ``nextRecordsUrl``; reports run synchronously. Each Reading's ``raw`` ends
 with ``api-usage=USED/MAX`` from ``Sforce-Limit-Info``.
 
-Failures (simple-salesforce retries nothing; every retry is :func:`call_with_retries`):
-
-    ===================================================  =================================
-    what happened                                        MeasureError
-    ===================================================  =================================
-    SalesforceMalformedRequest 400 (MALFORMED_QUERY,     QueryError "CODE: message"
-    INVALID_FIELD, INVALID_TYPE, …), 404, 300
-    SalesforceExpiredSession 401 INVALID_SESSION_ID      log in again once, retry; then
-                                                         AuthError (session_id: at once)
-    SalesforceRefusedRequest 403 REQUEST_LIMIT_EXCEEDED  TransientError (the org's quota)
-    SalesforceRefusedRequest 403, other codes            AuthError (no permission)
-    SalesforceGeneralError 429, 5xx                      TransientError, Retry-After kept
-    SalesforceGeneralError, other status                 QueryError
-    SalesforceAuthenticationFailed (login refused)       AuthError naming user/consumer key
-    login answered 429/5xx without a fault               TransientError
-    requests Timeout, ConnectionError (reset, TLS)       TransientError
-    body not JSON, no such alias/label, null, >1 row     SourceDataError
-    a Composite Batch subresult                          the same table, for its source only
-    ===================================================  =================================
-
-Messages never carry a password, token, secret or session id.
+Failures are classified in :mod:`connectors._salesforce_errors` (its table), numbers read
+out of answers in :mod:`connectors._salesforce_answers`. simple-salesforce retries
+nothing; every retry is :func:`~okrsync.retry.call_with_retries`. Messages never carry a
+password, token, secret or session id.
 """
 
 from __future__ import annotations
@@ -49,6 +29,17 @@ from urllib.parse import urlencode
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from connectors._salesforce_answers import (
+    batch_results,
+    lookup,
+    number,
+    query_value,
+    records_of,
+    report_value,
+    subresult_value,
+)
+from connectors._salesforce_auth import ACCEPTED, AUTH_FIELDS, FLOWS, Session
+from connectors._salesforce_errors import SomeTransient, classify
 from okrsync.blocking import ThreadedCalls
 from okrsync.connector import (
     ConnectionSettings,
@@ -58,37 +49,16 @@ from okrsync.connector import (
     Runtime,
     SourceBase,
 )
-from okrsync.errors import (
-    AuthError,
-    MeasureError,
-    QueryError,
-    SourceDataError,
-    TransientError,
-    excerpt,
-)
+from okrsync.errors import MeasureError, SourceDataError, TransientError, excerpt
 from okrsync.render import render_source
-from okrsync.retry import call_with_retries, parse_retry_after
-from okrsync.tls import ssl_context
+from okrsync.retry import call_with_retries
 
 if TYPE_CHECKING:
-    import requests  # noqa: TID251 - simple-salesforce's transport
     from simple_salesforce.api import Salesforce
 
 T = TypeVar("T")
 BATCH_SIZE = 25  # the Composite Batch API's limit
 MAX_PAGES = 500  # 1M records at 2000 a page: beyond that, SUM() in SOQL is the answer
-_FLOWS: dict[str, frozenset[str]] = {
-    "password": frozenset({"username", "password", "security_token"}),
-    "client credentials": frozenset({"consumer_key", "consumer_secret"}),
-    "JWT bearer": frozenset({"username", "consumer_key", "privatekey_file"}),
-    "session": frozenset({"instance_url", "session_id"}),
-}
-_AUTH_FIELDS = frozenset().union(*_FLOWS.values())
-_ACCEPTED = (
-    "username + password + security_token, consumer_key + consumer_secret (client "
-    "credentials), username + consumer_key + privatekey_file (JWT bearer), or "
-    "instance_url + session_id (an existing session)"
-)
 _REPORT_ID = re.compile(r"00O[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 _NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
@@ -120,11 +90,11 @@ class SalesforceSettings(ConnectionSettings):
     def _one_flow(self) -> SalesforceSettings:
         if self.url is not None:
             raise ValueError("salesforce connections take domain (or instance_url), not url")
-        given = {name for name in _AUTH_FIELDS if getattr(self, name) is not None}
+        given = {name for name in AUTH_FIELDS if getattr(self, name) is not None}
         if self.flow_of(given) is None:
             shown = ", ".join(sorted(given)) or "none"
-            raise ValueError(f"give exactly one login: {_ACCEPTED}; got {shown}")
-        if given == _FLOWS["client credentials"] and self.domain in ("login", "test"):
+            raise ValueError(f"give exactly one login: {ACCEPTED}; got {shown}")
+        if given == FLOWS["client credentials"] and self.domain in ("login", "test"):
             raise ValueError("client credentials need your My Domain: domain: <mydomain>.my")
         if self.instance_url is not None and not self.instance_url.startswith("https://"):
             raise ValueError("instance_url must start with https://")
@@ -132,11 +102,11 @@ class SalesforceSettings(ConnectionSettings):
 
     @staticmethod
     def flow_of(given: set[str]) -> str | None:
-        return next((name for name, need in _FLOWS.items() if given == need), None)
+        return next((name for name, need in FLOWS.items() if given == need), None)
 
     @property
     def flow(self) -> str:
-        given = {name for name in _AUTH_FIELDS if getattr(self, name) is not None}
+        given = {name for name in AUTH_FIELDS if getattr(self, name) is not None}
         return self.flow_of(given) or "?"
 
     @property
@@ -216,10 +186,6 @@ def describe(source: SalesforceSource) -> str:
     return f"{api}: {' '.join((source.soql or '').split())} → {what}"
 
 
-class _Expired(Exception):
-    """INVALID_SESSION_ID: log in again (internal; never leaves the connection)."""
-
-
 @dataclass
 class _Tally:
     calls: int = 0
@@ -234,14 +200,14 @@ class SalesforceConnection:
         self._settings = settings
         self._runtime = runtime
         self._local = threading.local()  # Retry-After of this thread's last response
-        self._http = _http_session(settings, self._local)
+        self._session = Session(settings, self._local)
         self._threads = ThreadedCalls(settings.max_concurrency, "salesforce")
-        self._lock = threading.Lock()
-        self._client: Salesforce | None = None
-        self._generation = 0
-        self._refused: AuthError | None = None  # a refused login is not tried again
-        self.logins = 0
         self.last_api_usage: tuple[int, int] | None = None  # (used, max) for the org today
+
+    @property
+    def logins(self) -> int:
+        """Logins so far; a ``session_id`` connection never logs in."""
+        return self._session.logins
 
     # -- public -------------------------------------------------------------------
 
@@ -250,11 +216,11 @@ class SalesforceConnection:
         if source.report is not None:
             path = f"analytics/reports/{source.report}"
             data = await self._rest("report", lambda sf: sf.restful(path), tally)
-            value, shown = _report_value(data, source.value or "")
+            value, shown = report_value(data, source.value or "")
         elif source.aggregate is None or (source.aggregate == "count" and source.field is None):
             soql, deleted = source.soql or "", source.include_deleted
             data = await self._rest("query", lambda sf: sf.query(soql, deleted), tally)
-            value, shown = _query_value(data, source.value or "totalSize", soql)
+            value, shown = query_value(data, source.value or "totalSize", soql)
         else:
             value, shown = await self._records(source, tally)
         return Reading(value, self._raw(shown), calls=tally.calls)
@@ -281,7 +247,7 @@ class SalesforceConnection:
 
     async def aclose(self) -> None:
         self._threads.close()
-        self._http.close()
+        self._session.close()
 
     # -- queries ------------------------------------------------------------------
 
@@ -290,13 +256,13 @@ class SalesforceConnection:
         page = await self._rest("query", lambda sf: sf.query(soql, source.include_deleted), tally)
         total, count, pages, seen = 0.0, 0, 1, set()
         while True:
-            for record in _records_of(page):
-                found = _lookup(record, field)
+            for record in records_of(page):
+                found = lookup(record, field)
                 if found is None:
                     continue
                 count += 1
                 if source.aggregate == "sum":
-                    total += float(_number(found, field))
+                    total += float(number(found, field))
             if page.get("done", True):
                 break
             url = page.get("nextRecordsUrl")
@@ -333,7 +299,7 @@ class SalesforceConnection:
                     retry.append(i)
             pending[:] = retry
             if retry:  # only those go again, after the policy's wait
-                raise _SomeTransient(
+                raise SomeTransient(
                     f"{len(retry)} of the batch failed for now: {results[retry[0]]}"
                 )
 
@@ -344,7 +310,7 @@ class SalesforceConnection:
                 self._runtime.sleep,
                 what="salesforce composite/batch",
             )
-        except _SomeTransient:
+        except SomeTransient:
             pass  # each has its own error already
         except MeasureError as exc:  # the batch request itself failed
             for i in pending:
@@ -363,37 +329,20 @@ class SalesforceConnection:
         ]
         body = {"batchRequests": [{"method": "GET", "url": p} for p in paths], "haltOnError": False}
         data = sf.restful("composite/batch", method="POST", json=body)
-        subs = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(subs, list) or len(subs) != len(batch):
-            raise SourceDataError(
-                f"composite/batch gave no result per request: {excerpt(json.dumps(data), 200)}"
-            )
-        if any(
-            _first_error(s.get("result"))[0] == "INVALID_SESSION_ID"
-            for s in subs
-            if isinstance(s, dict)
-        ):
-            raise _Expired
-        return subs
+        return batch_results(data, len(batch))
 
     def _subresult(self, source: SalesforceSource, sub: Any) -> Reading | MeasureError:
-        status = sub.get("statusCode") if isinstance(sub, dict) else None
-        result = sub.get("result") if isinstance(sub, dict) else None
-        if status == 200:
-            try:
-                value, shown = _query_value(result, source.value or "", source.soql or "")
-            except MeasureError as exc:
-                return exc
-            return Reading(value, self._raw(shown), calls=0)
-        code, message = _first_error(result)
-        return _error_for(status if isinstance(status, int) else 500, code, message, None)
+        found = subresult_value(sub, source.value or "", source.soql or "")
+        if isinstance(found, MeasureError):
+            return found
+        return Reading(found[0], self._raw(found[1]), calls=0)
 
     def _raw(self, shown: str) -> str:
         usage = self.last_api_usage
         suffix = f" | api-usage={usage[0]}/{usage[1]}" if usage else ""
         return excerpt(shown, 260) + suffix
 
-    # -- calls, logins and errors (worker threads) ---------------------------------
+    # -- calls (worker threads) ---------------------------------------------------
 
     async def _rest(self, what: str, op: Callable[[Salesforce], T], tally: _Tally) -> T:
         async def attempt() -> T:
@@ -404,23 +353,7 @@ class SalesforceConnection:
         )
 
     def _run(self, op: Callable[[Salesforce], T], tally: _Tally) -> T:
-        client, generation = self._connect(None)
-        try:
-            return self._attempt(client, op, tally)
-        except _Expired:
-            if self._settings.flow == "session":
-                raise AuthError(
-                    f"Salesforce rejected {self._settings.who} (INVALID_SESSION_ID): session "
-                    "ids expire; use a login flow instead"
-                ) from None
-        client, _ = self._connect(generation)  # one new login, shared by concurrent calls
-        try:
-            return self._attempt(client, op, tally)
-        except _Expired:
-            raise AuthError(
-                f"Salesforce rejected the session (INVALID_SESSION_ID) right after logging in "
-                f"again as {self._settings.who}"
-            ) from None
+        return self._session.run(lambda client: self._attempt(client, op, tally))
 
     def _attempt(self, client: Salesforce, op: Callable[[Salesforce], T], tally: _Tally) -> T:
         import requests  # noqa: TID251 - simple-salesforce's transport
@@ -431,282 +364,15 @@ class SalesforceConnection:
         try:
             return op(client)
         except (SalesforceError, requests.RequestException) as exc:
-            raise self._classify(exc) from None
+            raise classify(exc, self._settings, getattr(self._local, "retry_after", None)) from None
         finally:
             usage = client.api_usage.get("api-usage")
             if usage is not None:
                 self.last_api_usage = (usage.used, usage.total)
 
-    def _connect(self, stale: int | None) -> tuple[Salesforce, int]:
-        with self._lock:
-            if self._refused is not None:  # every retry would count toward a user lockout
-                raise self._refused
-            if self._client is None or stale == self._generation:
-                try:
-                    self._client = self._login()
-                except AuthError as exc:
-                    self._refused = exc
-                    raise
-                self._generation += 1
-            return self._client, self._generation
-
-    def _login(self) -> Salesforce:
-        import requests  # noqa: TID251 - simple-salesforce's transport
-        from simple_salesforce.api import Salesforce
-        from simple_salesforce.exceptions import SalesforceAuthenticationFailed
-        from simple_salesforce.login import SalesforceLogin
-
-        s = self._settings
-        common: dict[str, Any] = {"session": self._http, "version": s.api_version}
-        if s.flow == "session":
-            return Salesforce(
-                instance_url=s.instance_url, session_id=_plain(s.session_id), **common
-            )
-        self._local.retry_after = None
-        # the settings' names are SalesforceLogin's: username, password, consumer_key, …
-        login: dict[str, Any] = {name: _plain(getattr(s, name)) for name in _FLOWS[s.flow]}
-        try:
-            session_id, instance = SalesforceLogin(
-                session=self._http, domain=s.domain, sf_version=s.api_version, **login
-            )
-        except SalesforceAuthenticationFailed as exc:
-            raise self._login_error(exc) from None
-        except requests.RequestException as exc:
-            raise self._classify(exc) from None
-        except Exception as exc:  # JWT: the key file unreadable, or not a key PyJWT can use
-            if s.flow != "JWT bearer":
-                raise
-            if isinstance(exc, OSError):
-                raise AuthError(f"privatekey_file {s.privatekey_file}: {exc.strerror}") from None
-            raise AuthError(
-                f"privatekey_file {s.privatekey_file} is not a usable PEM RSA private key "
-                f"({type(exc).__name__})"
-            ) from None
-        self.logins += 1
-        return Salesforce(session_id=session_id, instance=instance, **common)
-
-    def _login_error(self, exc: Any) -> MeasureError:
-        code, message = exc.code, self._scrub(excerpt(str(exc.auth_message), 200))
-        if isinstance(code, int) and (code == 429 or code >= 500):
-            retry_after = parse_retry_after(getattr(self._local, "retry_after", None))
-            return TransientError(
-                f"Salesforce login for {self._settings.who}: HTTP {code}", retry_after
-            )
-        flow = self._settings.flow
-        return AuthError(
-            f"Salesforce login failed for {self._settings.who} ({flow}): {code}: {message}"
-        )
-
-    def _classify(self, exc: Exception) -> MeasureError | _Expired:
-        import requests  # noqa: TID251 - simple-salesforce's transport
-        from simple_salesforce.exceptions import SalesforceError, SalesforceExpiredSession
-
-        if isinstance(exc, SalesforceExpiredSession):
-            return _Expired()
-        retry_after = parse_retry_after(getattr(self._local, "retry_after", None))
-        if isinstance(exc, SalesforceError):
-            code, message = _first_error(exc.content)
-            return _error_for(exc.status, code, self._scrub(message), retry_after)
-        if isinstance(exc, requests.exceptions.JSONDecodeError):
-            return SourceDataError("Salesforce answered with a body that is not JSON")
-        if isinstance(exc, requests.Timeout):
-            return TransientError(f"Salesforce timed out after {self._settings.timeout:g}s")
-        if isinstance(exc, requests.exceptions.SSLError):
-            return TransientError(
-                f"TLS to Salesforce failed (certificate not trusted? set ca_bundle): "
-                f"{excerpt(str(exc), 160)}"
-            )
-        return TransientError(
-            f"Salesforce unreachable: {type(exc).__name__}: {excerpt(str(exc), 160)}"
-        )
-
-    def _scrub(self, text: str) -> str:
-        s = self._settings
-        for secret in (s.password, s.security_token, s.consumer_secret, s.session_id):
-            value = _plain(secret)
-            if value and len(value) >= 4:
-                text = text.replace(value, "***")
-        return text
-
-
-class _SomeTransient(TransientError):
-    """Some sources of a batch failed for now; their own errors are already recorded."""
-
-
-def _plain(value: SecretStr | Path | str | None) -> str | None:
-    if isinstance(value, SecretStr):
-        return value.get_secret_value()
-    return None if value is None else str(value)
-
-
-def _http_session(settings: SalesforceSettings, local: threading.local) -> requests.Session:
-    """A session that trusts what every okrsync connection trusts, ignores the CA env override.
-
-    ``trust_env = False``: a set ``REQUESTS_CA_BUNDLE`` would otherwise replace our
-    verification per request. Trust comes from :func:`okrsync.tls.ssl_context` (system
-    store, ``SSL_CERT_FILE``/``REQUESTS_CA_BUNDLE`` files, ``ca_bundle``); the adapter adds
-    the connection's timeout, which simple-salesforce never passes.
-    """
-    import requests  # noqa: TID251 - simple-salesforce's transport
-    from requests.adapters import HTTPAdapter  # noqa: TID251 - same
-
-    context, default = ssl_context(settings.ca_bundle), settings.timeout
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs, ssl_context=context)
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)
-            conn.ca_certs = conn.ca_cert_dir = None  # the context already holds our trust
-
-        def send(
-            self, request: Any, stream: Any = False, timeout: Any = None, *args: Any, **kwargs: Any
-        ) -> Any:
-            return super().send(request, stream, timeout or default, *args, **kwargs)
-
-    session = requests.Session()
-    session.trust_env = False
-    adapter = Adapter(pool_maxsize=max(10, settings.max_concurrency))
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-
-    def remember(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        local.retry_after = response.headers.get("Retry-After")
-
-    session.hooks["response"].append(remember)
-    return session
-
 
 def _more(url: str) -> Callable[[Salesforce], Any]:
     return lambda sf: sf.query_more(url, identifier_is_url=True)
-
-
-def _records_of(page: Any) -> list[Any]:
-    records = page.get("records") if isinstance(page, dict) else None
-    if not isinstance(records, list):
-        raise SourceDataError("the query answer has no records list")
-    return records
-
-
-def _lookup(row: Any, path: str) -> Any:
-    """``path`` (``total``, ``Account.Name``) in a record, ignoring case as SOQL does."""
-    node = row
-    for part in path.split("."):
-        key = (
-            next((k for k in node if k.lower() == part.lower()), None)
-            if isinstance(node, dict)
-            else None
-        )
-        if key is None:
-            keys = ", ".join(k for k in row if k != "attributes") if isinstance(row, dict) else ""
-            raise SourceDataError(f"no {path!r} in the row; available: {keys or 'nothing'}")
-        node = node[key]
-    return node
-
-
-def _number(found: Any, name: str) -> float | bool:
-    if isinstance(found, bool):
-        return found
-    if isinstance(found, int | float):
-        return float(found)
-    if isinstance(found, str):
-        try:
-            return float(found)
-        except ValueError:
-            pass
-    raise SourceDataError(f"{name!r} is {excerpt(json.dumps(found), 80)}, not a number")
-
-
-def _sum_like(soql: str, key: str) -> bool:
-    """Is ``key`` a SUM/COUNT column (``total`` or unaliased ``exprN``) of ``soql``?"""
-    m = re.match(r"\s*SELECT\s+(.*?)\s+FROM\s", soql, re.I | re.S)
-    items = re.split(r",(?![^(]*\))", m.group(1)) if m else []
-    unnamed = 0
-    for item in items:
-        agg = re.fullmatch(r"\s*(\w+)\s*\([^)]*\)\s*(\w+)?\s*", item)
-        if agg is None:
-            continue
-        alias = agg.group(2) or f"expr{unnamed}"
-        unnamed += agg.group(2) is None
-        if alias.lower() == key.lower():
-            return agg.group(1).upper() in ("SUM", "COUNT", "COUNT_DISTINCT")
-    return False
-
-
-def _query_value(data: Any, key: str, soql: str) -> tuple[float | bool, str]:
-    """COUNT() → totalSize; otherwise ``key`` of the single (aggregate) row."""
-    if not isinstance(data, dict):
-        raise SourceDataError("the query answer is not a JSON object")
-    if key == "totalSize":
-        total = data.get("totalSize")
-        if not isinstance(total, int):
-            raise SourceDataError("the query answer has no totalSize")
-        return float(total), json.dumps({"totalSize": total, "done": data.get("done")})
-    records = _records_of(data)
-    if len(records) != 1:
-        raise SourceDataError(
-            f"the query returned {len(records)} rows; {key!r} needs exactly one "
-            "(an aggregate without GROUP BY; totalSize for SELECT COUNT())"
-        )
-    row = {k: v for k, v in records[0].items() if k != "attributes"}
-    shown = json.dumps({"totalSize": data.get("totalSize"), "records": [row]})
-    found = _lookup(row, key)
-    if found is None:
-        if _sum_like(soql, key):  # SUM over no rows is null
-            return 0.0, shown
-        raise SourceDataError(f"{key!r} is null")
-    return _number(found, key), shown
-
-
-def _report_value(data: Any, wanted: str) -> tuple[float, str]:
-    """The grand total (``factMap["T!T"]``) of the aggregate named by key or label."""
-    try:
-        keys = [str(k) for k in data["reportMetadata"]["aggregates"]]
-        cells = list(data["factMap"]["T!T"]["aggregates"])
-    except (KeyError, TypeError):
-        raise SourceDataError("the report answer has no grand total (factMap T!T)") from None
-    info = (data.get("reportExtendedMetadata") or {}).get("aggregateColumnInfo") or {}
-    labels = {k: str((info.get(k) or {}).get("label", k)) for k in keys}
-    index = next(
-        (
-            i
-            for i, k in enumerate(keys)
-            if wanted in (k, labels[k]) or wanted.lower() == labels[k].lower()
-        ),
-        None,
-    )
-    if index is None or index >= len(cells) or not isinstance(cells[index], dict):
-        shown = ", ".join(f"{k} ({labels[k]})" for k in keys)
-        raise SourceDataError(f"the report has no aggregate {wanted!r}; available: {shown}")
-    value = cells[index].get("value")
-    totals = {k: c.get("value") for k, c in zip(keys, cells, strict=False) if isinstance(c, dict)}
-    shown = json.dumps({"factMap": {"T!T": totals}})
-    if value is None:
-        raise SourceDataError(f"the report's {keys[index]} total is null")
-    return float(_number(value, keys[index])), shown
-
-
-def _first_error(content: Any) -> tuple[str | None, str]:
-    """(errorCode, message) of a Salesforce error body ``[{"message", "errorCode"}]``."""
-    first = content[0] if isinstance(content, list) and content else content
-    if isinstance(first, dict):
-        return first.get("errorCode"), str(first.get("message", ""))
-    text = first.decode(errors="replace") if isinstance(first, bytes) else str(first or "")
-    return None, excerpt(text, 200)
-
-
-def _error_for(
-    status: int, code: str | None, message: str, retry_after: float | None
-) -> MeasureError:
-    text = excerpt(f"{code}: {message}" if code else f"HTTP {status}: {message}", 300)
-    if code == "REQUEST_LIMIT_EXCEEDED":
-        return TransientError(f"the org's API request limit is used up ({text})", retry_after)
-    if status == 429 or status >= 500:
-        return TransientError(text, retry_after)
-    if status in (401, 403):
-        return AuthError(text)
-    return QueryError(text)
 
 
 def open_connection(settings: SalesforceSettings, runtime: Runtime) -> SalesforceConnection:

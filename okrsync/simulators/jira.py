@@ -14,11 +14,9 @@ Auth: Cloud takes Basic ``email:token``, Data Center a Bearer personal access
 token; anything else is 401. Page sizes follow Jira's limits: Cloud returns up
 to 5000 issues a page when only ids are asked for, else 100 (default 50); Data
 Center up to 1000 (default 50). The data is seeded and laid out relative to
-``today`` (injectable): project SUP holds ~180 support tickets created over the
-last 120 days; project PROD holds 100 stories with Story Points, epic PROD-101
-with 12 children (7 done), milestones PROD-200 "Launch 2.0" (unresolved) and
-PROD-201 (resolved). A small JQL parser (:func:`parse_jql`) evaluates queries;
-what it does not know is a 400 in Jira's words, never a made-up answer.
+``today`` (injectable; :mod:`okrsync.simulators._jira_data`). A small JQL parser
+(:func:`parse_jql`, :mod:`okrsync.simulators._jql`) evaluates queries; what it does
+not know is a 400 in Jira's words, never a made-up answer.
 """
 
 from __future__ import annotations
@@ -27,55 +25,32 @@ import base64
 import binascii
 import hmac
 import json
-import random
-import re
 import ssl
 import zlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time
 from typing import Any, Literal
 
+from okrsync.simulators._jira_data import (
+    CATEGORIES,
+    EPIC,
+    EPIC_CHILDREN,
+    EPIC_DONE,
+    EPIC_LINK,
+    FIELD_TABLE,
+    PROJECTS,
+    STORY_POINTS,
+    Issue,
+    build_issues,
+)
+from okrsync.simulators._jql import JqlError, parse_jql
+from okrsync.simulators._jql import Predicate as Predicate  # re-exported, public before the split
 from okrsync.simulators.server import FakeServer, Request, Response
 
 Flavor = Literal["cloud", "datacenter"]
 DEMO_EMAIL = "demo@example.com"
 DEMO_TOKEN = "jira-demo-token-4b1d"  # noqa: S105 - published, accepted only by the simulator
-STORY_POINTS = "customfield_10016"
-EPIC_LINK = "customfield_10014"
 CLOUD_ID_PAGE, CLOUD_FIELDS_PAGE, DC_PAGE, DEFAULT_PAGE = 5000, 100, 1000, 50
-EPIC, EPIC_CHILDREN, EPIC_DONE = "PROD-101", 12, 7
-
-_CATEGORIES = {"new": (2, "To Do"), "indeterminate": (4, "In Progress"), "done": (3, "Done")}
-_STATUSES = {"To Do": "new", "In Progress": "indeterminate", "Done": "done"}
-_PROJECTS = {"SUP": "Support", "PROD": "Product"}
-# fmt: off
-_FIELDS = {  # JQL clause name, lower case → what it compares
-    "project": "project", "type": "type", "issuetype": "type", "status": "status",
-    "statuscategory": "category", "resolution": "resolution", "created": "created",
-    "createddate": "created", "resolved": "resolved", "resolutiondate": "resolved",
-    "key": "key", "issuekey": "key", "parent": "parent", "summary": "summary",
-    "story points": "points", "cf[10016]": "points", "epic link": "epic", "cf[10014]": "epic",
-}
-_VALUES: dict[str, Mapping[str, str | None]] = {  # field → accepted value (lower case) → canonical
-    "project": {k.lower(): k for k in _PROJECTS} | {v.lower(): k for k, v in _PROJECTS.items()},
-    "type": {t: t for t in ("story", "bug", "task", "epic", "sub-task")},
-    "status": {s.lower(): s.lower() for s in _STATUSES},
-    "category": {k: k for k in _CATEGORIES} | {v[1].lower(): k for k, v in _CATEGORIES.items()}
-    | {str(v[0]): k for k, v in _CATEGORIES.items()},
-    "resolution": {"unresolved": None, "done": "done"},
-}
-_FIELD_TABLE = [  # id, name, clause names, schema type
-    ("summary", "Summary", "summary", "string"), ("status", "Status", "status", "status"),
-    ("resolution", "Resolution", "resolution", "resolution"),
-    ("resolutiondate", "Resolved", "resolutiondate resolved", "datetime"),
-    ("created", "Created", "created createdDate", "datetime"),
-    ("issuetype", "Issue Type", "issuetype type", "issuetype"),
-    ("project", "Project", "project", "project"),
-    (STORY_POINTS, "Story Points", "cf[10016] Story_Points", "number"),
-    ("customfield_10020", "Team", "cf[10020] Team", "string"),
-]
-# fmt: on
 _UNBOUNDED = (
     "Unbounded JQL queries are not allowed here. Please add a search restriction to your query."
 )
@@ -84,261 +59,10 @@ _GONE = (
     "The requested API has been removed. Please migrate to the /rest/api/3/search/jql API. A full "
     "migration guideline is available at https://developer.atlassian.com/changelog/#CHANGE-2046"
 )
-_DATE_HELP = (
-    "Valid formats include: 'yyyy/MM/dd HH:mm', 'yyyy-MM-dd HH:mm', 'yyyy/MM/dd', "
-    "'yyyy-MM-dd', or a period format e.g. '-5d', '4w 2d'."
-)
-
-
-class JqlError(ValueError):
-    """A query Jira would refuse with 400; the message is Jira's."""
-
-
-def _syntax(text: str) -> JqlError:
-    return JqlError(f"Error in the JQL Query: {text}")
-
-
-@dataclass
-class Issue:
-    id: int
-    key: str
-    project: str
-    type: str
-    summary: str
-    status: str
-    created: datetime
-    resolved: datetime | None = None
-    points: float | None = None
-    epic: str | None = None  # Cloud: fields.parent; Data Center: the Epic Link field
-
-    @property
-    def category(self) -> str:
-        return _STATUSES[self.status]
-
-    @property
-    def resolution(self) -> str | None:
-        return "Done" if self.resolved is not None else None
 
 
 def _utc_today() -> date:
     return datetime.now(UTC).date()
-
-
-def build_issues(seed: int, today: date) -> dict[str, Issue]:
-    """The seeded data set, laid out relative to ``today``."""
-    rng = random.Random(seed)  # noqa: S311 - test data, not crypto
-    issues: dict[str, Issue] = {}
-
-    def add(key: str, type_: str, status: str, summary: str, created: datetime, **kw: Any) -> None:
-        project = key.split("-")[0]
-        issues[key] = Issue(
-            10000 + len(issues), key, project, type_, summary, status, created, **kw
-        )
-
-    def at(day: date) -> datetime:
-        last = 11 if day == today else 17  # nothing later than the simulator's now()
-        return datetime.combine(day, time(rng.randint(8, last), rng.randint(0, 59)), tzinfo=UTC)
-
-    topics = ("Login fails", "Invoice wrong", "Export slow", "Password reset", "App crash")
-    number = 0
-    for back in range(119, -1, -1):  # ~2 tickets a day 120 days ago, ~1 a day now
-        day = today - timedelta(days=back)
-        for _ in range(int(1.0 + back / 120 + rng.random())):
-            number += 1
-            created = at(day)
-            done = (back > 14 and rng.random() < 0.8) or rng.random() < 0.3
-            resolved = created + timedelta(days=rng.randint(0, 5)) if done else None
-            if resolved is not None and resolved.date() >= today:
-                resolved = None
-            status = "Done" if resolved else rng.choice(("To Do", "In Progress"))
-            summary = f"{rng.choice(topics)} ({number})"
-            add(f"SUP-{number}", rng.choice(("Bug", "Task")), status, summary, created, resolved=resolved)  # fmt: skip
-    points = (1.0, 2.0, 3.0, 5.0, 8.0, 13.0, None)
-    for n in range(1, 101):
-        created = at(today - timedelta(days=rng.randint(10, 150)))
-        status = rng.choices(("Done", "In Progress", "To Do"), (45, 25, 30))[0]
-        resolved = created + timedelta(days=rng.randint(1, 9)) if status == "Done" else None
-        add(f"PROD-{n}", "Story", status, f"Story {n}", created, resolved=resolved, points=rng.choice(points))  # fmt: skip
-    start = at(today - timedelta(days=60))
-    add(EPIC, "Epic", "In Progress", "Checkout redesign", start)
-    for i in range(EPIC_CHILDREN):
-        status = "Done" if i < EPIC_DONE else ("In Progress" if i < EPIC_DONE + 3 else "To Do")
-        resolved = start + timedelta(days=3 + 4 * i) if status == "Done" else None
-        add(f"PROD-{102 + i}", "Story", status, f"Checkout step {i + 1}", start,
-            resolved=resolved, points=float(1 + i % 5), epic=EPIC)  # fmt: skip
-    add("PROD-200", "Task", "In Progress", "Launch 2.0", start)
-    add("PROD-201", "Task", "Done", "Run the customer beta program", start,
-        resolved=start + timedelta(days=20))  # fmt: skip
-    return issues
-
-
-# -- JQL -----------------------------------------------------------------------
-
-Predicate = Callable[[Issue], bool]
-_TOKEN = re.compile(
-    r"""\s*(?:(?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?P<op>!=|>=|<=|!~|=|>|<|~)"""
-    r"""|(?P<punct>[(),])|(?P<word>[^\s"'(),=!<>~]+))"""
-)
-_DATE = re.compile(r"(\d{4})[-/](\d{1,2})[-/](\d{1,2})(?:\s+(\d{1,2}):(\d{2}))?")
-_PERIOD = re.compile(r"([-+]?)(\d+)([wdhm])")
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-@dataclass
-class _Tok:
-    kind: str  # str | op | punct | word
-    text: str
-    pos: int
-
-
-def _tokens(jql: str) -> list[_Tok]:
-    out: list[_Tok] = []
-    pos = 0
-    while jql[pos:].strip():
-        m = _TOKEN.match(jql, pos)
-        if m is None or m.lastgroup is None:
-            raise _syntax(f"The quoted string starting at character {pos + 1} is not closed.")
-        kind, text = m.lastgroup, m.group(m.lastgroup)
-        if kind == "str":
-            text = re.sub(r"\\(.)", r"\1", text[1:-1])
-        out.append(_Tok(kind, text, m.start(kind) + 1))
-        pos = m.end()
-    return out
-
-
-class _Parser:
-    """``or := and (OR and)*``, ``and := unary (AND unary)*``, ``unary := NOT unary | (or) | clause``."""
-
-    def __init__(self, sim: JiraSimulator, jql: str) -> None:
-        self.sim, self.toks, self.i, self.clauses = sim, _tokens(jql), 0, 0
-
-    def peek(self) -> _Tok | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def keyword(self, *words: str) -> bool:
-        tok = self.peek()
-        if tok is not None and tok.kind == "word" and tok.text.upper() in words:
-            self.i += 1
-            return True
-        return False
-
-    def take(self, what: str, *texts: str) -> _Tok:
-        tok = self.peek()
-        if tok is None:
-            raise _syntax(f"Expecting {what} but reached the end of the query.")
-        if texts and not (tok.kind in ("punct", "op") and tok.text in texts):
-            raise self.fail(tok, what)
-        self.i += 1
-        return tok
-
-    def fail(self, tok: _Tok, expected: str) -> JqlError:
-        where = f"(line 1, character {tok.pos})"
-        return _syntax(f"Expecting {expected} but got '{tok.text}'. {where}")
-
-    def parse(self) -> Predicate | None:
-        pred = None
-        tok = self.peek()
-        if tok is not None and not (tok.kind == "word" and tok.text.upper() == "ORDER"):
-            pred = self.or_expr()
-        if self.keyword("ORDER"):
-            if not self.keyword("BY"):
-                raise self.fail(self.take("'by'"), "'by'")
-            self.i = len(self.toks)  # sort order does not change a count
-        if (tok := self.peek()) is not None:
-            raise self.fail(tok, "either 'OR' or 'AND'")
-        return pred
-
-    def or_expr(self) -> Predicate:
-        parts = [self.and_expr()]
-        while self.keyword("OR"):
-            parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else lambda i: any(p(i) for p in parts)
-
-    def and_expr(self) -> Predicate:
-        parts = [self.unary()]
-        while self.keyword("AND"):
-            parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else lambda i: all(p(i) for p in parts)
-
-    def unary(self) -> Predicate:
-        if self.keyword("NOT"):
-            inner = self.unary()
-            return lambda i: not inner(i)
-        tok = self.take("a field name")
-        if tok.kind == "punct" and tok.text == "(":
-            inner = self.or_expr()
-            self.take("')'", ")")
-            return inner
-        if tok.kind not in ("word", "str"):
-            raise self.fail(tok, "a field name")
-        return self.clause(tok)
-
-    def clause(self, name: _Tok) -> Predicate:
-        field = _FIELDS.get(name.text.lower())
-        if field is None or (field == "epic" and self.sim.flavor == "cloud"):  # Cloud: parent
-            raise JqlError(f"Field '{name.text}' does not exist or you do not have permission to view it.")  # fmt: skip
-        self.clauses += 1
-        get = self.sim.value
-        if self.keyword("IS"):
-            negate = self.keyword("NOT")
-            if not self.keyword("EMPTY", "NULL"):
-                raise self.fail(self.take("'EMPTY'"), "'EMPTY' or 'NULL'")
-            return lambda i: (get(i, field) is None) != negate
-        negate = self.keyword("NOT")
-        if negate or self.keyword("IN"):
-            if negate and not self.keyword("IN"):
-                raise self.fail(self.take("'IN'"), "'IN'")
-            self.take("'('", "(")
-            values = {self.value(field, name.text)}
-            while self.take("',' or ')'", ",", ")").text == ",":
-                values.add(self.value(field, name.text))
-            return lambda i: (get(i, field) in values) != negate
-        op = self.take("an operator", *_OPS, "~", "!~").text
-        if op in ("~", "!~") or field == "summary":
-            raise _syntax(f"the operator '{op}' on '{name.text}' is not supported by this simulator.")  # fmt: skip
-        if op not in ("=", "!=") and field not in ("created", "resolved", "points"):
-            raise _syntax(f"The operator '{op}' is not supported by the '{name.text}' field.")
-        expected, test = self.value(field, name.text), _OPS[op]
-
-        def pred(issue: Issue) -> bool:
-            actual = get(issue, field)
-            if actual is None or expected is None:  # = EMPTY matches empties; nothing else does
-                return op == "=" and actual is None and expected is None
-            return test(actual, expected)
-
-        return pred
-
-    def value(self, field: str, label: str) -> Any:
-        tok = self.take("a value")
-        if tok.kind not in ("word", "str"):
-            raise self.fail(tok, "a value")
-        nxt = self.peek()
-        if tok.kind == "word" and nxt is not None and nxt.text == "(":
-            self.i += 1
-            args: list[str] = []
-            while (arg := self.take("')'")).text != ")":
-                if arg.text != ",":
-                    args.append(arg.text)
-            if field not in ("created", "resolved"):
-                raise _syntax(f"the function '{tok.text}()' does not apply to '{label}'.")
-            return self.sim.function(tok.text, args)
-        return self.sim.literal(field, label, tok.text)
-
-
-def parse_jql(sim: JiraSimulator, jql: str) -> tuple[Predicate | None, int]:
-    """(predicate, or None for "everything"; number of clauses); JqlError means a 400."""
-    parser = _Parser(sim, jql)
-    return parser.parse(), parser.clauses
-
-
-# -- the server ----------------------------------------------------------------
 
 
 class JiraSimulator(FakeServer):
@@ -387,7 +111,7 @@ class JiraSimulator(FakeServer):
         denied = "You are not authenticated. Authentication required to perform this operation."
         return _errors(401, denied, {"X-Seraph-LoginReason": "AUTHENTICATED_FAILED"})
 
-    # -- what the JQL parser asks --------------------------------------------
+    # -- what the JQL parser asks (okrsync.simulators._jql) ---------------------
 
     def now(self) -> datetime:
         return datetime.combine(self.today(), time(12, 0), tzinfo=UTC)
@@ -400,66 +124,6 @@ class JiraSimulator(FakeServer):
             return None if text is None else text.lower()
         return getattr(issue, field)
 
-    def literal(self, field: str, label: str, text: str) -> Any:
-        low = text.lower()
-        if low in ("empty", "null"):
-            return None
-        if field in _VALUES:
-            if low not in _VALUES[field]:
-                raise JqlError(f"The value '{text}' does not exist for the field '{label}'.")
-            return _VALUES[field][low]
-        if field in ("created", "resolved"):
-            return self._date(text, label)
-        if field == "points":
-            try:
-                return float(text)
-            except ValueError:
-                raise JqlError(f"'{text}' is not a valid number for field '{label}'.") from None
-        if text.upper() not in self.issues:  # key, parent, Epic Link
-            raise JqlError(f"An issue with key '{text}' does not exist for field '{label}'.")
-        return text.upper()
-
-    def _date(self, text: str, label: str) -> datetime:
-        if m := _DATE.fullmatch(text.strip()):
-            y, mo, d, hh, mm = (int(g or 0) for g in m.groups())
-            try:
-                return datetime(y, mo, d, hh, mm, tzinfo=UTC)
-            except ValueError:
-                pass
-        elif m := _PERIOD.fullmatch(text.strip()):
-            sign, amount, unit = m.groups()
-            units = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
-            delta = timedelta(**{units[unit]: int(amount)})
-            return self.now() - delta if sign == "-" else self.now() + delta
-        raise JqlError(f"Date value '{text}' for field '{label}' is invalid. {_DATE_HELP}")
-
-    def function(self, name: str, args: list[str]) -> datetime:
-        """``now()``, ``startOf|endOf`` + ``Day|Week|Month|Year``, with an optional whole offset."""
-        match = re.fullmatch(r"(start|end)of(day|week|month|year)", name.lower())
-        if name.lower() == "now" and not args:
-            return self.now()
-        if match is None:
-            raise JqlError(f"Unable to find JQL function '{name}()'.")
-        if len(args) > 1 or (args and not re.fullmatch(r"[-+]?\d+", args[0])):
-            raise _syntax(f"this simulator takes only a whole-number offset in '{name}()'.")
-        offset = int(args[0]) if args else 0
-        edge, unit, today = match[1], match[2], self.today()
-        if unit == "day":
-            start = today + timedelta(days=offset)
-            nxt = start + timedelta(days=1)
-        elif unit == "week":  # Jira weeks start on Sunday
-            start = today - timedelta(days=(today.weekday() + 1) % 7) + timedelta(weeks=offset)
-            nxt = start + timedelta(weeks=1)
-        elif unit == "month":
-            months = today.year * 12 + today.month - 1 + offset
-            start = date(months // 12, months % 12 + 1, 1)
-            nxt = date((months + 1) // 12, (months + 1) % 12 + 1, 1)
-        else:
-            start, nxt = date(today.year + offset, 1, 1), date(today.year + offset + 1, 1, 1)
-        if edge == "start":
-            return datetime.combine(start, time.min, tzinfo=UTC)
-        return datetime.combine(nxt, time.min, tzinfo=UTC) - timedelta(milliseconds=1)
-
     def matching(self, jql: str, *, bounded: bool) -> list[Issue]:
         """Issues matching ``jql``, newest first (Jira's default order); JqlError for a 400."""
         pred, clauses = parse_jql(self, jql)
@@ -471,7 +135,7 @@ class JiraSimulator(FakeServer):
     # -- JSON ----------------------------------------------------------------
 
     def field_list(self) -> list[dict[str, Any]]:
-        table = [*_FIELD_TABLE]
+        table = [*FIELD_TABLE]
         if self.flavor == "cloud":
             table.append(("parent", "Parent", "parent", "issuelink"))
         else:
@@ -492,7 +156,7 @@ class JiraSimulator(FakeServer):
 
     def issue_json(self, issue: Issue, wanted: set[str] | None) -> dict[str, Any]:
         """The issue as Jira sends it; ``wanted`` None means every field."""
-        cid, cname = _CATEGORIES[issue.category]
+        cid, cname = CATEGORIES[issue.category]
         category = {"id": cid, "key": issue.category, "name": cname}
         fields: dict[str, Any] = {
             "summary": issue.summary,
@@ -501,7 +165,7 @@ class JiraSimulator(FakeServer):
             "resolutiondate": _stamp(issue.resolved),
             "created": _stamp(issue.created),
             "issuetype": {"name": issue.type, "subtask": issue.type == "Sub-task"},
-            "project": {"key": issue.project, "name": _PROJECTS[issue.project]},
+            "project": {"key": issue.project, "name": PROJECTS[issue.project]},
             STORY_POINTS: issue.points,
             "customfield_10020": "Payments" if issue.project == "PROD" else None,
         }
