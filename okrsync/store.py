@@ -20,10 +20,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
@@ -33,6 +29,7 @@ from okrsync import store_initiatives
 from okrsync.errors import StoreError, excerpt
 from okrsync.store_initiatives import InitiativeRecord
 from okrsync.tables import (
+    SCHEMA_HEAD,
     UtcDateTime,
     check_aware,
     kr_state_table,
@@ -172,11 +169,21 @@ def _reason(exc: SQLAlchemyError) -> str:
     return excerpt(str(exc.orig if isinstance(exc, DBAPIError) else exc))
 
 
-def _alembic_config(connection: Connection) -> Config:
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
     return config
+
+
+def _revision(conn: Connection) -> str | None:
+    """The alembic revision the database is at (plain SQL: no alembic import on the hot path)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if rows else None
 
 
 class Store:
@@ -195,23 +202,12 @@ class Store:
         parsed = normalise_url(url)
         shown = parsed.render_as_string(hide_password=True)
         engine = create_store_engine(parsed)
+        head = SCHEMA_HEAD
         try:
             with engine.connect() as conn:
-                script = ScriptDirectory.from_config(_alembic_config(conn))
-                head = script.get_current_head()
-                assert head is not None
-                current = cls._check_known(conn, script, shown)
-                if upgrade and current != head:
-                    conn.commit()  # end the read transaction; migrate under a write lock
-                    with conn.execution_options(**{_WRITE: True}).begin():
-                        if conn.dialect.name == "postgresql":
-                            conn.execute(
-                                sa.text("SELECT pg_advisory_xact_lock(:k)"),
-                                {"k": _PG_MIGRATION_LOCK},
-                            )
-                        cls._check_known(conn, script, shown)
-                        command.upgrade(_alembic_config(conn), "head")
-                    current = head
+                current = _revision(conn)
+                if current != head:  # alembic (and its import) only when there is work
+                    current = cls._migrate(conn, shown, upgrade)
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(f"cannot open store {shown}: {_reason(exc)}") from exc
@@ -220,16 +216,35 @@ class Store:
             raise
         return cls(engine, shown, head, ready=current == head)
 
+    @classmethod
+    def _migrate(cls, conn: Connection, shown: str, upgrade: bool) -> str | None:
+        """Refuse a schema newer than this code; upgrade to head when asked. Returns the revision."""
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(_alembic_config(conn))
+        assert script.get_current_head() == SCHEMA_HEAD, "tables.SCHEMA_HEAD is stale"
+        current = cls._check_known(conn, script, shown)
+        if not upgrade or current == SCHEMA_HEAD:
+            return current
+        conn.commit()  # end the read transaction; migrate under a write lock
+        with conn.execution_options(**{_WRITE: True}).begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            cls._check_known(conn, script, shown)
+            command.upgrade(_alembic_config(conn), "head")
+        return SCHEMA_HEAD
+
     @staticmethod
-    def _check_known(conn: Connection, script: ScriptDirectory, shown: str) -> str | None:
-        current = MigrationContext.configure(conn).get_current_heads()
+    def _check_known(conn: Connection, script: Any, shown: str) -> str | None:
+        current = _revision(conn)
         known = {s.revision for s in script.walk_revisions()}
-        if unknown := [rev for rev in current if rev not in known]:
+        if current is not None and current not in known:
             raise StoreError(
-                f"store {shown} has schema revision {', '.join(unknown)}, newer than this "
-                f"okrsync knows (head {script.get_current_head()}): upgrade okrsync"
+                f"store {shown} has schema revision {current}, newer than this "
+                f"okrsync knows (head {SCHEMA_HEAD}): upgrade okrsync"
             )
-        return current[0] if current else None
+        return current
 
     @contextmanager
     def _connect(self, *, write: bool = False, schema: bool = True) -> Iterator[Connection]:
@@ -246,7 +261,7 @@ class Store:
                     conn.execution_options(**{_WRITE: True})
                 with conn.begin():
                     if schema and not self._ready:
-                        if (current := self._revision(conn)) != self._head:
+                        if (current := _revision(conn)) != self._head:
                             raise StoreError(
                                 f"store {self.url} schema is at revision {current or 'none'}, "
                                 f"this okrsync needs {self._head}: open it with upgrade"
@@ -256,14 +271,10 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
 
-    @staticmethod
-    def _revision(conn: Connection) -> str | None:
-        return MigrationContext.configure(conn).get_current_revision()
-
     def schema_revision(self) -> str | None:
         """The alembic revision the database is at; None before the first migration."""
         with self._connect(schema=False) as conn:
-            return self._revision(conn)
+            return _revision(conn)
 
     def record_run(
         self,

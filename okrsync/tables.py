@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import Dialect
 
+SCHEMA_HEAD = "0002"  # the newest migration; tests check it against the scripts
+
 
 def check_aware(name: str, value: datetime | None) -> None:
     if value is not None and value.utcoffset() is None:
@@ -112,6 +114,7 @@ initiatives_table = sa.Table(
 
 
 __all__ = [
+    "SCHEMA_HEAD",
     "UtcDateTime",
     "check_aware",
     "initiatives_table",

@@ -24,20 +24,7 @@ _BOOL = "tag:yaml.org,2002:bool"
 
 
 class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """SafeLoader on libyaml where available, with YAML 1.2 booleans and no duplicate keys."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)
-        seen: dict[Any, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if key in seen:
-                line, column = _mark(key_node)
-                raise YamlSyntaxError(
-                    f'invalid YAML: duplicate key "{key}" (first at line {seen[key]})', line, column
-                )
-            seen[key] = key_node.start_mark.line + 1
-        return dict(super().construct_mapping(node, deep=deep))
+    """SafeLoader on libyaml where available, with YAML 1.2 booleans."""
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -84,7 +71,8 @@ def parse(path: Path) -> YamlDocument:
         raise YamlSyntaxError(f"cannot read file: {exc}", None, None) from None
     loader = _Loader(text)
     try:
-        data = loader.get_single_data()
+        root = loader.get_single_node()
+        data = None if root is None else _build(loader, root)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
@@ -99,6 +87,28 @@ def parse(path: Path) -> YamlDocument:
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(loader: Any, node: yaml.Node) -> Any:
+    """Plain data from the node tree; a duplicate key is an error, not an overwrite."""
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        first: dict[str, int] = {}
+        for key_node, value_node in node.value:
+            key = str(loader.construct_object(key_node))
+            if key in out:
+                line, column = _mark(key_node)
+                raise YamlSyntaxError(
+                    f'invalid YAML: duplicate key "{key}" (first at line {first[key]})',
+                    line,
+                    column,
+                )
+            first[key] = key_node.start_mark.line + 1
+            out[key] = _build(loader, value_node)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_build(loader, item) for item in node.value]
+    return loader.construct_object(node)
 
 
 def _walk(node: yaml.Node, at: Path_, positions: dict[Path_, tuple[int, int]]) -> None:

@@ -577,3 +577,15 @@ def test_initiatives_keep_their_last_good_numbers_on_error(store: Store) -> None
     store.record_run(run(), [], [fixed])
     [got] = store.initiatives()["kr.a"]
     assert (got.done, got.error, got.status) == (8, None, "done")
+
+
+def test_schema_head_constant_matches_the_migration_scripts(store: Store) -> None:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from okrsync.store import MIGRATIONS
+    from okrsync.tables import SCHEMA_HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD == HEAD
