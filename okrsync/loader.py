@@ -297,16 +297,18 @@ def _cross_check(
     objectives: list[Objective] = []
     krs: dict[str, KrEntry] = {}
     cycles: dict[str, Cycle] = {}
-    seen: dict[str, str] = {}  # id → "file:line" of its first definition
+    seen: dict[str, tuple[YamlDocument, list[str | int]]] = {}  # id → where it was first defined
     owner_of: dict[str, str] = {}  # kr id → objective id
     parents: list[tuple[YamlDocument, int, Objective]] = []
 
     def claim(doc: YamlDocument, loc: list[str | int], id_: str) -> bool:
-        line, _, _ = locate(doc, [*loc, "id"])
-        if id_ in seen:
-            out.add(doc, [*loc, "id"], f"duplicate id {id_!r}; first defined at {seen[id_]}")
+        if id_ in seen:  # where the first one is, looked up only now: positions cost
+            first_doc, first_loc = seen[id_]
+            line, _, _ = locate(first_doc, [*first_loc, "id"])
+            where = f"{first_doc.path}:{line}"
+            out.add(doc, [*loc, "id"], f"duplicate id {id_!r}; first defined at {where}")
             return False
-        seen[id_] = f"{doc.path}:{line}"
+        seen[id_] = (doc, loc)
         return True
 
     for doc, mapping in docs:

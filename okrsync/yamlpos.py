@@ -1,9 +1,8 @@
 """YAML with positions: libyaml parses (fast), and every key and item keeps its line:col.
 
-PyYAML's C parser builds plain dicts and lists; only when a file has a problem
-to report is it composed again with marks, one walk recording where each path
-starts, so a pydantic error ``loc`` maps back to file:line:col. (Keeping the
-positions of every file cost the 10,000-key-result benchmark 40 MB.) Booleans follow YAML 1.2 (``true``/``false``
+PyYAML's C parser composes the node tree with marks; one walk turns it into
+plain dicts and lists and records where each path starts, so a pydantic error
+``loc`` maps back to file:line:col. Booleans follow YAML 1.2 (``true``/``false``
 only: ``no``, ``on``, ``yes`` stay strings), and duplicate keys are errors,
 not silent overwrites.
 """
@@ -13,7 +12,6 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -36,24 +34,11 @@ _Loader.add_implicit_resolver(
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class YamlDocument:
     path: Path
     data: Any  # plain dicts, lists and scalars
-    text: str = field(repr=False, default="")
-
-    @cached_property
-    def positions(self) -> dict[Path_, tuple[int, int]]:
-        """Where each key and item starts (1-based), composed again on first use."""
-        loader = _Loader(self.text)
-        try:
-            root = loader.get_single_node()
-            positions: dict[Path_, tuple[int, int]] = {}
-            if root is not None:
-                _walk(root, (), positions)
-            return positions
-        finally:
-            loader.dispose()
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # 1-based
 
 
 class YamlSyntaxError(Exception):
@@ -72,7 +57,8 @@ def parse(path: Path) -> YamlDocument:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-        data = None if root is None else _build(loader, root)
+        positions: dict[Path_, tuple[int, int]] = {}
+        data = None if root is None else _build(loader, root, (), positions)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
@@ -82,45 +68,31 @@ def parse(path: Path) -> YamlDocument:
         raise YamlSyntaxError(f"invalid YAML: {exc}", None, None) from None
     finally:
         loader.dispose()
-    return YamlDocument(path, data, text)
+    return YamlDocument(path, data, positions)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(loader: Any, node: yaml.Node) -> Any:
-    """Plain data from the node tree; a duplicate key is an error, not an overwrite."""
+def _build(loader: Any, node: yaml.Node, at: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
+    positions.setdefault(at, _mark(node))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
-        first: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = str(loader.construct_object(key_node))
             if key in out:
                 line, column = _mark(key_node)
+                first = positions[(*at, key)][0]
                 raise YamlSyntaxError(
-                    f'invalid YAML: duplicate key "{key}" (first at line {first[key]})',
-                    line,
-                    column,
+                    f'invalid YAML: duplicate key "{key}" (first at line {first})', line, column
                 )
-            first[key] = key_node.start_mark.line + 1
-            out[key] = _build(loader, value_node)
+            positions[(*at, key)] = _mark(key_node)
+            out[key] = _build(loader, value_node, (*at, key), positions)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(loader, item) for item in node.value]
+        return [_build(loader, item, (*at, i), positions) for i, item in enumerate(node.value)]
     return loader.construct_object(node)
-
-
-def _walk(node: yaml.Node, at: Path_, positions: dict[Path_, tuple[int, int]]) -> None:
-    positions.setdefault(at, _mark(node))
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else "?"
-            positions.setdefault((*at, key), _mark(key_node))
-            _walk(value_node, (*at, key), positions)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(item, (*at, i), positions)
 
 
 def locate(
