@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint fmt check clean image
+.PHONY: help demo test lint fmt check clean image bench
 
 help: ## list the tasks
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -23,8 +23,8 @@ test: $(STAMP) ## run the test suite (SQLite, PostgreSQL on 127.0.0.1:5432, real
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check), mypy --strict, hadolint (Dockerfile)
-	$(BIN)/ruff check okrsync connectors tests
-	$(BIN)/ruff format --check okrsync connectors tests
+	$(BIN)/ruff check okrsync connectors tests bench
+	$(BIN)/ruff format --check okrsync connectors tests bench
 	$(BIN)/mypy
 	@if [ -x $(BIN)/hadolint ]; then echo "$(BIN)/hadolint Dockerfile"; $(BIN)/hadolint Dockerfile; \
 	elif command -v hadolint >/dev/null; then echo "hadolint Dockerfile"; hadolint Dockerfile; \
@@ -35,6 +35,9 @@ fmt: $(STAMP) ## format and auto-fix
 	$(BIN)/ruff check --fix okrsync connectors tests
 
 check: lint test ## everything CI runs
+
+bench: $(STAMP) ## the sync benchmark: 10,000 key results over the simulators (bench/README.md)
+	$(BIN)/python bench/sync.py $(BENCH_ARGS)
 
 # The image, with podman. Where PODMAN_RUNTIME is unset and ../shared/tools/podman-setup
 # exists (these machines: no registry, no Docker engine), that script prepares podman
