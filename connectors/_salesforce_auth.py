@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors._salesforce_errors import Expired, classify, login_error, plain
 from okrsync.errors import AuthError
-from okrsync.tls import ssl_context
 
 if TYPE_CHECKING:
     import requests  # noqa: TID251 - simple-salesforce's transport
@@ -139,26 +138,14 @@ def http_session(settings: SalesforceSettings, local: threading.local) -> reques
     each thread's last ``Retry-After`` in ``local.retry_after``.
     """
     import requests  # noqa: TID251 - simple-salesforce's transport
-    from requests.adapters import HTTPAdapter  # noqa: TID251 - same
 
-    context, default = ssl_context(settings.ca_bundle), settings.timeout
-
-    class Adapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs, ssl_context=context)
-
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            super().cert_verify(conn, url, verify, cert)
-            conn.ca_certs = conn.ca_cert_dir = None  # the context already holds our trust
-
-        def send(
-            self, request: Any, stream: Any = False, timeout: Any = None, *args: Any, **kwargs: Any
-        ) -> Any:
-            return super().send(request, stream, timeout or default, *args, **kwargs)
+    from connectors._requests_tls import TrustingAdapter
 
     session = requests.Session()
     session.trust_env = False
-    adapter = Adapter(pool_maxsize=max(10, settings.max_concurrency))
+    adapter = TrustingAdapter(
+        settings.ca_bundle, timeout=settings.timeout, pool_maxsize=max(10, settings.max_concurrency)
+    )
     session.mount("https://", adapter)
     session.mount("http://", adapter)
 

@@ -307,12 +307,12 @@ class JiraConnection:
             LOCAL.calls = None
 
     def _build(self) -> JIRA:
-        from requests.adapters import HTTPAdapter  # noqa: TID251 - the jira client's transport
+        from connectors._requests_tls import TrustingAdapter
 
         s = self._settings
         auth: Json = {"basic_auth": (s.email, s.token)} if s.email else {"token_auth": s.token}
         options = {
-            "verify": str(s.ca_bundle) if s.ca_bundle else True,
+            "verify": True,  # the adapter below verifies with okrsync's trust
             "headers": {"User-Agent": f"okrsync/{__version__}"},
         }
         client = self._client_class(
@@ -325,8 +325,10 @@ class JiraConnection:
             **auth,
         )
         client._session.hooks["response"].append(count_response)
+        client._session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the trust per request
+        adapter = TrustingAdapter(s.ca_bundle, pool_maxsize=max(10, s.max_concurrency))
         for prefix in ("http://", "https://"):
-            client._session.mount(prefix, HTTPAdapter(pool_maxsize=max(10, s.max_concurrency)))
+            client._session.mount(prefix, adapter)
         if self._flavor is None:
             try:
                 kind = as_object(client.server_info(), "serverInfo").get("deploymentType")
@@ -343,8 +345,6 @@ def open_connection(settings: JiraSettings, runtime: Runtime) -> JiraConnection:
         from jira import JIRA
     except ImportError:
         raise MeasureError("the jira client is not installed: pip install 'jira>=3.10'") from None
-    if settings.ca_bundle is not None and not settings.ca_bundle.is_file():
-        raise MeasureError(f"ca_bundle {settings.ca_bundle}: no such file")
     return JiraConnection(settings, runtime, JIRA)
 
 

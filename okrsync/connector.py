@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
 
 from okrsync.cycle import Cycle
 from okrsync.errors import MeasureError
@@ -42,6 +42,14 @@ class ConnectionSettings(BaseModel):
     rate_limit: PositiveFloat | None = Field(default=None, description="Requests per second.")
     ca_bundle: Path | None = Field(default=None, description="PEM file of extra CAs to trust.")
     retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, path: Path | None) -> Path | None:
+        """Checked with the configuration, so `validate` says it, not every later query."""
+        if path is not None and not path.is_file():
+            raise ValueError(f"ca_bundle {path}: no such file")
+        return path
 
 
 class SourceBase(BaseModel):

@@ -15,6 +15,7 @@ import httpx
 import pydantic
 import pytest
 import trustme
+from pydantic import ValidationError
 
 import connectors.jira as jira_connector
 from connectors import BUILTINS
@@ -522,9 +523,9 @@ def test_untrusted_certificate_says_so(
     assert "TLS certificate not trusted; set ca_bundle" in str(error)
 
 
-def test_missing_ca_bundle_fails_at_open(cloud: JiraSimulator) -> None:
-    with pytest.raises(MeasureError, match="no such file"):
-        CONNECTOR.open(settings(cloud, ca_bundle="/nonexistent/ca.pem"), Runtime())
+def test_missing_ca_bundle_is_a_settings_error(cloud: JiraSimulator) -> None:
+    with pytest.raises(ValidationError, match=r"ca_bundle /nonexistent/ca\.pem: no such file"):
+        settings(cloud, ca_bundle="/nonexistent/ca.pem")
 
 
 # -- the simulator's own rules ----------------------------------------------------------

@@ -258,3 +258,15 @@ def test_yaml_1_2_booleans_and_duplicate_keys(tmp_path: Path) -> None:
     [problem] = errors(tmp_path)
     assert problem.message == 'invalid YAML: duplicate key "cycle" (first at line 1)'
     assert (problem.line, problem.column) == (3, 1)
+
+
+def test_a_missing_ca_bundle_is_reported_by_validate(tmp_path: Path) -> None:
+    conn = CONN + "    ca_bundle: /nonexistent/corp-ca.pem\n"
+    write(
+        tmp_path,
+        {"connections.yaml": conn, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    [problem] = errors(tmp_path)
+    assert problem.message == "ca_bundle /nonexistent/corp-ca.pem: no such file"
+    assert problem.field == "connections.stats.ca_bundle"
+    assert problem.line == 7
