@@ -208,7 +208,7 @@ def explain_data(
         connection = {
             "name": entry.source.connection,
             "type": entry.connection_type,
-            "url": REDACTOR.redact(settings.url or "") if settings else None,
+            "url": REDACTOR.redact(_address(settings)) if settings else None,
         }
     last = points[-1] if points else None
     return {
@@ -234,6 +234,14 @@ def explain_data(
         } if last else None,
         "history": [measurement_json(entry, m) for m in points],
     }  # fmt: skip
+
+
+def _address(settings: Any) -> str:
+    """Where a connection points: its url, else what it logs in through (Salesforce)."""
+    for name in ("url", "instance_url", "domain"):
+        if value := getattr(settings, name, None):
+            return str(value)
+    return ""
 
 
 def print_explain(out: Console, info: dict[str, Any]) -> None:

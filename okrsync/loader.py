@@ -253,9 +253,8 @@ def _load_connections(
             for sub, message in failures if secrets else []:
                 out.add(doc, [*loc, *sub], message)
             if not secrets:  # read-only use: the type is all that is needed
-                url = raw.get("url")
-                url = url if isinstance(url, str) and "${" not in url else None
-                settings[name] = ConnectionSettings.model_construct(type=type_name, url=url)
+                plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
+                settings[name] = connector.settings_model.model_construct(**plain)
             continue
         try:
             settings[name] = connector.settings_model.model_validate(expanded)
