@@ -109,6 +109,21 @@ def generate(
     return distinct
 
 
+def generate_elsewhere(
+    directory: Path, args: argparse.Namespace, sims: dict[str, Any]
+) -> dict[str, int]:
+    """Generate in a child process: its memory must not count in okrsync's peak RSS."""
+    spec = {
+        "directory": str(directory), "krs": args.krs, "per_objective": args.per_objective,
+        "shared": args.shared, "sims": sims, "concurrency": args.concurrency,
+    }  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, __file__, "--generate", json.dumps(spec)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(json.loads(out.stdout))
+
+
 def naive(sims: dict[str, Any], directory: Path, sample: int) -> float:
     """Seconds per key result, the cron-script way: one request after another through the clients."""
     import httpx
@@ -192,6 +207,14 @@ def cpu() -> float:
 
 
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--generate":
+        spec = json.loads(sys.argv[2])
+        distinct = generate(
+            Path(spec["directory"]), spec["krs"], spec["per_objective"], spec["shared"],
+            spec["sims"], spec["concurrency"],
+        )  # fmt: skip
+        print(json.dumps(distinct))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -232,9 +255,7 @@ def main() -> None:
         os.sched_setaffinity(0, set(cpus[:-1]))
     with tempfile.TemporaryDirectory(prefix="okrsync-bench-") as tmp:
         directory = Path(tmp) / "mappings"
-        distinct = generate(
-            directory, args.krs, args.per_objective, args.shared, sims, args.concurrency
-        )
+        distinct = generate_elsewhere(directory, args, sims)
         cpu0, t0 = cpu(), time.perf_counter()
         config = load(directory, Registry.default(), environ=bench_env(sims))
         load_s, load_cpu = time.perf_counter() - t0, cpu() - cpu0
@@ -253,7 +274,7 @@ def main() -> None:
 
         proc, sims2 = start_sims(args.latency, sim_cpu_id)
         naive_dir = Path(tmp) / "naive"
-        generate(naive_dir, args.krs, args.per_objective, args.shared, sims2, args.concurrency)
+        generate_elsewhere(naive_dir, args, sims2)
         per_kr = naive(sims2, naive_dir, args.naive_sample)
         stop_sims(proc)
 
