@@ -9,7 +9,9 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.retry.call_with
     INVALID_FIELD, INVALID_TYPE, …), 404, 300
     SalesforceExpiredSession 401 INVALID_SESSION_ID      log in again once, retry; then
                                                          AuthError (session_id: at once)
-    SalesforceRefusedRequest 403 REQUEST_LIMIT_EXCEEDED  TransientError (the org's quota)
+    SalesforceRefusedRequest 403 REQUEST_LIMIT_EXCEEDED  QuotaError when "TotalRequests" (the
+                                                         daily allowance: not retried), else
+                                                         TransientError (concurrency limits)
     SalesforceRefusedRequest 403, other codes            AuthError (no permission)
     SalesforceGeneralError 429, 5xx                      TransientError, Retry-After kept
     SalesforceGeneralError, other status                 QueryError
@@ -32,6 +34,7 @@ from okrsync.errors import (
     AuthError,
     MeasureError,
     QueryError,
+    QuotaError,
     SourceDataError,
     TransientError,
     excerpt,
@@ -100,8 +103,10 @@ def error_for(
     status: int, code: str | None, message: str, retry_after: float | None
 ) -> MeasureError:
     text = excerpt(f"{code}: {message}" if code else f"HTTP {status}: {message}", 300)
-    if code == "REQUEST_LIMIT_EXCEEDED":
-        return TransientError(f"the org's API request limit is used up ({text})", retry_after)
+    if code == "REQUEST_LIMIT_EXCEEDED" and "TotalRequests" in message:
+        return QuotaError(f"the org's daily API request allowance is used up ({text})")
+    if code == "REQUEST_LIMIT_EXCEEDED":  # concurrent long-request limits pass
+        return TransientError(f"the org's API request limit is reached ({text})", retry_after)
     if status == 429 or status >= 500:
         return TransientError(text, retry_after)
     if status in (401, 403):

@@ -8,6 +8,7 @@
         │                    results are marked ``error``
         ├── TransientError   worth retrying: timeouts, resets, 429, 5xx
         ├── AuthError        401/403: credentials are wrong or lack permission
+        ├── QuotaError       a daily allowance is spent: retrying now only wastes calls
         ├── QueryError       the source rejected the query (bad JQL/SOQL/path)
         └── SourceDataError  the answer came back but holds no usable number
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ErrorKind = Literal["transient", "auth", "query", "source_data", "config", "internal"]
+ErrorKind = Literal["transient", "auth", "quota", "query", "source_data", "config", "internal"]
 
 EXCERPT_LIMIT = 300
 
@@ -89,6 +90,12 @@ class AuthError(MeasureError):
     kind: ErrorKind = "auth"
 
 
+class QuotaError(MeasureError):
+    """The vendor's allowance for the day is used up; the next run tries again."""
+
+    kind: ErrorKind = "quota"
+
+
 class QueryError(MeasureError):
     kind: ErrorKind = "query"
 
@@ -105,6 +112,7 @@ __all__ = [
     "OkrsyncError",
     "Problem",
     "QueryError",
+    "QuotaError",
     "SourceDataError",
     "StoreError",
     "TransientError",

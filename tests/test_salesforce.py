@@ -28,7 +28,14 @@ from connectors.salesforce import (
 )
 from okrsync.connector import Reading, RenderContext, Runtime
 from okrsync.cycle import Cycle
-from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
+from okrsync.errors import (
+    AuthError,
+    MeasureError,
+    QueryError,
+    QuotaError,
+    SourceDataError,
+    TransientError,
+)
 from okrsync.simulators import Fault
 from okrsync.simulators.salesforce import (
     DEMO_CONSUMER_KEY,
@@ -445,7 +452,7 @@ def test_login_outage_is_retried(sim: SalesforceSimulator) -> None:
     assert sum(p.endswith("/Soap/u/62.0") for p in paths(sim)) == 2
 
 
-def test_request_limit_exceeded_is_transient(sim: SalesforceSimulator) -> None:
+def test_a_spent_daily_allowance_is_not_retried(sim: SalesforceSimulator) -> None:
     sim.daily_limit = 1
     sleeps = Sleeps()
 
@@ -456,9 +463,25 @@ def test_request_limit_exceeded_is_transient(sim: SalesforceSimulator) -> None:
         return info.value
 
     error = use(settings(sim, retry={"attempts": 3}), run, sleeps)
-    assert isinstance(error, TransientError)
+    assert isinstance(error, QuotaError)
+    assert error.kind == "quota"
+    assert "daily API request allowance is used up" in str(error)
     assert "REQUEST_LIMIT_EXCEEDED" in str(error)
-    assert len(sleeps.waits) == 2
+    assert sleeps.waits == []  # retrying would only spend calls the org no longer has
+
+
+def test_a_concurrency_limit_is_retried(sim: SalesforceSimulator) -> None:
+    body = [
+        {
+            "message": "ConcurrentPerOrgLongTxn Limit exceeded.",
+            "errorCode": "REQUEST_LIMIT_EXCEEDED",
+        }
+    ]
+    sim.add_fault(r"/services/data/v62\.0/query/?", Fault.status(403, body))
+    sleeps = Sleeps()
+    reading = measure(sim, src(soql="SELECT COUNT() FROM Account", value="totalSize"), sleeps)
+    assert reading.value == 60.0
+    assert len(sleeps.waits) == 1
 
 
 def test_api_usage_is_recorded(sim: SalesforceSimulator) -> None:
