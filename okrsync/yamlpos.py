@@ -38,7 +38,7 @@ _Loader.add_implicit_resolver(
 class YamlDocument:
     path: Path
     data: Any  # plain dicts, lists and scalars
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)  # 1-based
+    positions: dict[Path_, int] = field(default_factory=dict)  # _pack(line, column), 1-based
 
 
 class YamlSyntaxError(Exception):
@@ -57,7 +57,7 @@ def parse(path: Path) -> YamlDocument:
     loader = _Loader(text)
     try:
         root = loader.get_single_node()
-        positions: dict[Path_, tuple[int, int]] = {}
+        positions: dict[Path_, int] = {}
         data = None if root is None else _build(loader, root, (), positions)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -71,23 +71,34 @@ def parse(path: Path) -> YamlDocument:
     return YamlDocument(path, data, positions)
 
 
+_COLUMN_BITS = 20  # one int per position: a pair of ints cost 6 MB per 100,000 nodes
+
+
+def _pack(line: int, column: int) -> int:
+    return line << _COLUMN_BITS | column
+
+
+def _unpack(packed: int) -> tuple[int, int]:
+    return packed >> _COLUMN_BITS, packed & ((1 << _COLUMN_BITS) - 1)
+
+
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _build(loader: Any, node: yaml.Node, at: Path_, positions: dict[Path_, tuple[int, int]]) -> Any:
-    positions.setdefault(at, _mark(node))
+def _build(loader: Any, node: yaml.Node, at: Path_, positions: dict[Path_, int]) -> Any:
+    positions.setdefault(at, _pack(*_mark(node)))
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
             key = str(loader.construct_object(key_node))
             if key in out:
                 line, column = _mark(key_node)
-                first = positions[(*at, key)][0]
+                first = _unpack(positions[(*at, key)])[0]
                 raise YamlSyntaxError(
                     f'invalid YAML: duplicate key "{key}" (first at line {first})', line, column
                 )
-            positions[(*at, key)] = _mark(key_node)
+            positions[(*at, key)] = _pack(*_mark(key_node))
             out[key] = _build(loader, value_node, (*at, key), positions)
         return out
     if isinstance(node, yaml.SequenceNode):
@@ -102,14 +113,15 @@ def locate(
 
     A missing key points at its parent mapping; an unknown key at the key itself.
     """
-    line, column = doc.positions.get((), (None, None))
+    root = doc.positions.get(())
+    line, column = (None, None) if root is None else _unpack(root)
     found: list[str | int] = []
     for part in loc:
         where = doc.positions.get((*found, part))
         if where is None:
             continue  # pydantic adds type tags (e.g. "float") to union locations
         found.append(part)
-        line, column = where
+        line, column = _unpack(where)
     return line, column, found
 
 
