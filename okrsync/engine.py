@@ -387,18 +387,27 @@ def _hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None
 def summarize(
     config: Config,
     plan: Plan,
-    outcomes: Mapping[str, Outcome],
+    executed: Executed,
     records: list[MeasurementRecord],
     seconds: float,
 ) -> dict[str, Any]:
-    """The run summary stored with the run and logged as one line."""
+    """The run summary stored with the run and logged as one line.
+
+    Vendor calls and errors per connection count queries and initiatives alike.
+    """
     per_connection: dict[str, dict[str, int]] = {}
+
+    def count(name: str, result: Reading | InitiativeReading | MeasureError | None) -> None:
+        stats = per_connection.setdefault(name, {"queries": 0, "calls": 0, "errors": 0})
+        stats["calls"] += result.calls if isinstance(result, Reading | InitiativeReading) else 0
+        stats["errors"] += isinstance(result, MeasureError)
+
     for key, query in plan.queries.items():
-        stats = per_connection.setdefault(query.connection, {"queries": 0, "calls": 0, "errors": 0})
-        stats["queries"] += 1
-        reading = outcomes[key].reading
-        stats["calls"] += reading.calls if reading else 0
-        stats["errors"] += outcomes[key].error is not None
+        outcome = executed.outcomes[key]
+        count(query.connection, outcome.reading or outcome.error)
+        per_connection[query.connection]["queries"] += 1
+    for (name, _), result in executed.initiatives.items():
+        count(name, result)
     return {
         "config": config.fingerprint,
         "krs": len(config.krs),
@@ -408,6 +417,7 @@ def summarize(
         "held": sum(r.status == "held" for r in records),
         "skipped": len(plan.skipped),
         "queries": len(plan.queries),
+        "initiatives": len(plan.initiatives),
         "calls": sum(s["calls"] for s in per_connection.values()),
         "connections": per_connection,
         "duration_s": round(seconds, 3),
@@ -470,14 +480,7 @@ def sync(
     )
     initiatives = initiative_records(plan, executed)
     seconds = time.perf_counter() - clock
-    summary = summarize(config, plan, executed.outcomes, records, seconds)
-    summary["initiatives"] = len(plan.initiatives)
-    for (name, _), reading in executed.initiatives.items():
-        stats = summary["connections"].setdefault(name, {"queries": 0, "calls": 0, "errors": 0})
-        calls = reading.calls if isinstance(reading, InitiativeReading) else 0
-        stats["calls"] += calls
-        stats["errors"] += isinstance(reading, MeasureError)
-        summary["calls"] += calls
+    summary = summarize(config, plan, executed, records, seconds)
     errors = summary["errors"]
     status: RunStatus = "ok" if not errors else ("failed" if errors == len(records) else "partial")
     run = RunRecord(
