@@ -94,12 +94,7 @@ def _load(mappings: Path | None, *, secrets: bool = True) -> loader.Config:
     try:
         return loader.load(directory, Registry.default(), secrets=secrets)
     except ConfigError as exc:
-        out = console.make_console(stderr=True)
-        console.problems(out, exc.problems)
-        out.print(
-            f"configuration error: {len(exc.problems)} problem(s) in {directory}", style="red"
-        )
-        raise typer.Exit(EXIT_CONFIG) from None
+        _config_error(exc, directory)
 
 
 @contextmanager
