@@ -56,9 +56,6 @@ class Config:
     warnings: list[Problem] = field(default_factory=list)
     fingerprint: str = ""
 
-    def objective_of(self, kr_id: str) -> Objective:
-        return self.krs[kr_id].objective
-
 
 class _Collector:
     def __init__(self, redactor: Redactor) -> None:

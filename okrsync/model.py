@@ -27,7 +27,6 @@ from okrsync.cycle import Cycle
 from okrsync.units import format_duration, parse_clock, parse_duration
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
-_ID = re.compile(ID_PATTERN)
 
 Id = Annotated[
     str,
@@ -228,10 +227,6 @@ class ConnectionsFile(_Strict):
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
-def is_id(text: str) -> bool:
-    return bool(_ID.match(text))
-
-
 __all__ = [
     "ConnectionsFile",
     "Initiative",
@@ -239,6 +234,5 @@ __all__ = [
     "KrType",
     "MappingFile",
     "Objective",
-    "is_id",
     "max_change_allows",
 ]
