@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from okrsync import loader
+from okrsync.connector import Runtime
 from okrsync.registry import Registry
 
 TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
@@ -65,3 +66,20 @@ def mapping(objectives: list[str], cycle: str = "2026-Q4") -> str:
 
 def load(directory: Path, token: str = TOKEN) -> loader.Config:
     return loader.load(directory, Registry.default(), environ={"TEST_STATS_TOKEN": token})
+
+
+class Sleeps:
+    """A recording ``sleep`` so retries take no time."""
+
+    def __init__(self) -> None:
+        self.waits: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+async def no_sleep(_: float) -> None:
+    return None
+
+
+FAST = Runtime(sleep=no_sleep)  # retries without waiting

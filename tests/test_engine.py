@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from okrsync import engine
-from okrsync.connector import Runtime
 from okrsync.loader import Config
 from okrsync.simulators.server import Fault
 from okrsync.simulators.stats import StatsSimulator
 from okrsync.store import Store
 from tests.support import (
+    FAST,
     NOW,
     TODAY,
     TOKEN,
@@ -26,13 +26,6 @@ from tests.support import (
     objective_yaml,
     write,
 )
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-FAST = Runtime(sleep=no_sleep)
 
 
 @pytest.fixture

@@ -22,16 +22,7 @@ from okrsync.http_client import error_class
 from okrsync.simulators import FakeServer, Fault, Request, Response, StatsSimulator
 from okrsync.simulators.stats import metric_value
 from okrsync.tls import ssl_context
-
-
-class Sleeps:
-    """A recording ``sleep`` so retries take no time."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
+from tests.support import Sleeps
 
 
 @pytest.fixture

@@ -35,7 +35,7 @@ from okrsync.simulators.jira import (
     JqlError,
     start_demo,
 )
-from tests.support import TODAY, TOKEN
+from tests.support import TODAY, TOKEN, Sleeps
 
 T = TypeVar("T")
 EMAIL = "ops@example.com"
@@ -43,16 +43,6 @@ SEARCH = "/rest/api/2/search/jql"
 SINCE = datetime(2026, 10, 1, tzinfo=UTC)
 SUP_SINCE = 'project = SUP AND created >= "2026-10-01"'
 STORIES = "project = PROD AND type = Story"
-
-
-class Sleeps:
-    """A recording ``sleep`` so retries take no time."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 def simulator(flavor: str) -> JiraSimulator:

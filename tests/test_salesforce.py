@@ -48,6 +48,7 @@ from okrsync.simulators.salesforce import (
     SoqlError,
     start_demo,
 )
+from tests.support import Sleeps
 
 T = TypeVar("T")
 TODAY = date(2026, 11, 15)
@@ -58,16 +59,6 @@ PASSWORD_LOGIN = {
 }
 JWT_KEY = "3MVG9jwt.test.app"
 WON_Q4 = "IsWon = true AND CloseDate >= 2026-10-01 AND CloseDate <= 2026-12-31"
-
-
-class Sleeps:
-    """A recording ``sleep`` so retries take no time."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture(scope="module")

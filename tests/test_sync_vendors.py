@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from okrsync import engine, loader
-from okrsync.connector import Runtime
 from okrsync.registry import Registry
 from okrsync.simulators.jira import DEMO_TOKEN, EPIC, EPIC_CHILDREN, EPIC_DONE, JiraSimulator
 from okrsync.simulators.salesforce import (
@@ -24,19 +23,12 @@ from okrsync.simulators.salesforce import (
 )
 from okrsync.simulators.server import Fault
 from okrsync.store import Store
-from tests.support import write
+from tests.support import FAST, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 SF_CALLS = 3  # the batch calls a sync reports; the login is counted by Salesforce, not as a query
 ENV = {"JIRA_TOKEN": DEMO_TOKEN, "SF_PASSWORD": DEMO_PASSWORD, "SF_TOKEN": DEMO_SECURITY_TOKEN}
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-FAST = Runtime(sleep=no_sleep)
 
 
 @pytest.fixture
