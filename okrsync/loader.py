@@ -8,12 +8,13 @@ placeholders from the fixed set. Lint findings are warnings, never errors.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ValidationError
 
@@ -57,9 +58,27 @@ class Config:
     fingerprint: str = ""
 
 
+@dataclass(frozen=True)
+class _Pending:
+    """A problem whose line:col is not looked up yet."""
+
+    doc: YamlDocument
+    loc: tuple[str | int, ...]
+    message: str
+    file: str
+    severity: Literal["error", "warning"]
+    keep_field: bool
+
+
 class _Collector:
+    """Problems found so far; their file:line:col are looked up when first read.
+
+    Lookups run one file at a time and that file's positions are dropped after,
+    so a load with a thousand warnings never holds every file's positions at once.
+    """
+
     def __init__(self, redactor: Redactor) -> None:
-        self.problems: list[Problem] = []
+        self._found: list[Problem | _Pending] = []  # in the order found
         self.redactor = redactor
 
     def add(
@@ -72,22 +91,42 @@ class _Collector:
         severity: str = "error",
         keep_field: bool = False,
     ) -> None:
-        line = col = None
-        path: Sequence[str | int] = loc
-        if doc is not None:
-            file = file or str(doc.path)
-            line, col, found = locate(doc, loc)
-            if not keep_field:
-                path = found
-        self.problems.append(
-            Problem(
-                file=file,
-                line=line,
-                column=col,
-                field=dotted(path),
-                message=self.redactor.redact(message),
-                severity="warning" if severity == "warning" else "error",
-            )
+        level = _severity(severity)
+        if doc is None:
+            self.located(Problem(file, None, None, dotted(loc), message, level))
+        else:
+            self._found.append(_Pending(doc, tuple(loc), message, file, level, keep_field))
+
+    def located(self, problem: Problem) -> None:
+        message = self.redactor.redact(problem.message)
+        self._found.append(dataclasses.replace(problem, message=message))
+
+    @property
+    def problems(self) -> list[Problem]:
+        by_doc: dict[int, list[int]] = {}
+        for index, item in enumerate(self._found):
+            if isinstance(item, _Pending):
+                by_doc.setdefault(id(item.doc), []).append(index)
+        for indices in by_doc.values():
+            doc: YamlDocument | None = None
+            for index in indices:
+                item = self._found[index]
+                assert isinstance(item, _Pending)
+                doc = item.doc
+                self._found[index] = self._locate(item)
+            if doc is not None:
+                doc.forget_positions()
+        return [item for item in self._found if isinstance(item, Problem)]
+
+    def _locate(self, item: _Pending) -> Problem:
+        line, col, found = locate(item.doc, item.loc)
+        return Problem(
+            file=item.file or str(item.doc.path),
+            line=line,
+            column=col,
+            field=dotted(item.loc if item.keep_field else found),
+            message=self.redactor.redact(item.message),
+            severity=item.severity,
         )
 
     def pydantic(
@@ -116,6 +155,10 @@ class _Collector:
     @property
     def warnings(self) -> list[Problem]:
         return [p for p in self.problems if p.severity == "warning"]
+
+
+def _severity(text: str) -> Literal["error", "warning"]:
+    return "warning" if text == "warning" else "error"
 
 
 def _fields(*models: type[BaseModel]) -> set[str]:
@@ -159,7 +202,8 @@ def check(
         if doc is None:
             continue
         try:
-            docs.append((doc, MappingFile.model_validate(doc.data)))
+            # The models are what the rest reads; the raw dicts go now, not after every file.
+            docs.append((replace(doc, data=None), MappingFile.model_validate(doc.data)))
         except ValidationError as exc:
             out.pydantic(doc, exc, vocabulary=_MAPPING_WORDS)
 
@@ -201,7 +245,7 @@ def _parse(path: Path, out: _Collector) -> YamlDocument | None:
     try:
         doc = parse(path)
     except YamlSyntaxError as exc:
-        out.problems.append(Problem(str(path), exc.line, exc.column, "", str(exc)))
+        out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
         return None
     if doc.data is None:
         out.add(None, (), "file is empty", file=str(path))
