@@ -113,10 +113,54 @@ def test_migrations_create_the_schema_from_empty(store_url: str) -> None:
         assert indexes["ix_measurements_kr_id_measured_at"] == ["kr_id", "measured_at"]
 
 
-def test_migrations_match_the_tables_the_code_uses(store: Store, store_url: str) -> None:
+def test_migrations_match_the_tables_the_code_uses(store_url: str) -> None:
+    Store.open(store_url, fresh="migrate").close()
     with raw_engine(store_url) as engine, engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
+
+
+def schema_of(url: str) -> dict[str, object]:
+    """Everything a migration could get wrong, table by table."""
+    with raw_engine(url) as engine:
+        inspector = sa.inspect(engine)
+        return {
+            name: (
+                [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(name)],
+                inspector.get_pk_constraint(name),
+                sorted(
+                    (ix["name"], ix["column_names"], ix["unique"])
+                    for ix in inspector.get_indexes(name)
+                ),
+                sorted(
+                    (fk["name"] or "", fk["constrained_columns"], fk["referred_table"])
+                    for fk in inspector.get_foreign_keys(name)
+                ),
+                sorted(str(uc) for uc in inspector.get_unique_constraints(name)),
+            )
+            for name in sorted(inspector.get_table_names())
+        }
+
+
+def test_an_empty_store_is_created_without_alembic_and_equals_the_migrated_one(
+    store_url: str,
+) -> None:
+    code = (
+        "import sys\nfrom okrsync.store import Store\n"
+        f"Store.open({store_url!r}).close()\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"  # created from the tables: no alembic import
+    created = schema_of(store_url)
+    with Store.open(store_url) as store:
+        assert store.schema_revision() == HEAD
+    with raw_engine(store_url) as engine, engine.begin() as conn:
+        metadata.drop_all(conn)
+        conn.execute(sa.text("DROP TABLE alembic_version"))
+    Store.open(store_url, fresh="migrate").close()
+    assert schema_of(store_url) == created
+    assert {"runs", "measurements", "kr_state", "initiatives", "alembic_version"} <= set(created)
 
 
 def test_reopening_is_idempotent_and_keeps_data(store_url: str) -> None:
