@@ -25,6 +25,7 @@ followed because httpx would resend custom auth headers to another host.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,10 @@ STATUS_ERRORS: dict[int, type[MeasureError]] = {
     425: TransientError,
     429: TransientError,
 }
+
+
+Classify = Callable[[httpx.Response, str], MeasureError | None]
+"""(response, "METHOD /path") → the error to raise, or None for the default table."""
 
 
 @dataclass
@@ -98,11 +103,18 @@ async def request_json(
     params: dict[str, Any] | None = None,
     what: str,
     counter: CallCounter | None = None,
+    classify: Classify | None = None,
+    data: dict[str, str] | None = None,
 ) -> tuple[Any, str]:
-    """Send under the retry policy; return (parsed JSON, body excerpt ≤300 chars)."""
+    """Send under the retry policy; return (parsed JSON, body excerpt ≤300 chars).
+
+    ``classify`` lets a connector read its vendor's error bodies first (the
+    vendor's own message, a spent quota that must not be retried); it returns
+    None to fall back to the table above. ``data`` sends a form body.
+    """
 
     async def attempt() -> tuple[Any, str]:
-        request = client.build_request(method, url, json=json_body, params=params)
+        request = client.build_request(method, url, json=json_body, params=params, data=data)
         label = f"{method} {request.url.path}"
         if counter is not None:
             counter.count += 1
@@ -113,9 +125,25 @@ async def request_json(
             raise TransientError(f"{label} timed out after {seconds:g}s") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{label}: {_transport_message(exc)}") from None
+        if classify is not None:
+            error = classify(response, f"{method} {request.url.path}")
+            if error is not None:
+                raise error
         return _interpret(response)
 
     return await call_with_retries(attempt, retry, sleep, what=what)
+
+
+def body_json(response: httpx.Response) -> Any:
+    """The parsed body, or None when it is not JSON (for ``classify`` hooks)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    return parse_retry_after(response.headers.get("Retry-After"))
 
 
 def _interpret(response: httpx.Response) -> tuple[Any, str]:
@@ -132,8 +160,7 @@ def _interpret(response: httpx.Response) -> tuple[Any, str]:
     if error is AuthError:
         raise AuthError(f"HTTP {status}: credentials rejected ({label}){tail}")
     if error is TransientError:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise TransientError(f"HTTP {status} from {label}{tail}", retry_after=retry_after)
+        raise TransientError(f"HTTP {status} from {label}{tail}", retry_after=retry_after(response))
     hint = " (redirect not followed: set url to the final address)" if 300 <= status < 400 else ""
     raise error(f"HTTP {status} from {label}{hint}{tail}")
 
@@ -156,7 +183,10 @@ __all__ = [
     "STATUS_ERRORS",
     "USER_AGENT",
     "CallCounter",
+    "Classify",
+    "body_json",
     "error_class",
     "make_client",
     "request_json",
+    "retry_after",
 ]
