@@ -1,0 +1,295 @@
+"""``type: mixpanel``: event counts (Segmentation) and saved Insights reports, Query API.
+
+Two source forms, one GET each (PROTOCOLS-ANALYTICS.md, Mixpanel):
+
+- ``event`` (+ ``type``, ``where``, ``date_range``) → ``GET /api/query/segmentation``.
+  ``general`` asks ``unit=day`` and sums ``data.values[event]``. ``unique`` and
+  ``average`` are per bucket, so summing days would double-count people: they
+  ask ``interval=<days in the range>`` instead of ``unit`` (documented: "in lieu
+  of 'unit' when 'type' is not 'general'. Determines the number of days your
+  results are bucketed into", mixpanel/docs openapi/src/query.openapi.yaml) and
+  require exactly one bucket back, else SourceDataError; never a sum.
+- ``report`` (+ ``series``) → ``GET /api/query/insights?bookmark_id=``; the number is
+  the series' only value or the sum over its dates (the documented shape is
+  ``series: {name: {date: n}}``; a single-number report's shape is unverified, so
+  a bare number or a one-entry map are read alike). A breakdown (nested maps) or
+  several series without ``series:`` is a SourceDataError listing them.
+
+Empty ``values`` for the event is "no data" (SourceDataError): Mixpanel answers an
+unknown event name that way (unverified), and it zero-fills days of a known
+event, so a real zero still reads 0. Errors are ``{"request", "error"}``; a 429 that
+says the hourly allowance is spent ("… (61/60 queries running in the last hour)",
+bodies quoted in airbytehq/airbyte#7126 and #9410 and a third-party client's
+tests) is a QuotaError; a 429 for the 5-concurrent limit is retried, honouring
+Retry-After. ``max_concurrency`` defaults to, and may not exceed, 5.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+import httpx
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from connectors._analytics_basic import (
+    basic_auth,
+    check_concurrency,
+    check_http_url,
+    concurrency_field,
+    finite,
+    shape_error,
+    status_error,
+    vendor_message,
+)
+from okrsync.connector import (
+    ConnectionSettings,
+    Connector,
+    Reading,
+    RenderContext,
+    Runtime,
+    SourceBase,
+)
+from okrsync.errors import MeasureError, QuotaError, SourceDataError, TransientError
+from okrsync.http_client import CallCounter, make_client, request_json, retry_after
+from okrsync.window import DateRange, check_range, render_window, span
+
+HOSTS = {
+    "us": "https://mixpanel.com",
+    "eu": "https://eu.mixpanel.com",
+    "in": "https://in.mixpanel.com",
+}
+SEGMENTATION = "/api/query/segmentation"
+INSIGHTS = "/api/query/insights"
+_HOURLY = re.compile(r"(\d+)/(\d+) queries running in the last hour")
+Kind = Literal["general", "unique", "average"]
+
+
+class MixpanelSettings(ConnectionSettings):
+    type: Literal["mixpanel"]
+    region: Literal["us", "eu", "in"] = Field(default="us", description="Data residency.")
+    url: str | None = Field(default=None, description="Default: the region's host.")
+    username: str = Field(min_length=1, description="Service account username.")
+    secret: str = Field(min_length=1, description="Service account secret: ${ENV} or ${file:…}.")
+    project_id: PositiveInt = Field(description="Sent with every query.")
+    workspace_id: PositiveInt | None = Field(default=None, description="For data views.")
+    max_concurrency: PositiveInt = concurrency_field("Mixpanel")
+
+    _url = field_validator("url")(check_http_url)
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _at_most_five(cls, value: PositiveInt) -> PositiveInt:
+        return check_concurrency(value, "Mixpanel")
+
+    @model_validator(mode="after")
+    def _region_host(self) -> MixpanelSettings:
+        if self.url is None:  # shown by `okrsync explain`, used by the client
+            self.url = HOSTS[self.region]
+        return self
+
+
+class MixpanelSource(SourceBase):
+    event: str | None = Field(default=None, min_length=1, description="Segmentation: the event.")
+    type: Kind | None = Field(default=None, description="general (default) | unique | average.")
+    where: str | None = Field(default=None, min_length=1, description="Segmentation expression.")
+    date_range: DateRange | None = Field(default=None, description="Default: cycle.")
+    report: PositiveInt | None = Field(default=None, description="Insights bookmark id.")
+    series: str | None = Field(default=None, min_length=1, description="With report: which one.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _event_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("event") is not None:
+            kind, window = data.get("type") or "general", data.get("date_range") or "cycle"
+            return {**data, "type": kind, "date_range": window}
+        return data
+
+    @field_validator("date_range")
+    @classmethod
+    def _range(cls, spec: DateRange | None) -> DateRange | None:
+        return None if spec is None else check_range(spec)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MixpanelSource:
+        if (self.event is None) == (self.report is None):
+            raise ValueError(
+                "give either event (a Segmentation query) or report (a saved Insights report's bookmark id)"
+            )
+        if self.report is not None:
+            extra = [k for k in ("type", "where", "date_range") if getattr(self, k) is not None]
+            if extra:
+                raise ValueError(
+                    f"{', '.join(extra)}: only for event sources; a saved report keeps its own filters and dates"
+                )
+        elif self.series is not None:
+            raise ValueError("series: only for report sources")
+        return self
+
+
+def render(source: MixpanelSource, ctx: RenderContext) -> MixpanelSource:
+    """Event sources get concrete days; a report keeps its saved range."""
+    return source if source.report is not None else render_window(source, ctx)
+
+
+def describe(source: MixpanelSource) -> str:
+    """``Segmentation "Purchase" general where … 2026-10-01..2026-11-15`` or ``Insights report 123 …``."""
+    if source.report is not None:
+        pick = f' series "{source.series}"' if source.series else ""
+        return f"Insights report {source.report}{pick}"
+    assert source.date_range is not None  # every event source has one (the before-validator)
+    first, last = span(source.date_range)
+    where = f" where {source.where}" if source.where else ""
+    return f'Segmentation "{source.event}" {source.type}{where} {first}..{last}'
+
+
+class MixpanelConnection:
+    def __init__(self, settings: MixpanelSettings, runtime: Runtime) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        auth = basic_auth(settings.username, settings.secret)
+        self._client = make_client(settings, headers=auth)
+
+    async def measure(self, source: MixpanelSource) -> Reading:
+        counter = CallCounter()
+        params: dict[str, Any] = {"project_id": self._settings.project_id}
+        if self._settings.workspace_id is not None:
+            params["workspace_id"] = self._settings.workspace_id
+        if source.report is not None:
+            params["bookmark_id"] = source.report
+            data, raw = await self._get(INSIGHTS, params, counter)
+            return Reading(
+                report_value(data, raw, source.report, source.series), raw, counter.count
+            )
+        assert source.event is not None  # the event form: the validators guarantee both
+        assert source.date_range is not None
+        kind: Kind = source.type or "general"
+        first, last = span(source.date_range)
+        params.update(event=source.event, from_date=first.isoformat(), to_date=last.isoformat())
+        params["type"] = kind
+        if kind == "general":
+            params["unit"] = "day"
+        else:  # one bucket for the whole range: per-day uniques cannot be added up
+            params["interval"] = max(1, (last - first).days + 1)
+        if source.where:
+            params["where"] = source.where
+        data, raw = await self._get(SEGMENTATION, params, counter)
+        value = segmentation_value(data, raw, source.event, kind, f"{first}..{last}")
+        return Reading(value, raw, counter.count)
+
+    async def _get(
+        self, path: str, params: dict[str, Any], counter: CallCounter
+    ) -> tuple[Any, str]:
+        return await request_json(
+            self._client,
+            "GET",
+            path,
+            params=params,
+            retry=self._settings.retry,
+            sleep=self._runtime.sleep,
+            what=f"mixpanel GET {path}",
+            counter=counter,
+            classify=self._classify,
+        )
+
+    def _classify(self, response: httpx.Response, label: str) -> MeasureError | None:
+        if response.is_success:
+            return None
+        message = vendor_message(response)
+        if response.status_code == 429:
+            spent = _HOURLY.search(message)
+            if spent and int(spent.group(1)) >= int(spent.group(2)):
+                return QuotaError(
+                    f"Mixpanel's hourly query allowance is spent ({label}): {message}"
+                )
+            return TransientError(
+                f"HTTP 429 from {label}: {message}", retry_after=retry_after(response)
+            )
+        who = f"service account {self._settings.username!r} on project {self._settings.project_id}"
+        return status_error(response, label, message, who)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def segmentation_value(data: Any, raw: str, event: str, kind: Kind, days: str) -> float:
+    """The event's total (general) or its single range-wide bucket (unique, average)."""
+    block = data.get("data") if isinstance(data, dict) else None
+    values = block.get("values") if isinstance(block, dict) else None
+    if not isinstance(values, dict):
+        raise shape_error("Mixpanel", "data.values", raw)
+    buckets = values.get(event)
+    if not buckets:
+        raise SourceDataError(
+            f"Mixpanel has no data for event {event!r} in {days} "
+            "(an unknown event name answers like this: check its spelling and case)"
+        )
+    if not isinstance(buckets, dict):
+        raise shape_error("Mixpanel", f"a date map for {event!r}", raw)
+    what = f"Mixpanel {kind} count of {event!r}"
+    if kind == "general":
+        return sum(finite(v, f"{what} on {day}") for day, v in buckets.items())
+    if len(buckets) != 1:
+        raise SourceDataError(
+            f"{what} came in {len(buckets)} buckets for {days}, expected one (adding them up would count people twice)"
+        )
+    ((day, value),) = buckets.items()
+    return finite(value, f"{what} for {day}")
+
+
+def report_value(data: Any, raw: str, report: int, wanted: str | None) -> float:
+    """One series of an Insights report: its single value, or the sum over its dates."""
+    series = data.get("series") if isinstance(data, dict) else None
+    if not isinstance(series, dict):
+        raise shape_error("Mixpanel", "series", raw)
+    names = ", ".join(f'"{name}"' for name in series) or "none"
+    if wanted is not None:
+        if wanted not in series:
+            raise SourceDataError(
+                f"Insights report {report} has no series {wanted!r}; it has {names}"
+            )
+        name = wanted
+    elif len(series) != 1:
+        raise SourceDataError(
+            f"Insights report {report} has {len(series)} series ({names}); pick one with series:"
+        )
+    else:
+        (name,) = series
+    content = series[name]
+    what = f'Insights report {report} series "{name}"'
+    if not isinstance(content, dict):
+        return finite(content, what)
+    if not content:
+        raise SourceDataError(f"{what} has no data")
+    if any(isinstance(v, dict) for v in content.values()):
+        raise SourceDataError(
+            f"{what} is broken down by a property; okrsync needs one number: remove the breakdown"
+        )
+    return sum(finite(v, f"{what} at {key}") for key, v in content.items())
+
+
+def open_connection(settings: MixpanelSettings, runtime: Runtime) -> MixpanelConnection:
+    return MixpanelConnection(settings, runtime)
+
+
+CONNECTOR = Connector(
+    type="mixpanel",
+    settings_model=MixpanelSettings,
+    source_model=MixpanelSource,
+    open=open_connection,
+    render=render,
+    describe=describe,
+    doc="Mixpanel Query API: event counts (Segmentation) or a saved Insights report.",
+)
+
+__all__ = [
+    "CONNECTOR",
+    "HOSTS",
+    "MixpanelConnection",
+    "MixpanelSettings",
+    "MixpanelSource",
+    "describe",
+    "render",
+    "report_value",
+    "segmentation_value",
+]
