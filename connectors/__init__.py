@@ -11,9 +11,16 @@ Third-party connectors use the ``okrsync.connectors`` entry-point group.
 from __future__ import annotations
 
 BUILTINS: dict[str, str] = {
+    "amplitude": "connectors.amplitude:CONNECTOR",
+    "ga4": "connectors.ga4:CONNECTOR",
     "http": "connectors.http:CONNECTOR",
     "jira": "connectors.jira:CONNECTOR",
+    "mixpanel": "connectors.mixpanel:CONNECTOR",
+    "plausible": "connectors.plausible:CONNECTOR",
+    "posthog": "connectors.posthog:CONNECTOR",
+    "prometheus": "connectors.prometheus:CONNECTOR",
     "salesforce": "connectors.salesforce:CONNECTOR",
+    "sql": "connectors.sql:CONNECTOR",
 }
 
 __all__ = ["BUILTINS"]

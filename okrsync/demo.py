@@ -52,9 +52,25 @@ def _salesforce() -> Simulated:
     return Simulated(server, dict(demo.environ), dict(demo.overrides))
 
 
+def _ga4() -> Simulated:
+    from okrsync.simulators.ga4 import start_demo
+
+    server, demo = start_demo()
+    return Simulated(server, dict(demo.environ), dict(demo.overrides))
+
+
+def _prometheus() -> Simulated:
+    from okrsync.simulators.prometheus import DEMO_ENVIRON, DEMO_USERNAME, start_demo
+
+    server = start_demo()
+    return Simulated(server, dict(DEMO_ENVIRON), {"url": server.url, "username": DEMO_USERNAME})
+
+
 SIMULATED: dict[str, Callable[[], Simulated]] = {
+    "ga4": _ga4,
     "http": _stats,
     "jira": _jira,
+    "prometheus": _prometheus,
     "salesforce": _salesforce,
 }
 

@@ -9,6 +9,7 @@ import pytest
 from okrsync import loader
 from okrsync.errors import ConfigError, Problem
 from okrsync.registry import Registry
+from okrsync.simulators.ga4 import Ga4Simulator
 from tests.support import EXAMPLES, TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
 
 CONN = connections_yaml("http://127.0.0.1:9")
@@ -26,7 +27,9 @@ def errors(directory: Path) -> list[Problem]:
 
 def test_the_example_mappings_load_without_errors() -> None:
     secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
-    environ = {name: TOKEN for name in secrets}
+    environ = {name: TOKEN for name in (*secrets, "PROMETHEUS_PASSWORD")}
+    with Ga4Simulator() as ga4:  # a key file that passes the connector's checks
+        environ["GA4_CREDENTIALS"] = ga4.service_account_json()
     config, problems = loader.check(EXAMPLES, Registry.default(), environ=environ)
     assert config is not None, problems
     assert [p for p in problems if p.severity == "error"] == []
@@ -35,7 +38,8 @@ def test_the_example_mappings_load_without_errors() -> None:
     assert kinds == {"increase", "decrease", "maintain", "milestone"}
     assert config.krs["time-on-site"].kr.start == 157  # "2:37" in the file
     assert config.cycles["double-revenue"].name == "2026-Q4"
-    assert {e.connection_type for e in config.krs.values()} == {"http", "jira", "salesforce"}
+    types = {e.connection_type for e in config.krs.values()}
+    assert types == {"ga4", "http", "jira", "prometheus", "salesforce"}
     assert config.krs["checkout-steps"].initiatives == (("jira", "PROD-101"),)
 
 
