@@ -9,9 +9,12 @@ so the demo needs no credentials and no network.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +28,19 @@ from okrsync.store import Store
 class Simulated:
     """A running simulator, the secrets it accepts and how to point a connection at it."""
 
-    server: FakeServer
+    server: FakeServer | None  # None: a local stand-in such as the demo warehouse file
     environ: dict[str, str] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
+    cleanup: Callable[[], None] | None = None
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+        if self.cleanup is not None:
+            self.cleanup()
 
 
-def _stats() -> Simulated:
+def _stats(_: loader.Config) -> Simulated:
     from okrsync.simulators.stats import StatsSimulator
 
     token = "demo-token"  # noqa: S105 - published, accepted only by the simulator
@@ -38,40 +48,72 @@ def _stats() -> Simulated:
     return Simulated(server, {"STATS_TOKEN": token}, {"url": server.url})
 
 
-def _jira() -> Simulated:
+def _jira(_: loader.Config) -> Simulated:
     from okrsync.simulators.jira import DEMO_TOKEN, start_demo
 
     server = start_demo(email=None)
     return Simulated(server, {"JIRA_API_TOKEN": DEMO_TOKEN}, {"url": server.url})
 
 
-def _salesforce() -> Simulated:
+def _salesforce(_: loader.Config) -> Simulated:
     from okrsync.simulators.salesforce import start_demo
 
     server, demo = start_demo()
     return Simulated(server, dict(demo.environ), dict(demo.overrides))
 
 
-def _ga4() -> Simulated:
+def _ga4(_: loader.Config) -> Simulated:
     from okrsync.simulators.ga4 import start_demo
 
     server, demo = start_demo()
     return Simulated(server, dict(demo.environ), dict(demo.overrides))
 
 
-def _prometheus() -> Simulated:
+def _prometheus(_: loader.Config) -> Simulated:
     from okrsync.simulators.prometheus import DEMO_ENVIRON, DEMO_USERNAME, start_demo
 
     server = start_demo()
     return Simulated(server, dict(DEMO_ENVIRON), {"url": server.url, "username": DEMO_USERNAME})
 
 
-SIMULATED: dict[str, Callable[[], Simulated]] = {
+def _posthog(_: loader.Config) -> Simulated:
+    from okrsync.simulators.posthog import DEMO_API_KEY, DEMO_PROJECT_ID, start_demo
+
+    server = start_demo()
+    overrides = {"url": server.url, "project_id": DEMO_PROJECT_ID}
+    return Simulated(server, {"POSTHOG_API_KEY": DEMO_API_KEY}, overrides)
+
+
+def _plausible(_: loader.Config) -> Simulated:
+    from okrsync.simulators.plausible import DEMO_API_KEY, DEMO_SITE_ID, start_demo
+
+    server = start_demo()
+    overrides = {"url": server.url, "site_id": DEMO_SITE_ID}
+    return Simulated(server, {"PLAUSIBLE_API_KEY": DEMO_API_KEY}, overrides)
+
+
+def _warehouse(config: loader.Config) -> Simulated:
+    """A SQLite warehouse seeded for the mappings' cycles, in a directory removed after."""
+    from okrsync.simulators.warehouse import seed, url_for
+
+    folder = Path(tempfile.mkdtemp(prefix="okrsync-demo-warehouse-"))
+    cycles = config.cycles.values()
+    start = min((c.start for c in cycles), default=date.today())
+    end = max((c.end for c in cycles), default=date.today())
+    url = url_for(seed(folder / "warehouse.db", start=start, end=end))
+    cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)  # noqa: E731
+    return Simulated(None, {"WAREHOUSE_URL": url}, {"url": url}, cleanup)
+
+
+SIMULATED: dict[str, Callable[[loader.Config], Simulated]] = {
     "ga4": _ga4,
     "http": _stats,
     "jira": _jira,
+    "plausible": _plausible,
+    "posthog": _posthog,
     "prometheus": _prometheus,
     "salesforce": _salesforce,
+    "sql": _warehouse,
 }
 
 
@@ -79,12 +121,13 @@ SIMULATED: dict[str, Callable[[], Simulated]] = {
 def simulated(directory: Path) -> Iterator[loader.Config]:
     """The checked config with every simulated connection pointed at a running simulator."""
     registry = Registry.default()
-    wanted = {s.type for s in loader.load(directory, registry, secrets=False).connections.values()}
+    plain = loader.load(directory, registry, secrets=False)
+    wanted = {s.type for s in plain.connections.values()}
     with ExitStack() as stack:
         running: dict[str, Simulated] = {}
         for type_name in sorted(wanted & SIMULATED.keys()):
-            running[type_name] = sim = SIMULATED[type_name]()
-            stack.callback(sim.server.stop)
+            running[type_name] = sim = SIMULATED[type_name](plain)
+            stack.callback(sim.stop)
         environ = dict(os.environ)
         for sim in running.values():
             environ.update(sim.environ)

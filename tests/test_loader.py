@@ -27,7 +27,9 @@ def errors(directory: Path) -> list[Problem]:
 
 def test_the_example_mappings_load_without_errors() -> None:
     secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
-    environ = {name: TOKEN for name in (*secrets, "PROMETHEUS_PASSWORD")}
+    more = ("PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")
+    environ = {name: TOKEN for name in (*secrets, *more)}
+    environ["WAREHOUSE_URL"] = "postgresql://okrsync:s3cret@warehouse.internal/finance"
     with Ga4Simulator() as ga4:  # a key file that passes the connector's checks
         environ["GA4_CREDENTIALS"] = ga4.service_account_json()
     config, problems = loader.check(EXAMPLES, Registry.default(), environ=environ)
@@ -39,7 +41,9 @@ def test_the_example_mappings_load_without_errors() -> None:
     assert config.krs["time-on-site"].kr.start == 157  # "2:37" in the file
     assert config.cycles["double-revenue"].name == "2026-Q4"
     types = {e.connection_type for e in config.krs.values()}
-    assert types == {"ga4", "http", "jira", "prometheus", "salesforce"}
+    assert types == {
+        "ga4", "http", "jira", "plausible", "posthog", "prometheus", "salesforce", "sql"
+    }  # fmt: skip
     assert config.krs["checkout-steps"].initiatives == (("jira", "PROD-101"),)
 
 
