@@ -281,10 +281,14 @@ def problems(console: Console, found: Sequence[Problem]) -> None:
 
 
 def make_console(stderr: bool = False) -> Console:
-    """A console that keeps tables readable when piped (rich assumes 80 columns)."""
+    """A console that keeps tables readable when piped (rich assumes 80 columns).
+
+    Markup is off: queries, titles and vendor answers hold brackets (PromQL
+    ``[30d]``, SQL arrays, ``[link]`` in a title) that rich would eat as tags.
+    """
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", PIPE_WIDTH))
-    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width)
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=width, markup=False)
 
 
 __all__ = [

@@ -167,3 +167,11 @@ def test_demo_in_a_fresh_process_twice(tmp_path: Path) -> None:
     assert "error" not in statuses
     with Store.open(f"sqlite:///{workdir / 'okrsync.db'}") as st:
         assert [r.trigger for r in st.runs()] == ["demo", "demo"]
+
+
+def test_console_prints_brackets_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    from okrsync.console import make_console
+
+    text = "rate(x[5m]) [bold]not markup[/bold] [link=https://e.x]t[/link] arr[1]"
+    make_console().print(text)
+    assert capsys.readouterr().out.strip() == text
