@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +98,9 @@ def _warehouse(config: loader.Config) -> Simulated:
 
     folder = Path(tempfile.mkdtemp(prefix="okrsync-demo-warehouse-"))
     cycles = config.cycles.values()
-    start = min((c.start for c in cycles), default=date.today())
-    end = max((c.end for c in cycles), default=date.today())
+    today = datetime.now(UTC).date()
+    start = min((c.start for c in cycles), default=today)
+    end = max((c.end for c in cycles), default=today)
     url = url_for(seed(folder / "warehouse.db", start=start, end=end))
     cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)  # noqa: E731
     return Simulated(None, {"WAREHOUSE_URL": url}, {"url": url}, cleanup)

@@ -106,7 +106,9 @@ def resolve(spec: DateRange, ctx: RenderContext) -> tuple[date, date]:
 def span(spec: DateRange) -> tuple[date, date]:
     """The concrete days of a *rendered* source's window."""
     if not isinstance(spec, DateSpan) or spec.start in _DAY_PLACEHOLDERS:
-        raise TypeError("date_range was not rendered; the connector's render must use render_window")
+        raise TypeError(
+            "date_range was not rendered; the connector's render must use render_window"
+        )
     return date.fromisoformat(spec.start), date.fromisoformat(spec.end)
 
 

@@ -88,4 +88,3 @@ def test_a_reversed_window_is_rendered_for_the_vendor_to_refuse() -> None:
     )
     rendered = render_window(source, ctx(date(2026, 11, 15)))  # must not raise: one KR's problem
     assert span(rendered.date_range) == (date(2026, 11, 15), date(2026, 10, 5))
-
