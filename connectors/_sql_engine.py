@@ -55,8 +55,22 @@ def to_url(text: str) -> URL:
 
 
 def shown(url: URL) -> str:
-    """The URL as messages show it: the password masked."""
-    return url.render_as_string(hide_password=True)
+    """The URL as messages show it: the password masked, query options left out.
+
+    Options may hold secrets too (``?password=``, ``?sslpassword=``, a
+    Snowflake ``token``); the redactor cannot catch them once the scheme is
+    rewritten, so they are never shown, only hinted at.
+    """
+    text = url.set(query={}).render_as_string(hide_password=True)
+    return f"{text}?…" if url.query else text
+
+
+def secrets_of(url: URL) -> list[str]:
+    """The password and every query option value, longest first: masked in database messages."""
+    values = [str(url.password)] if url.password else []
+    for value in url.query.values():
+        values += [value] if isinstance(value, str) else list(value)
+    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 
 def create(settings: SqlSettings) -> sa.Engine:

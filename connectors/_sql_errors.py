@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from connectors._sql_engine import shown
+from connectors._sql_engine import secrets_of, shown
 from okrsync.errors import AuthError, QueryError, TransientError, excerpt
 
 if TYPE_CHECKING:
@@ -91,16 +91,19 @@ def message_of(orig: BaseException, url: URL) -> str:
     mysql = type(orig).__module__.startswith(("pymysql", "MySQLdb"))
     text = str(args[1]) if mysql and len(args) > 1 else str(orig)
     first = next((line for line in text.splitlines() if line.strip()), type(orig).__name__)
-    if url.password and len(str(url.password)) >= 4:
-        first = first.replace(str(url.password), "***")
+    for secret in secrets_of(url):
+        first = first.replace(secret, "***")
     return excerpt(first, 240)
 
 
 def classify(exc: Exception, *, connecting: bool, url: URL, settings: SqlSettings) -> Exception:
-    """The table above; an exception that is not the database's is returned unchanged."""
+    """The table above; an exception that is not SQLAlchemy's is returned unchanged."""
     if isinstance(exc, sa.exc.TimeoutError):
         waited = settings.timeout
         return TransientError(f"no free connection to {shown(url)} within {waited:g}s")
+    if isinstance(exc, sa.exc.SQLAlchemyError) and not isinstance(exc, sa.exc.DBAPIError):
+        # SQLAlchemy's own text may quote the statement and its parameters: name it only.
+        return QueryError(f"{url.get_backend_name()}: {type(exc).__name__} (SQLAlchemy)")
     if not isinstance(exc, sa.exc.DBAPIError):
         return exc
     orig: BaseException = exc.orig or exc

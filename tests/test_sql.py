@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from connectors import BUILTINS
-from connectors._sql_engine import create, read_only, to_url
+from connectors._sql_engine import create, read_only, shown, to_url
 from connectors._sql_errors import classify
 from connectors._sql_text import parse
 from connectors.sql import (
@@ -677,3 +677,12 @@ def test_whole_sync_with_a_wrong_password_never_stores_it(tmp_path: Path, pg: Db
     assert 'role "okrsync_nobody" does not exist' in (bad.error or "")
     assert PASSWORD not in (bad.error or "") + (bad.raw or "")
     assert (records["count"].status, records["count"].value) == ("ok", 5.0)
+
+
+def test_query_options_never_reach_a_message() -> None:
+    """A password may ride in the query string; the redactor cannot match a rewritten URL."""
+    url = f"postgresql://okrsync@127.0.0.1:1/test?password={PASSWORD}&sslmode=disable"
+    assert shown(to_url(url)) == "postgresql+psycopg://okrsync@127.0.0.1:1/test?…"
+    message = fails(url, "SELECT 1", TransientError, retry={"attempts": 1})
+    assert message.startswith("cannot connect to postgresql+psycopg://okrsync@127.0.0.1:1/test?…")
+    assert PASSWORD not in message
