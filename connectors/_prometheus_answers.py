@@ -65,6 +65,10 @@ def classify(response: httpx.Response, label: str, auth: str) -> MeasureError | 
         return None  # a proxy's page, not Prometheus: the shared table decides
     kind = str(body.get("errorType") or "error")
     text = f"Prometheus {kind}: {_said(str(body.get('error', '')))} (HTTP {status} from {label})"
+    if kind == "timeout" and "queue" not in str(body.get("error", "")):
+        # It ran out of query_timeout evaluating: it will again. Waiting in a full
+        # query queue ("query timed out in query queue") is the kind that passes.
+        return QueryError(f"{text}; simplify the query or raise query_timeout")
     if kind in TRANSIENT_TYPES or status >= 500 or status in (408, 425, 429):
         return TransientError(text, retry_after=retry_after(response))
     return QueryError(text)

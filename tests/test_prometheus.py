@@ -213,15 +213,25 @@ PROM_TIMEOUT = {
 }
 
 
-def test_prometheus_timeout_storm_is_transient(sim: PrometheusSimulator) -> None:
+def test_evaluation_timeout_is_not_retried(sim: PrometheusSimulator) -> None:
     sim.add_fault("/api/v1/query", Fault.status(503, PROM_TIMEOUT), times=10)
     sleeps = Sleeps()
     error = demo_fails(sim, UPTIME_QUERY, sleeps=sleeps, retry={"attempts": 3})
-    assert isinstance(error, TransientError)
+    assert isinstance(error, QueryError)
     assert str(error) == (
         "Prometheus timeout: query timed out in expression evaluation "
-        "(HTTP 503 from GET /api/v1/query)"
+        "(HTTP 503 from GET /api/v1/query); simplify the query or raise query_timeout"
     )
+    assert (len(sim.requests), sleeps.waits) == (1, [])
+
+
+def test_a_full_query_queue_is_retried(sim: PrometheusSimulator) -> None:
+    queued = {**PROM_TIMEOUT, "error": "query timed out in query queue"}
+    sim.add_fault("/api/v1/query", Fault.status(503, queued), times=10)
+    sleeps = Sleeps()
+    error = demo_fails(sim, UPTIME_QUERY, sleeps=sleeps, retry={"attempts": 3})
+    assert isinstance(error, TransientError)
+    assert "query timed out in query queue" in str(error)
     assert (len(sim.requests), len(sleeps.waits)) == (3, 2)
 
 
@@ -524,7 +534,7 @@ def test_sync_stores_values_and_keeps_the_last_good_one(
         second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
         state = store.state("uptime")
     assert second["uptime"].status == "error"
-    assert second["uptime"].error_kind == "transient"
+    assert second["uptime"].error_kind == "query"  # not retried: it would time out again
     assert "query timed out in expression evaluation" in (second["uptime"].error or "")
     assert state is not None
     assert (state.value, state.measured_at) == (first["uptime"].value, NOW)
