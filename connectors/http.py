@@ -20,7 +20,7 @@ from pydantic import Field, field_validator
 
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import SourceDataError, excerpt
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import CallCounter, check_base_url, make_client, request_json
 
 
 def _url(text: str) -> httpx.URL | None:
@@ -38,10 +38,7 @@ class HttpSettings(ConnectionSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        parsed = _url(url)
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
-        return url
+        return check_base_url(url)
 
 
 class HttpSource(SourceBase):

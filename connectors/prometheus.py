@@ -20,7 +20,6 @@ and hosted services (Grafana Cloud, Mimir/Cortex gateways).
 
 from __future__ import annotations
 
-import base64
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -37,7 +36,13 @@ from okrsync.connector import (
     SourceBase,
 )
 from okrsync.errors import MeasureError, excerpt
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import (
+    CallCounter,
+    basic_auth,
+    check_base_url,
+    make_client,
+    request_json,
+)
 from okrsync.render import find_placeholders
 
 API_PATH = "/api/v1/query"
@@ -58,15 +63,7 @@ class PrometheusSettings(ConnectionSettings):
     @field_validator("url")
     @classmethod
     def _http_url(cls, url: str) -> str:
-        try:
-            parsed = httpx.URL(url)
-        except httpx.InvalidURL:
-            parsed = None
-        if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-            raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
-        if parsed.userinfo:
-            raise ValueError("put credentials in username/password or token, not in the url")
-        return url
+        return check_base_url(url)
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> PrometheusSettings:
@@ -138,9 +135,8 @@ def _auth(settings: PrometheusSettings) -> tuple[dict[str, str], str]:
     if settings.token is not None:
         return {"Authorization": f"Bearer {settings.token}"}, "the bearer token"
     if settings.username is not None and settings.password is not None:
-        pair = f"{settings.username}:{settings.password}".encode()
-        basic = "Basic " + base64.b64encode(pair).decode("ascii")
-        return {"Authorization": basic}, f"basic auth for user {settings.username!r}"
+        header = basic_auth(settings.username, settings.password)
+        return header, f"basic auth for user {settings.username!r}"
     if "authorization" in map(str.lower, settings.headers):
         return {}, "the Authorization header"
     return {}, "the request (no credentials sent: set username + password or token)"

@@ -24,6 +24,7 @@ followed because httpx would resend custom auth headers to another host.
 
 from __future__ import annotations
 
+import base64
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -81,6 +82,25 @@ def make_client(
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         follow_redirects=False,
     )
+
+
+def check_base_url(url: str) -> str:
+    """A connection's ``url``: http(s) and a host, so a typo fails at load time, not per query."""
+    try:
+        parsed: httpx.URL | None = httpx.URL(url)
+    except httpx.InvalidURL:
+        parsed = None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
+    if parsed.userinfo:
+        raise ValueError("put credentials in the connection's secret fields, not in the url")
+    return url
+
+
+def basic_auth(user: str, secret: str) -> dict[str, str]:
+    """An ``Authorization: Basic`` header, for vendors that take user:secret pairs."""
+    token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
 
 
 def error_class(status: int) -> type[MeasureError] | None:
@@ -184,7 +204,9 @@ __all__ = [
     "USER_AGENT",
     "CallCounter",
     "Classify",
+    "basic_auth",
     "body_json",
+    "check_base_url",
     "error_class",
     "make_client",
     "request_json",
