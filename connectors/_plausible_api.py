@@ -49,10 +49,6 @@ def v1_filters(filters: list[list[Any]]) -> str:
     return ";".join(parts)
 
 
-class _NoV2(QueryError):
-    """/api/v2/query answered 404: an instance without Stats API v2."""
-
-
 def classify(response: httpx.Response, label: str, probe: bool) -> MeasureError | None:
     """Plausible's ``{"error": msg}`` in the error; None falls back to the shared table."""
     status = response.status_code

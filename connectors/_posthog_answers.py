@@ -9,13 +9,14 @@ adds one, else from DRF's detail "Expected available in N seconds.".
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from typing import Any
 
 import httpx
 
-from connectors._posthog_plausible import finite_number
+from connectors._analytics_basic import finite
 from okrsync.errors import (
     AuthError,
     MeasureError,
@@ -50,7 +51,15 @@ def one_number(data: Any) -> tuple[float, str]:
         names = ", ".join(map(str, columns)) or "?"
         raise SourceDataError(f"the HogQL returned {width} columns ({names}); it must return one")
     name = str(columns[0]) if columns else "the value"
-    return finite_number(row[0], f"{name} (results[0][0])"), raw
+    return _number(row[0], f"{name} (results[0][0])"), raw
+
+
+def _number(value: Any, what: str) -> float:
+    """A finite number; PostHog writes a Decimal as a numeric string (``"12.50"``)."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):  # else finite() names the string
+            value = float(value)
+    return finite(value, what)
 
 
 def _cache(data: dict[str, Any]) -> dict[str, Any]:

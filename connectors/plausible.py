@@ -33,8 +33,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import Field, field_validator, model_validator
 
+from connectors._analytics_basic import check_http_url, finite
 from connectors._plausible_api import V2, NoV2, classify, v1_filters
-from connectors._posthog_plausible import base_url, finite_number, not_blank
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
 from okrsync.http_client import CallCounter, make_client, request_json
@@ -53,12 +53,14 @@ class PlausibleSettings(ConnectionSettings):
         default="auto", description="auto: v2, falling back to v1 once on a 404."
     )
 
-    _url = field_validator("url")(base_url)
+    _url = field_validator("url")(check_http_url)
 
     @field_validator("api_key")
     @classmethod
     def _key(cls, key: str) -> str:
-        return not_blank(key, "api_key")
+        if not key.strip():
+            raise ValueError("api_key is empty")
+        return key
 
 
 class PlausibleSource(SourceBase):
@@ -182,7 +184,7 @@ class PlausibleConnection:
         return Reading(self._number(value, source), raw, calls=counter.count)
 
     def _number(self, value: Any, source: PlausibleSource) -> float:
-        return finite_number(value, f"Plausible's {source.measured} (no data in the window?)")
+        return finite(value, f"Plausible's {source.measured} (no data in the window?)")
 
     async def _call(
         self, method: str, path: str, counter: CallCounter, probe: bool = False, **send: Any

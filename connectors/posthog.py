@@ -44,8 +44,8 @@ import httpx
 from pydantic import Field, PositiveInt, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from connectors._analytics_basic import check_http_url
 from connectors._posthog_answers import classify, one_number
-from connectors._posthog_plausible import base_url, not_blank
 from okrsync.connector import (
     ConnectionSettings,
     Connector,
@@ -56,6 +56,7 @@ from okrsync.connector import (
 )
 from okrsync.errors import MeasureError, SourceDataError, TransientError
 from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.render import iso_values
 
 US_CLOUD = "https://us.posthog.com"
 HOGQL_NAMES = {"cycle.start": "cycle_start", "cycle.end": "cycle_end", "as_of": "as_of"}
@@ -75,7 +76,7 @@ class PostHogSettings(ConnectionSettings):
     @field_validator("url")
     @classmethod
     def _url(cls, url: str) -> str:
-        url = base_url(url)
+        check_http_url(url)
         host = httpx.URL(url).host
         if host.endswith(".i.posthog.com"):
             raise ValueError(
@@ -92,7 +93,9 @@ class PostHogSettings(ConnectionSettings):
                 "api_key is a project capture token (phc_…); queries need a personal "
                 "API key (phx_…) with the query:read scope"
             )
-        return not_blank(key, "api_key")
+        if not key.strip():
+            raise ValueError("api_key is empty")
+        return key
 
 
 class PostHogSource(SourceBase):
@@ -118,11 +121,7 @@ class PostHogSource(SourceBase):
 
 def hogql_values(ctx: RenderContext) -> dict[str, str]:
     """What each HogQL placeholder stands for, as the string constants PostHog receives."""
-    return {
-        "cycle_start": ctx.cycle.start.isoformat(),
-        "cycle_end": ctx.cycle.end.isoformat(),
-        "as_of": ctx.as_of.strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
+    return {HOGQL_NAMES[name]: value for name, value in iso_values(ctx).items()}
 
 
 def render(source: PostHogSource, ctx: RenderContext) -> PostHogSource:

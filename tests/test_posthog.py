@@ -411,8 +411,12 @@ def test_settings_validation(data: dict[str, Any], message: str) -> None:
 def test_settings_defaults() -> None:
     settings = PostHogSettings(type="posthog", project_id=7, api_key="phx_k")
     assert (settings.url, settings.refresh) == ("https://us.posthog.com", "blocking")
-    eu = PostHogSettings(type="posthog", url="https://eu.posthog.com/", project_id=7, api_key="k")
-    assert eu.url == "https://eu.posthog.com"
+
+
+def test_url_with_a_trailing_slash(sim: PostHogSimulator) -> None:
+    """httpx joins ``base_url`` and the API path whether or not the url ends in ``/``."""
+    measure(sim, "SELECT count() FROM events", url=f"{sim.url}/")
+    assert [r.path for r in sim.requests] == [PATH]
 
 
 @pytest.mark.parametrize(
@@ -635,4 +639,10 @@ def test_sync_with_a_wrong_key_never_shows_it(
     for record in records:
         assert (record.status, record.error_kind) == ("error", "auth")
         assert (record.error or "").startswith("connection 'ph': HTTP 401: credentials rejected")
-        assert WRONG_KEY not in (record.error or "") + (record.raw or "")
+        stored = (record.error or "") + (record.raw or "")
+        # the loader's Redactor would mask a leaked key as ***: no mask means none leaked
+        assert WRONG_KEY not in stored
+        assert "***" not in stored
+    state = store.state("pageviews")
+    assert state is not None
+    assert "***" not in (state.last_error or "")

@@ -14,11 +14,7 @@
   requests per hour…" (no Retry-After), checked in the order of Plausible's
   ``AuthorizePublicAPI`` plug.
 
-Numbers are deterministic: pageviews follow ``metric_value("website_pageviews", …)``
-and visit_duration ``metric_value("avg_session_duration_seconds", …)`` for the
-window (counts scaled by its length against a 92-day quarter); visitors, visits and
-events are proportional to pageviews; each filter keeps a fixed share (from a CRC of
-the filter, so v1 and v2 forms of one filter agree). Days after ``today`` hold no data.
+Numbers are deterministic (:mod:`okrsync.simulators._plausible_data`).
 Aggregates only: dimensions and metrics beyond the seven classic ones are answered
 with a 400 saying the simulator does not support them, never with a made-up number.
 """
@@ -29,13 +25,12 @@ import hmac
 import json
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from okrsync.simulators._plausible_data import filter_share, metric_values
 from okrsync.simulators.server import FakeServer, Request, Response
-from okrsync.simulators.stats import metric_value
 
 DEMO_SITE_ID = "example.com"
 DEMO_API_KEY = "plausible-demo-key-okrsync-0000000000000000"
@@ -81,7 +76,6 @@ EVENT_ONLY = ("event:name", "event:goal", "event:props:")
 SESSION_METRICS = ("visits", "bounce_rate", "visit_duration", "views_per_visit")
 V1_PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
 DOCS = "https://plausible.io/docs/stats-api"
-QUARTER_DAYS = 92
 
 
 def _utc_today() -> date:
@@ -94,42 +88,6 @@ class QueryProblem(Exception):
 
 def _error(status: int, message: str) -> Response:
     return Response.json({"error": message}, status)
-
-
-def _crc(value: Any) -> int:
-    return zlib.crc32(json.dumps(value, sort_keys=True).encode())
-
-
-def filter_share(item: list[Any]) -> float:
-    """The fixed share of traffic a filter keeps (``is_not`` keeps the rest)."""
-    op, rest = item[0], item[1:]
-    base = {"is_not": "is", "contains_not": "contains", "matches_not": "matches"}.get(op, op)
-    share = 0.05 + (_crc([base, *rest]) % 56) / 100
-    return 1 - share if base != op else share
-
-
-def metric_values(
-    metrics: list[str], filters: list[list[Any]], first: date, last: date, today: date
-) -> dict[str, float | int]:
-    """The simulator's answer for ``[first, last]`` as seen on ``today``."""
-    if first > today:
-        return {m: 0.0 if m == "views_per_visit" else 0 for m in metrics}
-    scale = ((last - first).days + 1) / QUARTER_DAYS
-    share = 1.0
-    for item in filters:
-        share *= filter_share(item)
-    pageviews = metric_value("website_pageviews", first, last, today) * scale * share
-    visits = pageviews * 0.46
-    values: dict[str, float | int] = {
-        "pageviews": round(pageviews),
-        "visitors": round(pageviews * 0.38),
-        "visits": round(visits),
-        "events": round(pageviews * 1.06),
-        "views_per_visit": round(pageviews / visits, 2) if visits >= 1 else 0.0,
-        "bounce_rate": 38 + _crc([first.isoformat(), last.isoformat()]) % 17,
-        "visit_duration": round(metric_value("avg_session_duration_seconds", first, last, today)),
-    }
-    return {m: values[m] for m in metrics}
 
 
 class PlausibleSimulator(FakeServer):
