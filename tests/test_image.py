@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from okrsync import __version__
+from okrsync.simulators.ga4 import Ga4Simulator
 from okrsync.simulators.stats import StatsSimulator
 from okrsync.store import Store
 from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
@@ -181,7 +182,12 @@ def test_runs_as_non_root_without_build_tools(image: str) -> None:
 
 def test_validate_the_example_mappings(image: str) -> None:
     secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
-    options = [arg for name in secrets for arg in ("-e", f"{name}=x")]
+    secrets += ("PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")
+    with Ga4Simulator() as ga4:  # a service-account key the ga4 connector accepts
+        values = {"GA4_CREDENTIALS": ga4.service_account_json()}
+    values["WAREHOUSE_URL"] = "sqlite:////data/warehouse.db"
+    values |= {name: "x-secret" for name in secrets}
+    options = [arg for name, value in values.items() for arg in ("-e", f"{name}={value}")]
     result = run_image(image, "validate", "/mappings", options=options)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "ok:" in result.stdout
