@@ -6,26 +6,39 @@ undocumented, so a JSON ``error`` is used when present, else the text), and
 return plain JSON numbers that must be checked before they become a Reading.
 Secrets only ever go into the ``Authorization`` header built here; messages
 carry the method, the URL path and the vendor's words, excerpted.
+
+Both also pick a host by data region (:class:`RegionalSettings`) and answer a 429
+either for a spent hourly allowance (QuotaError, not retried) or for a short-term
+limit (TransientError, retried honouring Retry-After): :func:`basic_classifier`.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Self
 
 import httpx
-from pydantic import Field, PositiveInt
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from okrsync.connector import ConnectionSettings
 from okrsync.errors import (
     AuthError,
     MeasureError,
+    QuotaError,
     SourceDataError,
     TransientError,
     excerpt,
 )
-from okrsync.http_client import body_json, error_class, retry_after
+from okrsync.http_client import (
+    Classify,
+    basic_auth,
+    body_json,
+    check_base_url,
+    error_class,
+    retry_after,
+)
 
 VENDOR_CONCURRENCY = 5  # both vendors run at most 5 queries at once per project
 
@@ -49,21 +62,7 @@ def check_concurrency(value: PositiveInt, vendor: str) -> PositiveInt:
 
 def check_http_url(url: str | None) -> str | None:
     """``url`` overrides the region's host (tests, proxies); it must be http(s) with a host."""
-    if url is None:
-        return url
-    try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL:
-        parsed = None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
-    return url
-
-
-def basic_auth(user: str, secret: str) -> dict[str, str]:
-    """The ``Authorization`` header both vendors take."""
-    token = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
-    return {"Authorization": f"Basic {token}"}
+    return url if url is None else check_base_url(url)
 
 
 def vendor_message(response: httpx.Response) -> str:
@@ -99,6 +98,56 @@ def status_error(
     return kind(f"HTTP {status} from {label}{tail}")
 
 
+class RegionalSettings(ConnectionSettings):
+    """A vendor with one host per data region: ``url`` defaults to ``HOSTS[region]``.
+
+    Subclasses set ``VENDOR`` and ``HOSTS`` and narrow ``region`` to their regions'
+    Literal; ``max_concurrency`` is capped at the vendor's per-project limit.
+    """
+
+    VENDOR: ClassVar[str]
+    HOSTS: ClassVar[Mapping[str, str]]
+
+    region: str
+    url: str | None = Field(default=None, description="Default: the region's host.")
+
+    _url = field_validator("url")(check_http_url)
+
+    @field_validator("max_concurrency")
+    @classmethod
+    def _at_most_five(cls, value: PositiveInt) -> PositiveInt:
+        return check_concurrency(value, cls.VENDOR)
+
+    @model_validator(mode="after")
+    def _region_host(self) -> Self:
+        if self.url is None:  # shown by `okrsync explain`, used by the client
+            self.url = self.HOSTS[self.region]
+        return self
+
+
+def basic_classifier(
+    vendor: str, allowance: str, spent: Callable[[str], bool], who: str
+) -> Classify:
+    """The ``classify`` hook: a 429 whose message ``spent`` recognises is a QuotaError
+    ("<vendor>'s <allowance> is spent"), any other 429 a TransientError honouring
+    Retry-After; the rest is :func:`status_error`'s table, ``who`` naming the credentials.
+    """
+
+    def classify(response: httpx.Response, label: str) -> MeasureError | None:
+        if response.is_success:
+            return None
+        message = vendor_message(response)
+        if response.status_code == 429:
+            if spent(message):
+                return QuotaError(f"{vendor}'s {allowance} is spent ({label}): {message}")
+            return TransientError(
+                f"HTTP 429 from {label}: {message}", retry_after=retry_after(response)
+            )
+        return status_error(response, label, message, who)
+
+    return classify
+
+
 def finite(value: Any, what: str) -> float:
     """``value`` as a finite float, or a SourceDataError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -115,7 +164,9 @@ def shape_error(vendor: str, what: str, raw: str) -> SourceDataError:
 
 __all__ = [
     "VENDOR_CONCURRENCY",
+    "RegionalSettings",
     "basic_auth",
+    "basic_classifier",
     "check_concurrency",
     "check_http_url",
     "concurrency_field",

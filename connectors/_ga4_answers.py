@@ -18,8 +18,9 @@ Errors are Google's ``{"error": {"code", "message", "status"}}``
 The number is ``rows[0].metricValues[0].value``, a string (RunReportResponse). No
 dimensions are requested, so GA4 answers one row; when nothing matched it leaves
 ``rows`` out (proto3 JSON omits empty lists; seen in google/site-kit-wp#6559,
-estuary/connectors#2368), which reads as 0. Several rows, a missing value, a
-non-number or NaN/Infinity are SourceDataError.
+estuary/connectors#2368). That is "no data", a SourceDataError, unless the source
+says ``empty_is_zero`` (a count where no rows means none happened): then 0.
+Several rows, a missing value, a non-number or NaN/Infinity are SourceDataError.
 """
 
 from __future__ import annotations
@@ -102,13 +103,19 @@ def classifier(prop: str, who: str) -> Classify:
     return classify
 
 
-def report_value(data: Any, metric: str) -> float:
-    """The metric's one value; an absent ``rows`` is GA4's "no data" and reads 0."""
+def report_value(data: Any, metric: str, days: str, empty_is_zero: bool = False) -> float:
+    """The metric's one value; an absent ``rows`` is GA4's "no data": an error, or 0 if asked."""
     if not isinstance(data, dict):
         raise SourceDataError("runReport answered something other than a JSON object")
     rows = data.get("rows")
     if rows is None or rows == []:
-        return 0.0
+        if empty_is_zero:
+            return 0.0
+        raise SourceDataError(
+            f"no data: GA4 returned no rows for {metric} over {days} (nothing matched the "
+            "filter or the property collected nothing in those days; set empty_is_zero: true "
+            "on the source if that means 0)"
+        )
     if not isinstance(rows, list):
         raise SourceDataError("runReport rows is not a list")
     if len(rows) != 1:

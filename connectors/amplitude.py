@@ -9,6 +9,15 @@ over the whole range, never a sum of daily uniques) is the collapsed value; for
 ``pct_dau`` and ``average`` the collapsed value is the range-wide figure the chart
 shows (documented for uniques, assumed for these two).
 
+Amplitude answers an unknown event name with zeros, so before its first query a
+connection fetches ``GET /api/2/events/list`` once (under a lock, so concurrent
+measures share the call) and an event that is not listed, or listed as deleted, is a
+QueryError naming it. The documented answer ("Get events list", same page) is
+``{"data": [{"value": raw name, "display", "totals", "deleted", "hidden",
+"non_active", "flow_hidden"}]}``. ``_active``, ``_all`` and ``ce:`` custom events are
+not in that list and are not checked. Whether hidden events are listed is unverified
+(the schema has a ``hidden`` flag; a third-party connector's notes say they are not).
+
 No group-by is sent, so exactly one series comes back; several, an empty ``series``,
 NaN/Inf or a non-number is a SourceDataError. Amplitude's error bodies are
 undocumented: a JSON ``error`` is used when present, else the text, excerpted. 429
@@ -19,30 +28,32 @@ is retried honouring Retry-After (5 concurrent queries per project; cost limits 
 
 from __future__ import annotations
 
+import asyncio
+import difflib
 import json
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from connectors._analytics_basic import (
+    RegionalSettings,
     basic_auth,
-    check_concurrency,
-    check_http_url,
+    basic_classifier,
     concurrency_field,
     finite,
     shape_error,
-    status_error,
-    vendor_message,
 )
-from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
-from okrsync.errors import MeasureError, QuotaError, SourceDataError, TransientError
-from okrsync.http_client import CallCounter, make_client, request_json, retry_after
+from okrsync.connector import Connector, Reading, Runtime, SourceBase
+from okrsync.errors import QueryError, SourceDataError
+from okrsync.http_client import CallCounter, make_client, request_json
 from okrsync.window import DateRange, check_range, render_window, span
 
 HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 SEGMENTATION = "/api/2/events/segmentation"
+EVENTS_LIST = "/api/2/events/list"
+UNLISTED = ("_active", "_all")  # any active event / any event; ce:Name custom events too
 _HOURLY = re.compile(r"\bper hour\b|\bhourly\b", re.IGNORECASE)
 Metric = Literal["uniques", "totals", "pct_dau", "average"]
 Op = Literal[
@@ -59,28 +70,17 @@ Op = Literal[
 ]
 
 
-class AmplitudeSettings(ConnectionSettings):
+class AmplitudeSettings(RegionalSettings):
+    VENDOR: ClassVar[str] = "Amplitude"
+    HOSTS: ClassVar[Mapping[str, str]] = HOSTS
+
     type: Literal["amplitude"]
     region: Literal["us", "eu"] = Field(default="us", description="Data residency.")
-    url: str | None = Field(default=None, description="Default: the region's host.")
     api_key: str = Field(min_length=1, description="The project's API key.")
     secret_key: str = Field(
         min_length=1, description="The project's secret key: ${ENV} or ${file:…}."
     )
     max_concurrency: PositiveInt = concurrency_field("Amplitude")
-
-    _url = field_validator("url")(check_http_url)
-
-    @field_validator("max_concurrency")
-    @classmethod
-    def _at_most_five(cls, value: PositiveInt) -> PositiveInt:
-        return check_concurrency(value, "Amplitude")
-
-    @model_validator(mode="after")
-    def _region_host(self) -> AmplitudeSettings:
-        if self.url is None:  # shown by `okrsync explain`, used by the client
-            self.url = HOSTS[self.region]
-        return self
 
 
 class AmplitudeFilter(BaseModel):
@@ -120,9 +120,19 @@ class AmplitudeConnection:
         self._runtime = runtime
         auth = basic_auth(settings.api_key, settings.secret_key)
         self._client = make_client(settings, headers=auth)
+        self._classify = basic_classifier(
+            "Amplitude",
+            "hourly query cost limit",
+            lambda message: bool(_HOURLY.search(message)),
+            "the project's API key and secret key",
+        )
+        self._events: dict[str, bool] | None = None  # event name → deleted, fetched once
+        self._events_lock = asyncio.Lock()
 
     async def measure(self, source: AmplitudeSource) -> Reading:
         first, last = span(source.date_range)
+        counter = CallCounter()
+        await self._check_event(source.event, counter)
         event: dict[str, Any] = {"event_type": source.event}
         if source.filters:
             event["filters"] = [f.model_dump() for f in source.filters]
@@ -133,36 +143,58 @@ class AmplitudeConnection:
             "m": source.metric,
             "i": "1",
         }
-        counter = CallCounter()
-        data, raw = await request_json(
+        data, raw = await self._get(SEGMENTATION, params, counter)
+        value = segmentation_value(data, raw, source.event, source.metric, f"{first}..{last}")
+        return Reading(value, raw, counter.count)
+
+    async def _check_event(self, name: str, counter: CallCounter) -> None:
+        """Amplitude answers an unknown event with zeros: check the name against the list."""
+        if name in UNLISTED or name.startswith("ce:"):
+            return
+        async with self._events_lock:  # one list call per connection, however many measures
+            if self._events is None:
+                data, raw = await self._get(EVENTS_LIST, None, counter)
+                self._events = event_names(data, raw)
+        deleted = self._events.get(name)
+        if deleted is None:
+            close = difflib.get_close_matches(name, list(self._events), n=3)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise QueryError(
+                f"Amplitude project has no event {name!r} (GET {EVENTS_LIST}; names are "
+                f"case-sensitive, use the raw name, not the display name){hint}"
+            )
+        if deleted:
+            raise QueryError(f"Amplitude event {name!r} is deleted in the project")
+
+    async def _get(
+        self, path: str, params: dict[str, str] | None, counter: CallCounter
+    ) -> tuple[Any, str]:
+        return await request_json(
             self._client,
             "GET",
-            SEGMENTATION,
+            path,
             params=params,
             retry=self._settings.retry,
             sleep=self._runtime.sleep,
-            what=f"amplitude GET {SEGMENTATION}",
+            what=f"amplitude GET {path}",
             counter=counter,
-            classify=_classify,
+            classify=self._classify,
         )
-        value = segmentation_value(data, raw, source.event, source.metric, f"{first}..{last}")
-        return Reading(value, raw, counter.count)
 
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def _classify(response: httpx.Response, label: str) -> MeasureError | None:
-    if response.is_success:
-        return None
-    message = vendor_message(response)
-    if response.status_code == 429:
-        if _HOURLY.search(message):
-            return QuotaError(f"Amplitude's hourly query cost limit is spent ({label}): {message}")
-        return TransientError(
-            f"HTTP 429 from {label}: {message}", retry_after=retry_after(response)
-        )
-    return status_error(response, label, message, "the project's API key and secret key")
+def event_names(data: Any, raw: str) -> dict[str, bool]:
+    """``{"data": [{"value": raw name, "deleted": bool, …}]}`` → {name: deleted}."""
+    entries = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(entries, list):
+        raise shape_error("Amplitude", "the events list's data", raw)
+    return {
+        e["value"]: e.get("deleted") is True
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("value"), str)
+    }
 
 
 def segmentation_value(data: Any, raw: str, event: str, metric: Metric, days: str) -> float:
@@ -212,5 +244,6 @@ __all__ = [
     "AmplitudeSettings",
     "AmplitudeSource",
     "describe",
+    "event_names",
     "segmentation_value",
 ]

@@ -12,7 +12,8 @@ Answers and errors: :mod:`connectors._ga4_answers` (its table). Verified in vend
 docs or source: request/response shapes, PropertyQuota fields, error body shape,
 google-auth's claims. Seen only in third-party clients (**unverified** by Google's
 docs): the exact wording of invalid-name and exhausted-quota messages, and that an
-empty result leaves ``rows`` out.
+empty result leaves ``rows`` out. No rows is a SourceDataError ("no data") unless the
+source sets ``empty_is_zero: true``.
 """
 
 from __future__ import annotations
@@ -117,6 +118,9 @@ class Ga4Source(SourceBase):
     date_range: DateRange = Field(
         default="cycle", description="cycle, full_cycle, last_N_days or {start, end}."
     )
+    empty_is_zero: bool = Field(
+        default=False, description="Read a report without rows as 0 (counts), not an error."
+    )
 
     _property = field_validator("property", mode="before")(property_id)
 
@@ -188,7 +192,9 @@ class Ga4Connection:
                 data = await self._run(prop, source, counter)
             except Expired as again:
                 raise AuthError(f"{again} (right after a new access token)") from None
-        return Reading(report_value(data, source.metric), raw_excerpt(data), calls=counter.count)
+        start, end = span(source.date_range)
+        value = report_value(data, source.metric, f"{start}…{end}", source.empty_is_zero)
+        return Reading(value, raw_excerpt(data), calls=counter.count)
 
     async def _run(self, prop: str, source: Ga4Source, counter: CallCounter) -> Any:
         data, _ = await request_json(

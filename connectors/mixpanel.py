@@ -13,7 +13,11 @@ Two source forms, one GET each (PROTOCOLS-ANALYTICS.md, Mixpanel):
   the series' only value or the sum over its dates (the documented shape is
   ``series: {name: {date: n}}``; a single-number report's shape is unverified, so
   a bare number or a one-entry map are read alike). A breakdown (nested maps) or
-  several series without ``series:`` is a SourceDataError listing them.
+  several series without ``series:`` is a SourceDataError listing them. The
+  endpoint takes no dates: the report runs over its own saved range, relative to
+  now (e.g. "last 30 days" as of the sync), so ``date_range`` is refused for it;
+  describe() says so and the raw answer shows Mixpanel's ``date_range``.
+  (Reading the answers: :mod:`connectors._mixpanel_answers`.)
 
 Empty ``values`` for the event is "no data" (SourceDataError): Mixpanel answers an
 unknown event name that way (unverified), and it zero-fills days of a known
@@ -27,31 +31,20 @@ Retry-After. ``max_concurrency`` defaults to, and may not exceed, 5.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
-import httpx
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from connectors._analytics_basic import (
+    RegionalSettings,
     basic_auth,
-    check_concurrency,
-    check_http_url,
+    basic_classifier,
     concurrency_field,
-    finite,
-    shape_error,
-    status_error,
-    vendor_message,
 )
-from okrsync.connector import (
-    ConnectionSettings,
-    Connector,
-    Reading,
-    RenderContext,
-    Runtime,
-    SourceBase,
-)
-from okrsync.errors import MeasureError, QuotaError, SourceDataError, TransientError
-from okrsync.http_client import CallCounter, make_client, request_json, retry_after
+from connectors._mixpanel_answers import Kind, report_value, segmentation_value
+from okrsync.connector import Connector, Reading, RenderContext, Runtime, SourceBase
+from okrsync.http_client import CallCounter, make_client, request_json
 from okrsync.window import DateRange, check_range, render_window, span
 
 HOSTS = {
@@ -61,32 +54,21 @@ HOSTS = {
 }
 SEGMENTATION = "/api/query/segmentation"
 INSIGHTS = "/api/query/insights"
+SAVED_RANGE = "over the report's own saved date range (relative to now; date_range does not apply)"
 _HOURLY = re.compile(r"(\d+)/(\d+) queries running in the last hour")
-Kind = Literal["general", "unique", "average"]
 
 
-class MixpanelSettings(ConnectionSettings):
+class MixpanelSettings(RegionalSettings):
+    VENDOR: ClassVar[str] = "Mixpanel"
+    HOSTS: ClassVar[Mapping[str, str]] = HOSTS
+
     type: Literal["mixpanel"]
     region: Literal["us", "eu", "in"] = Field(default="us", description="Data residency.")
-    url: str | None = Field(default=None, description="Default: the region's host.")
     username: str = Field(min_length=1, description="Service account username.")
     secret: str = Field(min_length=1, description="Service account secret: ${ENV} or ${file:…}.")
     project_id: PositiveInt = Field(description="Sent with every query.")
     workspace_id: PositiveInt | None = Field(default=None, description="For data views.")
     max_concurrency: PositiveInt = concurrency_field("Mixpanel")
-
-    _url = field_validator("url")(check_http_url)
-
-    @field_validator("max_concurrency")
-    @classmethod
-    def _at_most_five(cls, value: PositiveInt) -> PositiveInt:
-        return check_concurrency(value, "Mixpanel")
-
-    @model_validator(mode="after")
-    def _region_host(self) -> MixpanelSettings:
-        if self.url is None:  # shown by `okrsync explain`, used by the client
-            self.url = HOSTS[self.region]
-        return self
 
 
 class MixpanelSource(SourceBase):
@@ -136,7 +118,7 @@ def describe(source: MixpanelSource) -> str:
     """``Segmentation "Purchase" general where … 2026-10-01..2026-11-15`` or ``Insights report 123 …``."""
     if source.report is not None:
         pick = f' series "{source.series}"' if source.series else ""
-        return f"Insights report {source.report}{pick}"
+        return f"Insights report {source.report}{pick}, {SAVED_RANGE}"
     assert source.date_range is not None  # every event source has one (the before-validator)
     first, last = span(source.date_range)
     where = f" where {source.where}" if source.where else ""
@@ -149,6 +131,8 @@ class MixpanelConnection:
         self._runtime = runtime
         auth = basic_auth(settings.username, settings.secret)
         self._client = make_client(settings, headers=auth)
+        who = f"service account {settings.username!r} on project {settings.project_id}"
+        self._classify = basic_classifier("Mixpanel", "hourly query allowance", _spent, who)
 
     async def measure(self, source: MixpanelSource) -> Reading:
         counter = CallCounter()
@@ -192,80 +176,14 @@ class MixpanelConnection:
             classify=self._classify,
         )
 
-    def _classify(self, response: httpx.Response, label: str) -> MeasureError | None:
-        if response.is_success:
-            return None
-        message = vendor_message(response)
-        if response.status_code == 429:
-            spent = _HOURLY.search(message)
-            if spent and int(spent.group(1)) >= int(spent.group(2)):
-                return QuotaError(
-                    f"Mixpanel's hourly query allowance is spent ({label}): {message}"
-                )
-            return TransientError(
-                f"HTTP 429 from {label}: {message}", retry_after=retry_after(response)
-            )
-        who = f"service account {self._settings.username!r} on project {self._settings.project_id}"
-        return status_error(response, label, message, who)
-
     async def aclose(self) -> None:
         await self._client.aclose()
 
 
-def segmentation_value(data: Any, raw: str, event: str, kind: Kind, days: str) -> float:
-    """The event's total (general) or its single range-wide bucket (unique, average)."""
-    block = data.get("data") if isinstance(data, dict) else None
-    values = block.get("values") if isinstance(block, dict) else None
-    if not isinstance(values, dict):
-        raise shape_error("Mixpanel", "data.values", raw)
-    buckets = values.get(event)
-    if not buckets:
-        raise SourceDataError(
-            f"Mixpanel has no data for event {event!r} in {days} "
-            "(an unknown event name answers like this: check its spelling and case)"
-        )
-    if not isinstance(buckets, dict):
-        raise shape_error("Mixpanel", f"a date map for {event!r}", raw)
-    what = f"Mixpanel {kind} count of {event!r}"
-    if kind == "general":
-        return sum(finite(v, f"{what} on {day}") for day, v in buckets.items())
-    if len(buckets) != 1:
-        raise SourceDataError(
-            f"{what} came in {len(buckets)} buckets for {days}, expected one (adding them up would count people twice)"
-        )
-    ((day, value),) = buckets.items()
-    return finite(value, f"{what} for {day}")
-
-
-def report_value(data: Any, raw: str, report: int, wanted: str | None) -> float:
-    """One series of an Insights report: its single value, or the sum over its dates."""
-    series = data.get("series") if isinstance(data, dict) else None
-    if not isinstance(series, dict):
-        raise shape_error("Mixpanel", "series", raw)
-    names = ", ".join(f'"{name}"' for name in series) or "none"
-    if wanted is not None:
-        if wanted not in series:
-            raise SourceDataError(
-                f"Insights report {report} has no series {wanted!r}; it has {names}"
-            )
-        name = wanted
-    elif len(series) != 1:
-        raise SourceDataError(
-            f"Insights report {report} has {len(series)} series ({names}); pick one with series:"
-        )
-    else:
-        (name,) = series
-    content = series[name]
-    what = f'Insights report {report} series "{name}"'
-    if not isinstance(content, dict):
-        return finite(content, what)
-    if not content:
-        raise SourceDataError(f"{what} has no data")
-    if any(isinstance(v, dict) for v in content.values()):
-        raise SourceDataError(
-            f"{what} is broken down by a property; okrsync needs one number: remove the breakdown"
-        )
-    return sum(finite(v, f"{what} at {key}") for key, v in content.items())
+def _spent(message: str) -> bool:
+    """ "… (61/60 queries running in the last hour)": the hourly allowance is used up."""
+    found = _HOURLY.search(message)
+    return found is not None and int(found.group(1)) >= int(found.group(2))
 
 
 def open_connection(settings: MixpanelSettings, runtime: Runtime) -> MixpanelConnection:

@@ -28,6 +28,7 @@ from okrsync.errors import (
     TransientError,
 )
 from okrsync.registry import Registry
+from okrsync.secrets import MASK
 from okrsync.simulators.amplitude import (
     DEMO_API_KEY,
     DEMO_SECRET_KEY,
@@ -43,6 +44,7 @@ TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CTX = RenderContext(Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31)), NOW)
 SEG = r"/api/2/events/segmentation"
+LIST = r"/api/2/events/list"
 FIRST, LAST = date(2026, 10, 1), date(2026, 11, 15)  # the cycle so far
 PRO = {
     "subprop_type": "user",
@@ -88,6 +90,14 @@ def fails(url: str, fields: dict[str, Any], **extra: Any) -> MeasureError:
     return info.value
 
 
+def segs(sim: AmplitudeSimulator) -> list[Any]:
+    return [r for r in sim.requests if r.path == SEG]
+
+
+def lists(sim: AmplitudeSimulator) -> int:
+    return sum(r.path == LIST for r in sim.requests)
+
+
 def expected(metric: str, event: str, share: float = 1.0) -> float:
     return float(metric_values(metric, event, FIRST, LAST, TODAY, share)[1])
 
@@ -101,9 +111,10 @@ def test_totals_is_the_default_and_sums_the_days(sim: AmplitudeSimulator) -> Non
     reading = measure(sim.url, {"event": "Purchase"})
     days = [FIRST + timedelta(days=n) for n in range(46)]
     assert reading.value == sum(event_count("Purchase", d, TODAY) for d in days)
-    assert reading.calls == 1
+    assert reading.calls == 2  # the events list (the name is checked), then the query
     assert reading.raw.startswith('{"data": {"series": [[')
-    (sent,) = sim.requests
+    listed, sent = sim.requests
+    assert (listed.method, listed.path, listed.query) == ("GET", LIST, {})
     assert sent.query == {
         "e": '{"event_type":"Purchase"}',
         "start": "20261001",
@@ -126,20 +137,26 @@ def test_uniques_are_people_over_the_range_not_a_sum(sim: AmplitudeSimulator) ->
 def test_range_wide_metrics_read_the_collapsed_value(sim: AmplitudeSimulator, metric: str) -> None:
     reading = measure(sim.url, {"event": "Checkout Completed", "metric": metric})
     assert reading.value == expected(metric, "Checkout Completed")
-    assert sim.requests[0].query["m"] == metric
+    assert segs(sim)[0].query["m"] == metric
 
 
 def test_any_active_event(sim: AmplitudeSimulator) -> None:
     reading = measure(sim.url, {"event": "_active", "metric": "uniques"})
     assert reading.value == expected("uniques", "_active")
     assert reading.value > 0
+    assert (reading.calls, lists(sim)) == (1, 0)  # _active, _all, ce: are not in the list
+
+
+def test_custom_events_are_not_checked_against_the_list(sim: AmplitudeSimulator) -> None:
+    reading = measure(sim.url, {"event": "ce:Big Purchase"})
+    assert (reading.value, reading.calls, lists(sim)) == (0.0, 1, 0)
 
 
 def test_filters_are_sent_as_written_with_placeholders_filled(sim: AmplitudeSimulator) -> None:
     since = {**PRO, "subprop_key": "gp:signup_day", "subprop_op": "greater or equal"}
     since["subprop_value"] = ["{cycle.start}"]
     reading = measure(sim.url, {"event": "Purchase", "metric": "uniques", "filters": [PRO, since]})
-    sent = json.loads(sim.requests[0].query["e"])
+    sent = json.loads(segs(sim)[0].query["e"])
     filled = {**since, "subprop_value": ["2026-10-01"]}
     assert sent == {"event_type": "Purchase", "filters": [PRO, filled]}
     share = where_share(json.dumps(PRO, sort_keys=True)) * where_share(
@@ -148,8 +165,48 @@ def test_filters_are_sent_as_written_with_placeholders_filled(sim: AmplitudeSimu
     assert reading.value == expected("uniques", "Purchase", share)
 
 
-def test_an_unknown_event_reads_zero_as_amplitude_answers(sim: AmplitudeSimulator) -> None:
-    assert measure(sim.url, {"event": "Purchse"}).value == 0.0  # documented: cannot be told apart
+def test_an_unknown_event_is_a_query_error_naming_it(sim: AmplitudeSimulator) -> None:
+    error = fails(sim.url, {"event": "Purchse"})
+    assert isinstance(error, QueryError)
+    assert str(error) == (
+        "Amplitude project has no event 'Purchse' (GET /api/2/events/list; names are "
+        "case-sensitive, use the raw name, not the display name); did you mean 'Purchase'?"
+    )
+    assert segs(sim) == []  # Amplitude would have answered zeros
+    assert lists(sim) == 1
+
+
+def test_a_deleted_event_is_a_query_error(sim: AmplitudeSimulator) -> None:
+    error = fails(sim.url, {"event": "Legacy Checkout"})
+    assert isinstance(error, QueryError)
+    assert str(error) == "Amplitude event 'Legacy Checkout' is deleted in the project"
+    assert segs(sim) == []
+
+
+def test_the_events_list_is_fetched_once_for_many_measures(sim: AmplitudeSimulator) -> None:
+    events = ["Purchase", "Signed Up", "Checkout Completed", "Purchase", "_all", "Page Viewed"]
+    queries = [CONNECTOR.render(source(event=e), CTX) for e in events]  # type: ignore[misc]
+    sim.latency = 0.05  # the measures overlap while the list is on its way
+
+    async def run() -> list[Reading]:
+        connection = CONNECTOR.open(settings(sim.url), Runtime(sleep=Sleeps()))
+        try:
+            return list(await asyncio.gather(*(connection.measure(q) for q in queries)))
+        finally:
+            await connection.aclose()
+
+    readings = asyncio.run(run())
+    assert lists(sim) == 1
+    assert len(segs(sim)) == len(events)
+    assert sum(r.calls for r in readings) == 1 + len(events)  # the list is counted once
+    assert readings[0].value == expected("totals", "Purchase") > 0
+
+
+def test_an_unusable_events_list_is_a_data_error(sim: AmplitudeSimulator) -> None:
+    sim.add_fault(LIST, Fault.status(200, {"events": []}))
+    error = fails(sim.url, {"event": "Purchase"})
+    assert isinstance(error, SourceDataError)
+    assert "Amplitude answered without the events list's data" in str(error)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +259,7 @@ def test_a_rejected_query_carries_amplitudes_words(sim: AmplitudeSimulator) -> N
     assert str(error) == (
         "HTTP 400 from GET /api/2/events/segmentation: Unknown user property gp:plan"
     )
-    assert len(sim.requests) == 1  # a query error is not retried
+    assert len(segs(sim)) == 1  # a query error is not retried
 
 
 def test_json_error_bodies_are_read_too(sim: AmplitudeSimulator) -> None:
@@ -212,16 +269,20 @@ def test_json_error_bodies_are_read_too(sim: AmplitudeSimulator) -> None:
     assert str(error).endswith(": Invalid event type")
 
 
-def test_bad_credentials_never_show_the_keys(sim: AmplitudeSimulator) -> None:
+@pytest.mark.parametrize(("event", "path"), [("Purchase", LIST), ("_active", SEG)])
+def test_bad_credentials_never_show_the_keys(
+    sim: AmplitudeSimulator, event: str, path: str
+) -> None:
     wrong = "wrong-secret-key-77aa"
-    error = fails(sim.url, {"event": "Purchase"}, secret_key=wrong)
+    error = fails(sim.url, {"event": event}, secret_key=wrong)
     assert isinstance(error, AuthError)
     assert str(error) == (
         "HTTP 401: credentials rejected for the project's API key and secret key "
-        "(GET /api/2/events/segmentation): Invalid API key or secret key"
+        f"(GET {path}): Invalid API key or secret key"
     )
     assert wrong not in str(error)
     assert DEMO_API_KEY not in str(error)
+    assert len(sim.requests) == 1  # not retried
 
 
 def test_429_waits_retry_after_when_sent(sim: AmplitudeSimulator) -> None:
@@ -229,7 +290,7 @@ def test_429_waits_retry_after_when_sent(sim: AmplitudeSimulator) -> None:
     sleeps = Sleeps()
     reading = measure(sim.url, {"event": "Purchase"}, sleeps)
     assert sleeps.waits == [4.0]
-    assert reading.calls == 2
+    assert reading.calls == 3  # the events list, the refused query, the query again
 
 
 def test_five_minute_cost_limit_is_retried_then_transient() -> None:
@@ -238,7 +299,7 @@ def test_five_minute_cost_limit_is_retried_then_transient() -> None:
         sleeps = Sleeps()
         with pytest.raises(TransientError, match="per 5 minutes") as info:
             measure(sim.url, {"event": "Signed Up"}, sleeps)
-        assert len(sim.requests) == 1 + 4  # the policy's attempts
+        assert len(segs(sim)) == 1 + 4  # the policy's attempts
     assert "HTTP 429 from GET /api/2/events/segmentation: Exceeded the query cost limit" in str(
         info.value
     )
@@ -250,7 +311,7 @@ def test_hourly_cost_limit_is_quota_and_not_retried() -> None:
     with AmplitudeSimulator(today=lambda: TODAY, cost_per_hour=60) as sim:
         measure(sim.url, {"event": "Purchase"})
         error = fails(sim.url, {"event": "Signed Up"})
-        assert len(sim.requests) == 2
+        assert len(segs(sim)) == 2
     assert isinstance(error, QuotaError)
     assert "hourly query cost limit is spent" in str(error)
     assert "limit of 60 per hour (this query costs 46)" in str(error)
@@ -261,7 +322,7 @@ def test_5xx_storm_and_timeout_are_transient(sim: AmplitudeSimulator) -> None:
     error = fails(sim.url, {"event": "Purchase"})
     assert isinstance(error, TransientError)
     assert str(error) == "HTTP 502 from GET /api/2/events/segmentation: Bad Gateway"
-    assert len(sim.requests) == 4
+    assert len(segs(sim)) == 4
     sim.clear_faults()
     sim.add_fault(SEG, Fault.hang(5))
     error = fails(sim.url, {"event": "Purchase"}, timeout=0.2, retry={"attempts": 1})
@@ -407,7 +468,7 @@ def test_sync_stores_values_and_keeps_the_last_good_value(
         assert states["pro-share"].query == (
             'pct_dau of "Purchase" where gp:plan is ["pro"] 2026-10-01..2026-11-15'
         )
-        assert result.summary["connections"]["amplitude"]["calls"] == 3
+        assert result.summary["connections"]["amplitude"]["calls"] == 1 + 3  # list + queries
 
         sim.add_fault(SEG, Fault.status(503, b"Service Unavailable"), times=100)
         later = NOW + timedelta(hours=2)
@@ -434,5 +495,9 @@ def test_sync_with_a_wrong_secret_never_stores_it(tmp_path: Path, sim: Amplitude
         ).records
         assert {(r.status, r.error_kind) for r in records} == {("error", "auth")}
         for record in records:
-            assert wrong not in (record.error or "") + (record.raw or "")
-        assert wrong not in json.dumps([vars(s) for s in store.states().values()], default=str)
+            stored = (record.error or "") + (record.raw or "")
+            assert wrong not in stored
+            assert MASK not in stored  # not redacted away afterwards: it was never there
+        states = json.dumps([vars(s) for s in store.states().values()], default=str)
+        assert wrong not in states
+        assert MASK not in states

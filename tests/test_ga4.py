@@ -32,6 +32,7 @@ from okrsync.errors import (
     TransientError,
 )
 from okrsync.registry import Registry
+from okrsync.secrets import MASK
 from okrsync.simulators.ga4 import (
     DEMO_CLIENT_EMAIL,
     DEMO_KEY_ID,
@@ -43,7 +44,7 @@ from okrsync.simulators.ga4 import (
 from okrsync.simulators.server import Fault
 from okrsync.simulators.stats import metric_value
 from okrsync.store import Store
-from okrsync.window import render_window
+from okrsync.window import render_window, span
 from tests.support import FAST, Sleeps, write
 
 TODAY = date(2026, 11, 15)
@@ -211,22 +212,41 @@ def test_raw_shows_the_row_and_the_days_tokens_left(sim: Ga4Simulator) -> None:
 # -- answers that hold no usable number --------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {
-            "metric": "eventCount",
-            "dimension_filter": {
-                "filter": {"fieldName": "eventName", "stringFilter": {"value": "never_logged"}}
-            },
+NO_ROWS: list[dict[str, Any]] = [
+    {
+        "metric": "eventCount",
+        "dimension_filter": {
+            "filter": {"fieldName": "eventName", "stringFilter": {"value": "never_logged"}}
         },
-        {"metric": "activeUsers", "date_range": {"start": "2026-12-01", "end": "2026-12-31"}},
-    ],
-)
-def test_no_rows_is_gas_no_data_and_reads_zero(sim: Ga4Simulator, fields: dict[str, Any]) -> None:
-    (reading,) = measure(sim, source(**fields))
+    },
+    {"metric": "activeUsers", "date_range": {"start": "2026-12-01", "end": "2026-12-31"}},
+]
+
+
+@pytest.mark.parametrize("fields", NO_ROWS)
+def test_no_rows_is_no_data_by_default(sim: Ga4Simulator, fields: dict[str, Any]) -> None:
+    error = fails(sim, source(**fields))
+    assert isinstance(error, SourceDataError)
+    start, end = span(source(**fields).date_range)
+    assert str(error).startswith(
+        f"no data: GA4 returned no rows for {fields['metric']} over {start}…{end} ("
+    )
+    assert "empty_is_zero: true" in str(error)
+    assert len(reports(sim)) == 1  # not retried
+
+
+@pytest.mark.parametrize("fields", NO_ROWS)
+def test_no_rows_reads_zero_with_empty_is_zero(sim: Ga4Simulator, fields: dict[str, Any]) -> None:
+    (reading,) = measure(sim, source(**fields, empty_is_zero=True))
     assert reading.value == 0.0
     assert '"rows"' not in reading.raw
+
+
+def test_empty_is_zero_leaves_real_rows_alone(sim: Ga4Simulator) -> None:
+    plain, opted = measure(
+        sim, source(metric="activeUsers"), source(metric="activeUsers", empty_is_zero=True)
+    )
+    assert opted.value == plain.value > 0
 
 
 @pytest.mark.parametrize(
@@ -871,3 +891,4 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
         for text in (record.error or "", record.raw or ""):
             assert key.splitlines()[1] not in text
             assert not any(token in text for token in tokens)
+            assert MASK not in text  # nothing needed redacting: the connector never leaked it

@@ -29,6 +29,7 @@ from okrsync.errors import (
     TransientError,
 )
 from okrsync.registry import Registry
+from okrsync.secrets import MASK
 from okrsync.simulators.mixpanel import (
     CHECKOUTS_TOTAL,
     DEMO_PROJECT_ID,
@@ -172,6 +173,8 @@ def test_report_forms(sim: MixpanelSimulator) -> None:
     days = [last - timedelta(days=n) for n in range(28)]
     assert weekly.value == sum(event_count("Signed Up", d, TODAY) for d in days)
     assert weekly.raw.startswith('{"computed_at"')
+    # no dates are sent: the raw answer shows the report's own saved range (28 days to yesterday)
+    assert f'"date_range": {{"from_date": "{days[-1]}T00:00:00+00:00"' in weekly.raw
     picked = measure(sim.url, {"report": SIGNUPS_AND_PURCHASES, "series": "Purchase"})
     assert picked.value == sum(event_count("Purchase", d, TODAY) for d in days)
     single = measure(sim.url, {"report": CHECKOUTS_TOTAL})
@@ -385,7 +388,10 @@ def test_describe_reads_like_the_query() -> None:
         'Segmentation "Purchase" unique where properties["x"] == 1 2026-10-01..2026-11-15'
     )
     report = CONNECTOR.render(source(report=12, series="Signed Up"), CTX)  # type: ignore[misc]
-    assert CONNECTOR.describe(report) == 'Insights report 12 series "Signed Up"'
+    assert CONNECTOR.describe(report) == (
+        'Insights report 12 series "Signed Up", over the report\'s own saved date range '
+        "(relative to now; date_range does not apply)"
+    )
 
 
 # -- the simulator answers as Mixpanel does ------------------------------------
@@ -531,7 +537,10 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
             event_count("Signed Up", d, TODAY) for d in CYCLE_DAYS
         )
         assert states["signups"].query == 'Segmentation "Signed Up" general 2026-10-01..2026-11-15'
-        assert states["weekly"].query == f"Insights report {WEEKLY_SIGNUPS}"
+        assert states["weekly"].query == (
+            f"Insights report {WEEKLY_SIGNUPS}, over the report's own saved date range "
+            "(relative to now; date_range does not apply)"
+        )
 
         sim.add_fault(SEG, Fault.status(503, {"error": "down"}), times=100)
         later = NOW + timedelta(hours=2)
@@ -559,6 +568,9 @@ def test_sync_with_a_wrong_secret_never_stores_it(tmp_path: Path, sim: MixpanelS
         for record in records:
             assert (record.status, record.error_kind) == ("error", "auth")
             assert (record.error or "").startswith("connection 'mixpanel': HTTP 401")
-            assert wrong not in (record.error or "") + (record.raw or "")
+            stored = (record.error or "") + (record.raw or "")
+            assert wrong not in stored
+            assert MASK not in stored  # not redacted away afterwards: it was never there
         dumped = json.dumps([vars(s) for s in store.states().values()], default=str)
         assert wrong not in dumped
+        assert MASK not in dumped

@@ -1,6 +1,11 @@
-"""An Amplitude project's Dashboard REST API on 127.0.0.1: Event Segmentation.
+"""An Amplitude project's Dashboard REST API on 127.0.0.1: Event Segmentation, events list.
 
 As in PROTOCOLS-ANALYTICS.md and amplitude/amplitude-docs ``dashboard-rest.md``:
+
+    GET /api/2/events/list           (no parameters)
+      → {"data": [{"non_active", "value", "totals", "deleted", "flow_hidden",
+                   "hidden", "display"}, …]}   ("Get events list": ``value`` is the
+                                               raw name, ``totals`` this week's count)
 
     GET /api/2/events/segmentation   e={"event_type", "filters"} (JSON), start, end
                                      (YYYYMMDD, inclusive), m uniques (default) |
@@ -41,6 +46,7 @@ from okrsync.simulators.server import FakeServer, Request, Response
 DEMO_API_KEY = "amp-demo-api-key-0c7f3e"
 DEMO_SECRET_KEY = "amp-demo-secret-key-91d4b8"  # noqa: S105 - published, accepted only here
 ANY_EVENT = ("_active", "_all")
+DELETED_EVENTS = ("Legacy Checkout",)  # listed with "deleted": true
 METRICS = ("uniques", "totals", "pct_dau", "average")
 OPS = (
     "is",
@@ -127,6 +133,7 @@ class AmplitudeSimulator(FakeServer):
         self._spent: deque[tuple[float, int]] = deque()  # (when, cost) of the last hour
         self._lock = threading.Lock()
         self.route("GET", r"/api/2/events/segmentation", self._segmentation)
+        self.route("GET", r"/api/2/events/list", self._events_list)
 
     def authorize(self, request: Request) -> Response | None:
         scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
@@ -154,6 +161,24 @@ class AmplitudeSimulator(FakeServer):
             "seriesCollapsed": [[{"setId": "", "value": collapsed}]],
             "xValues": days,
         }
+        return Response.json({"data": data})
+
+    def _events_list(self, request: Request) -> Response:
+        """Every event of the project with this week's (Monday..today) count."""
+        today = self.today()
+        week = [today - timedelta(days=n) for n in range(today.weekday() + 1)]
+        data = [
+            {
+                "non_active": False,
+                "value": name,
+                "totals": sum(event_count(name, day, today) for day in week),
+                "deleted": name in DELETED_EVENTS,
+                "flow_hidden": False,
+                "hidden": False,
+                "display": name,
+            }
+            for name in (*EVENTS, *DELETED_EVENTS)
+        ]
         return Response.json({"data": data})
 
     def _admit(self, cost: int) -> Response | None:
@@ -241,6 +266,7 @@ def _text(status: int, message: str) -> Response:
 
 __all__ = [
     "ANY_EVENT",
+    "DELETED_EVENTS",
     "DEMO_API_KEY",
     "DEMO_SECRET_KEY",
     "METRICS",
