@@ -113,6 +113,8 @@ class KrState:
 
 # kr_state columns each status writes; the rest keep what an earlier run left.
 _ALWAYS = ("last_attempt_at", "last_status", "last_run_id", "connection", "query")
+WRITE_CHUNK = 1000  # rows per executemany: bounds what a 10,000-KR run builds at once
+_STATE_COLUMNS = tuple(c.name for c in kr_state_table.columns)
 _WRITES: dict[str, tuple[str, ...]] = {
     "ok": ("value", "measured_at", "held_value", "held_at", "last_error_kind", "last_error"),
     "held": ("held_value", "held_at"),
@@ -328,9 +330,12 @@ class Store:
         with self._connect(write=True) as conn:
             insert_run = sa.insert(runs_table).values(values).returning(runs_table.c.id)
             run_id: int = conn.execute(insert_run).scalar_one()
+            for start in range(0, len(measurements), WRITE_CHUNK):
+                part = measurements[start : start + WRITE_CHUNK]
+                conn.execute(
+                    sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part]
+                )
             if measurements:
-                rows = [_measurement_row(run_id, m) for m in measurements]
-                conn.execute(sa.insert(measurements_table), rows)
                 _upsert_states(conn, run_id, measurements)
             if initiatives:
                 store_initiatives.upsert(conn, initiatives)
@@ -409,12 +414,33 @@ def _upsert_states(conn: Connection, run_id: int, records: Sequence[MeasurementR
 
     ON CONFLICT … DO UPDATE names only the columns the statuses wrote, so the
     others (the last good value above all) keep what is stored: no read
-    needed, and concurrent writers cannot lose each other's updates.
+    needed, and concurrent writers cannot lose each other's updates. Rows are
+    built WRITE_CHUNK key results at a time, so a big run never holds them all.
     """
-    empty = {c.name: None for c in kr_state_table.columns}
-    folded: dict[str, tuple[dict[str, Any], set[str]]] = {}
+    by_kr: dict[str, list[MeasurementRecord]] = {}
     for m in records:
-        row, written = folded.setdefault(m.kr_id, ({**empty, "kr_id": m.kr_id}, set()))
+        by_kr.setdefault(m.kr_id, []).append(m)
+    kr_ids = list(by_kr)
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(kr_ids), WRITE_CHUNK):
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for kr_id in kr_ids[start : start + WRITE_CHUNK]:
+            row, written = _fold(kr_id, by_kr[kr_id], run_id)
+            groups.setdefault(written, []).append(row)
+        for columns, rows in groups.items():
+            stmt = dialect.insert(kr_state_table)
+            update = {c: stmt.excluded[c] for c in (*_ALWAYS, *sorted(columns))}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["kr_id"], set_=update), rows)
+
+
+def _fold(
+    kr_id: str, measurements: list[MeasurementRecord], run_id: int
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """One KR's state row after its measurements, in order, and the columns they wrote."""
+    row: dict[str, Any] = dict.fromkeys(_STATE_COLUMNS)
+    row["kr_id"] = kr_id
+    written: frozenset[str] = frozenset()
+    for m in measurements:
         row.update(last_attempt_at=m.measured_at, last_status=m.status, last_run_id=run_id)
         row.update(connection=m.connection, query=m.query)
         if m.status == "ok":
@@ -424,15 +450,8 @@ def _upsert_states(conn: Connection, run_id: int, records: Sequence[MeasurementR
             row.update(held_value=m.value, held_at=m.measured_at)
         else:
             row.update(last_error_kind=m.error_kind, last_error=m.error)
-        written.update(_WRITES[m.status])
-    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    for row, written in folded.values():
-        groups.setdefault(frozenset(written), []).append(row)
-    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for columns, rows in groups.items():
-        stmt = dialect.insert(kr_state_table)
-        update = {c: stmt.excluded[c] for c in (*_ALWAYS, *sorted(columns))}
-        conn.execute(stmt.on_conflict_do_update(index_elements=["kr_id"], set_=update), rows)
+        written = written.union(_WRITES[m.status])
+    return row, written
 
 
 _MEASUREMENT_FIELDS = [f.name for f in fields(MeasurementRecord)]
