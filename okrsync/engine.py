@@ -56,7 +56,7 @@ class PlannedQuery:
     kr_ids: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Plan:
     as_of: datetime
     queries: dict[str, PlannedQuery]  # dedup key → query
@@ -67,6 +67,11 @@ class Plan:
     @property
     def kr_count(self) -> int:
         return sum(len(q.kr_ids) for q in self.queries.values())
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run formats its task's result once on exit
+        # (a SIGINT-handler check), and a 10,000-KR plan's full repr was 9 MB.
+        return f"Plan(as_of={self.as_of.isoformat()}, {len(self.queries)} queries)"
 
 
 @dataclass(frozen=True)
@@ -135,10 +140,13 @@ def make_plan(
     return Plan(as_of=now, queries=queries, skipped=skipped, initiatives=initiatives)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Executed:
     outcomes: dict[str, Outcome]  # planned query key → outcome
     initiatives: dict[tuple[str, str], InitiativeReading | MeasureError]
+
+    def __repr__(self) -> str:
+        return f"Executed({len(self.outcomes)} outcomes, {len(self.initiatives)} initiatives)"
 
 
 Job = Callable[[], Awaitable[None]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -268,3 +268,16 @@ def test_per_connection_rate_limit_spaces_requests(tmp_path: Path, sim: StatsSim
     starts = sorted(r.time for r in sim.requests)
     assert len(starts) == 4
     assert starts[3] - starts[0] >= 0.8  # 2 per second: the 4th waits about a second
+
+
+def test_plan_and_outcomes_have_short_reprs() -> None:
+    """asyncio.run formats its task's result on exit: a full repr of a big plan cost 9 MB."""
+    from okrsync.connector import SourceBase
+    from okrsync.engine import Executed, Outcome, Plan, PlannedQuery
+
+    source = SourceBase(connection="c")
+    queries = {str(i): PlannedQuery("c", source, f"query {i}") for i in range(1000)}
+    plan = Plan(as_of=datetime(2026, 11, 15, tzinfo=UTC), queries=queries, skipped={})
+    outcomes = {str(i): Outcome(None, None, 0.0) for i in range(1000)}
+    assert repr(plan) == "Plan(as_of=2026-11-15T00:00:00+00:00, 1000 queries)"
+    assert repr(Executed(outcomes, {})) == "Executed(1000 outcomes, 0 initiatives)"
