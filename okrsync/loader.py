@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -103,9 +103,29 @@ class _Collector:
 
     @property
     def problems(self) -> list[Problem]:
+        return self.collected()
+
+    def collected(self, *, locate_warnings: bool = True) -> list[Problem]:
+        """Every problem in order; warnings keep only file and field unless ``locate_warnings``.
+
+        ``load`` (sync, run) never shows warnings: it skips the lookup, which for
+        an organisation with a warning per objective was a second parse of every file.
+        """
+        self._resolve(lambda item: item.severity == "error" or locate_warnings)
+        if not locate_warnings:
+            for index, item in enumerate(self._found):
+                if isinstance(item, _Pending):
+                    field = dotted(item.loc)
+                    message = self.redactor.redact(item.message)
+                    file = item.file or str(item.doc.path)
+                    self._found[index] = Problem(file, None, None, field, message, item.severity)
+        return [item for item in self._found if isinstance(item, Problem)]
+
+    def _resolve(self, wanted: Callable[[_Pending], bool]) -> None:
+        """Locate the wanted pending problems, one file at a time, then drop its positions."""
         by_doc: dict[int, list[int]] = {}
         for index, item in enumerate(self._found):
-            if isinstance(item, _Pending):
+            if isinstance(item, _Pending) and wanted(item):
                 by_doc.setdefault(id(item.doc), []).append(index)
         for indices in by_doc.values():
             doc: YamlDocument | None = None
@@ -116,7 +136,6 @@ class _Collector:
                 self._found[index] = self._locate(item)
             if doc is not None:
                 doc.forget_positions()
-        return [item for item in self._found if isinstance(item, Problem)]
 
     def _locate(self, item: _Pending) -> Problem:
         line, col, found = locate(item.doc, item.loc)
@@ -150,11 +169,8 @@ class _Collector:
 
     @property
     def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
+        self._resolve(lambda item: item.severity == "error")
+        return [p for p in self._found if isinstance(p, Problem) and p.severity == "error"]
 
 
 def _severity(text: str) -> Literal["error", "warning"]:
@@ -175,11 +191,13 @@ def check(
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
     secrets: bool = True,
+    locate_warnings: bool = True,
 ) -> tuple[Config | None, list[Problem]]:
     """Everything :func:`load` finds, errors and warnings; a Config only when error-free.
 
     ``secrets=False`` is for read-only commands (status, explain, history): a
     connection whose secrets are not set is kept with its type only, no error.
+    ``locate_warnings=False`` leaves warnings without line:col (errors always have it).
     """
     out = _Collector(redactor)
     if not directory.is_dir():
@@ -218,10 +236,11 @@ def check(
         connections=connections,
         registry=registry,
         cycles=cycles,
-        warnings=out.warnings,
         fingerprint=digest.hexdigest()[:16],
     )
-    return config, out.problems
+    problems = out.collected(locate_warnings=locate_warnings)
+    config.warnings.extend(p for p in problems if p.severity == "warning")
+    return config, problems
 
 
 def load(
@@ -232,9 +251,18 @@ def load(
     redactor: Redactor = REDACTOR,
     secrets: bool = True,
 ) -> Config:
-    """A checked Config; :class:`ConfigError` lists every error at once."""
+    """A checked Config; :class:`ConfigError` lists every error at once.
+
+    Its warnings name file and field only: ``okrsync validate`` (:func:`check`)
+    is where people read them, located.
+    """
     config, problems = check(
-        directory, registry, environ=environ, redactor=redactor, secrets=secrets
+        directory,
+        registry,
+        environ=environ,
+        redactor=redactor,
+        secrets=secrets,
+        locate_warnings=False,
     )
     if config is None:
         raise ConfigError([p for p in problems if p.severity == "error"])

@@ -243,6 +243,14 @@ def test_lint_warnings_do_not_fail(tmp_path: Path) -> None:
     assert "objective 'o' has 1 key result; 2–5 keep an objective focused" in messages
     assert "key result 'k' has no owner" in messages
     assert "objective 'empty' has no key results" in messages
+    warned = {p.message: p for p in problems if p.severity == "warning"}
+    assert warned["objective 'empty' has no key results"].line is not None  # validate shows where
+    assert config.warnings == [p for p in problems if p.severity == "warning"]
+    # load() (sync, run) never shows warnings: it keeps file and field, skipping the lookup.
+    loaded = loader.load(tmp_path, Registry.default(), environ=ENV)
+    assert [(w.message, w.field, w.line) for w in loaded.warnings] == [
+        (p.message, p.field, None) for p in config.warnings
+    ]
 
 
 def test_jira_shorthand_needs_exactly_one_jira_connection(tmp_path: Path) -> None:
