@@ -8,7 +8,6 @@ placeholders from the fixed set. Lint findings are warnings, never errors.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -99,7 +98,7 @@ class _Collector:
 
     def located(self, problem: Problem) -> None:
         message = self.redactor.redact(problem.message)
-        self._found.append(dataclasses.replace(problem, message=message))
+        self._found.append(replace(problem, message=message))
 
     @property
     def problems(self) -> list[Problem]:
