@@ -68,12 +68,32 @@ class _StopAfterBudget(stop_base):
         return waited > self.max_time
 
 
+class _StopWhenToldToWaitLonger(stop_base):
+    """The server named a wait longer than ``max_wait``: retrying sooner only spends quota."""
+
+    def __init__(self, max_wait: float) -> None:
+        self.max_wait = max_wait
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return _too_long(
+            retry_state.outcome.exception() if retry_state.outcome else None, self.max_wait
+        )
+
+
+def _too_long(error: BaseException | None, max_wait: float) -> bool:
+    return (
+        isinstance(error, TransientError)
+        and error.retry_after is not None
+        and error.retry_after > max_wait
+    )
+
+
 def _wait(config: RetryConfig) -> Callable[[RetryCallState], float]:
     def wait(state: RetryCallState) -> float:
         outcome = state.outcome
         error = outcome.exception() if outcome is not None else None
         if isinstance(error, TransientError) and error.retry_after is not None:
-            return min(float(error.retry_after), config.max_wait)
+            return float(error.retry_after)  # never above max_wait: the stop saw to that
         backoff: float = config.initial_wait * 2.0 ** (state.attempt_number - 1)
         return min(config.max_wait, backoff) * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
 
@@ -92,7 +112,9 @@ async def call_with_retries(
     The first try runs bare: building the tenacity machinery for every call
     cost a benchmark sync ~5 % of its CPU, and most calls succeed at once. A
     failed first try is replayed into tenacity as its attempt 1, so counting,
-    waits and logs are exactly the policy's.
+    waits and logs are exactly the policy's. A ``Retry-After`` longer than
+    ``max_wait`` ends the tries at once: coming back sooner than the server
+    asked only spends quota on another refusal; the next sync tries again.
     """
     try:
         return await fn()
@@ -120,13 +142,25 @@ async def call_with_retries(
 
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(TransientError),
-        stop=stop_after_attempt(config.attempts) | _StopAfterBudget(config.max_time),
+        stop=stop_after_attempt(config.attempts)
+        | _StopAfterBudget(config.max_time)
+        | _StopWhenToldToWaitLonger(config.max_wait),
         wait=_wait(config),
         sleep=sleep,
         before_sleep=before_sleep,
         reraise=True,
     )
-    result: T = await retrying(replay_then_call)
+    try:
+        result: T = await retrying(replay_then_call)
+    except TransientError as exc:
+        if _too_long(exc, config.max_wait):
+            asked = f"{exc.retry_after:g}s"
+            raise TransientError(
+                f"{exc} (the server asked to wait {asked}, longer than retry.max_wait "
+                f"{config.max_wait:g}s: left for the next sync)",
+                retry_after=exc.retry_after,
+            ) from None
+        raise
     return result
 
 

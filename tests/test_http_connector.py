@@ -367,3 +367,15 @@ def test_request_log_sees_retries(server: FakeServer) -> None:
     server.add_fault("/doc", Fault.status(502))
     reading = measure(server.url, {"path": "/doc", "value": "$.v"})
     assert (reading.value, reading.calls, len(server.requests), len(seen)) == (1.0, 2, 2, 1)
+
+
+def test_a_retry_after_longer_than_max_wait_is_left_for_the_next_sync(server: FakeServer) -> None:
+    serve(server, {"v": 1})
+    server.add_fault("/doc", Fault.status(429, headers={"Retry-After": "120"}))
+    sleeps = Sleeps()
+    error = fails(server.url, {"path": "/doc", "value": "$.v"}, sleeps=sleeps)
+    assert isinstance(error, TransientError)
+    assert "asked to wait 120s, longer than retry.max_wait 30s: left for the next sync" in str(
+        error
+    )
+    assert (sleeps.waits, len(server.requests)) == ([], 1)  # not back before it was told
