@@ -18,6 +18,7 @@ itself was not available to test, MariaDB 10.11 was.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -61,15 +62,28 @@ def shown(url: URL) -> str:
     Snowflake ``token``); the redactor cannot catch them once the scheme is
     rewritten, so they are never shown, only hinted at.
     """
+    backend = url.get_backend_name()
+    if _DEFAULT_DRIVER.get(backend) == url.drivername:
+        # As the user most likely wrote it (postgresql://), so the redactor still
+        # recognises a URL that is itself a secret (url: ${WAREHOUSE_URL}).
+        url = url.set(drivername=backend)
     text = url.set(query={}).render_as_string(hide_password=True)
     return f"{text}?…" if url.query else text
 
 
+_SECRET_OPTION = re.compile(r"pass|secret|token|key|cred", re.I)
+
+
 def secrets_of(url: URL) -> list[str]:
-    """The password and every query option value, longest first: masked in database messages."""
+    """The password and secret-looking query options, longest first: masked in database messages.
+
+    Only options whose name looks secret: masking ``sslmode=require`` would
+    garble "SSL connection is required".
+    """
     values = [str(url.password)] if url.password else []
-    for value in url.query.values():
-        values += [value] if isinstance(value, str) else list(value)
+    for key, value in url.query.items():
+        if _SECRET_OPTION.search(key):
+            values += [value] if isinstance(value, str) else list(value)
     return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from connectors import BUILTINS
-from connectors._sql_engine import create, read_only, shown, to_url
+from connectors._sql_engine import create, read_only, secrets_of, shown, to_url
 from connectors._sql_errors import classify
 from connectors._sql_text import parse
 from connectors.sql import (
@@ -682,7 +682,15 @@ def test_whole_sync_with_a_wrong_password_never_stores_it(tmp_path: Path, pg: Db
 def test_query_options_never_reach_a_message() -> None:
     """A password may ride in the query string; the redactor cannot match a rewritten URL."""
     url = f"postgresql://okrsync@127.0.0.1:1/test?password={PASSWORD}&sslmode=disable"
-    assert shown(to_url(url)) == "postgresql+psycopg://okrsync@127.0.0.1:1/test?…"
+    assert shown(to_url(url)) == "postgresql://okrsync@127.0.0.1:1/test?…"
     message = fails(url, "SELECT 1", TransientError, retry={"attempts": 1})
-    assert message.startswith("cannot connect to postgresql+psycopg://okrsync@127.0.0.1:1/test?…")
+    assert message.startswith("cannot connect to postgresql://okrsync@127.0.0.1:1/test?…")
     assert PASSWORD not in message
+    assert secrets_of(to_url(url)) == [PASSWORD]  # sslmode=disable is not a secret
+
+
+def test_a_secret_url_is_shown_as_written_so_the_redactor_masks_it() -> None:
+    text = "postgresql://okrsync@db.internal/finance"
+    assert shown(to_url(text)) == text  # not postgresql+psycopg://…, which no redactor knows
+    named = "mysql+pymysql://okrsync:pw12345@db.internal/finance"
+    assert shown(to_url(named)) == "mysql://okrsync:***@db.internal/finance"
