@@ -44,6 +44,12 @@ class DateSpan(BaseModel):
     start: str
     end: str
 
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _unquoted(cls, value: object) -> object:
+        """YAML reads an unquoted 2026-10-01 as a date: take it as the day it is."""
+        return value.isoformat() if isinstance(value, date) else value
+
     @field_validator("start", "end")
     @classmethod
     def _day(cls, text: str) -> str:

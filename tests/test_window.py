@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError, field_validator
@@ -10,6 +11,7 @@ from pydantic import ValidationError, field_validator
 from okrsync.connector import RenderContext, SourceBase
 from okrsync.cycle import Cycle
 from okrsync.window import DateRange, DateSpan, check_range, render_window, resolve, span
+from okrsync.yamlpos import parse
 
 Q4 = Cycle(start=date(2026, 10, 1), end=date(2026, 12, 31))
 
@@ -68,6 +70,18 @@ def test_resolve(spec: DateRange, today: date, expected: tuple[date, date]) -> N
 def test_invalid_ranges_say_why(value: object, message: str) -> None:
     with pytest.raises(ValidationError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Windowed.model_validate({"connection": "c", "metric": "m", "date_range": value})
+
+
+def test_unquoted_yaml_dates_are_days(tmp_path: Path) -> None:
+    path = tmp_path / "w.yaml"
+    path.write_text('date_range: {start: 2026-11-01, end: "{as_of}"}\n', encoding="utf-8")
+    data = parse(path).data  # YAML gives a date object for the unquoted day
+    assert isinstance(data["date_range"]["start"], date)
+    source = Windowed.model_validate({"connection": "c", "metric": "m", **data})
+    assert resolve(source.date_range, ctx(date(2026, 11, 15))) == (
+        date(2026, 11, 1),
+        date(2026, 11, 15),
+    )
 
 
 def test_render_pins_days_and_fills_other_placeholders() -> None:
