@@ -90,10 +90,10 @@ def check_base_url(url: str) -> str:
         parsed: httpx.URL | None = httpx.URL(url)
     except httpx.InvalidURL:
         parsed = None
+    if parsed is not None and parsed.userinfo:  # checked first: never echo such a url
+        raise ValueError("put credentials in the connection's secret fields, not in the url")
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
-    if parsed.userinfo:
-        raise ValueError("put credentials in the connection's secret fields, not in the url")
     return url
 
 

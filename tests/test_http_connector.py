@@ -379,3 +379,12 @@ def test_a_retry_after_longer_than_max_wait_is_left_for_the_next_sync(server: Fa
         error
     )
     assert (sleeps.waits, len(server.requests)) == ([], 1)  # not back before it was told
+
+
+def test_credentials_in_a_url_are_refused_without_echoing_them() -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        HttpSettings.model_validate({"type": "http", "url": "ftp://bob:hunter22@host/x"})
+    # As the loader reports it: messages only, never the input (include_input=False).
+    messages = " ".join(e["msg"] for e in info.value.errors(include_input=False))
+    assert "not in the url" in messages
+    assert "hunter22" not in messages
