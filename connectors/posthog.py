@@ -11,7 +11,9 @@ and ``{as_of}`` become the HogQL placeholders ``{cycle_start}``, ``{cycle_end}``
 ``'2026-12-31'`` (the cycle's last day) and ``'2026-11-15T12:00:00Z'``. Write
 ``toDateTime({cycle.start})`` (``parseDateTime64BestEffortOrNull`` in the project's
 time zone; it honours the ``Z`` of ``{as_of}``) or ``toDate({cycle.end})``. A quoted
-placeholder (``'{cycle.start}'``) is unquoted, since the value is a string already.
+placeholder (``'{cycle.start}'``) is unquoted, since the value is a string already;
+one inside a longer literal (``'{cycle.start} 00:00:00'``) would be sent as text
+PostHog never fills, so the source is refused when the mappings load.
 
 Verified in PostHog's source (github.com/PostHog/posthog): ``HogQLQuery.values`` is
 "Constant values that can be referenced with the {placeholder} syntax in the query"
@@ -33,6 +35,9 @@ drf-exceptions-hog builds its Response without DRF's ``Retry-After`` header, so 
 wait is read from ``Retry-After`` when present, else from DRF's detail "Expected
 available in N seconds."; a wait longer than ``retry.max_time`` (the hourly
 allowance) is a QuotaError. 512 (estimated execution too long) is a QueryError.
+A status answer saying ``complete`` and ``error`` is a QueryError with its
+``error_message``. ``max_concurrency`` defaults to 3: PostHog runs 3 queries at once
+per project (PostHog's API-queries docs).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ from okrsync.connector import (
     Runtime,
     SourceBase,
 )
-from okrsync.errors import MeasureError, SourceDataError, TransientError
+from okrsync.errors import MeasureError, QueryError, SourceDataError, TransientError, excerpt
 from okrsync.http_client import CallCounter, make_client, request_json
 from okrsync.render import iso_values
 
@@ -62,6 +67,9 @@ US_CLOUD = "https://us.posthog.com"
 HOGQL_NAMES = {"cycle.start": "cycle_start", "cycle.end": "cycle_end", "as_of": "as_of"}
 _PLACEHOLDER = re.compile(r"('?)\{(cycle\.start|cycle\.end|as_of)\}\1")
 _SELECT = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*\(?\s*(select|with)\b", re.I | re.S)
+# comments, then single-quoted string literals (group 1: the text between the quotes)
+_LITERAL = re.compile(r"--[^\n]*|/\*.*?\*/|'((?:[^'\\]|\\.|'')*)'", re.S)
+_NAME = re.compile(r"\{(cycle\.start|cycle\.end|as_of)\}")
 
 
 class PostHogSettings(ConnectionSettings):
@@ -69,6 +77,9 @@ class PostHogSettings(ConnectionSettings):
     url: str = Field(default=US_CLOUD, description="us/eu.posthog.com or your own instance.")
     project_id: PositiveInt = Field(description="The project's id (project settings).")
     api_key: str = Field(description="Personal API key with the query:read scope: ${ENV_VAR}.")
+    max_concurrency: PositiveInt = Field(
+        default=3, description="Queries in flight at once; PostHog runs 3 per project."
+    )
     refresh: Literal["blocking", "force_blocking"] = Field(
         default="blocking", description="blocking may answer from PostHog's cache."
     )
@@ -107,6 +118,15 @@ class PostHogSource(SourceBase):
     def _select(cls, hogql: str) -> str:
         if not _SELECT.match(hogql):
             raise ValueError("hogql must be a SELECT (or WITH … SELECT) returning one number")
+        for literal in _LITERAL.finditer(hogql):
+            text = literal.group(1)
+            if text is None or _NAME.fullmatch(text) or not (name := _NAME.search(text)):
+                continue
+            raise ValueError(
+                f"hogql has {name.group(0)} inside the string literal {literal.group(0)!s}, "
+                "which PostHog never fills (the query would compare with the literal text): "
+                f"write the placeholder bare, e.g. toDateTime({name.group(0)})"
+            )
         return hogql
 
     @field_validator("values")
@@ -178,6 +198,9 @@ class PostHogConnection:
             status = data.get("query_status") if isinstance(data, dict) else None
             if not isinstance(status, dict):
                 raise SourceDataError("PostHog's query status answer has no query_status")
+            if status.get("complete") and status.get("error"):
+                message = status.get("error_message") or "no error_message given"
+                raise QueryError(f"PostHog query {query_id} failed: {excerpt(str(message))}")
             if status.get("complete"):
                 return status.get("results")
         raise TransientError(f"PostHog query {query_id} still running after {waited:g}s")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -384,6 +385,44 @@ def test_202_failed_query_carries_its_error_message(sim: PostHogSimulator) -> No
     assert "Memory limit exceeded" in str(error)
 
 
+def test_202_status_saying_complete_with_error_is_a_query_error(sim: PostHogSimulator) -> None:
+    sim.pending_polls = 1
+    status = {"id": "ab12", "complete": True, "error": True, "error_message": "Too many parts"}
+    sim.add_fault(PATH + r"[0-9a-f]+/", Fault.status(200, {"query_status": status}))
+    error = fails(sim, "SELECT 1")
+    assert isinstance(error, QueryError)
+    assert re.fullmatch(r"PostHog query [0-9a-f]+ failed: Too many parts", str(error))
+
+
+def doc_hogql_examples() -> list[str]:
+    """Every ``hogql:`` of docs/connectors/posthog.md's yaml blocks (one-line or folded ``>``)."""
+    text = (Path(__file__).parent.parent / "docs/connectors/posthog.md").read_text()
+    found: list[str] = []
+    for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            key, _, rest = line.partition("hogql:")
+            if _ and not key.strip():
+                if rest.strip() != ">":
+                    found.append(rest.strip())
+                    continue
+                indent = len(key)
+                body = []
+                for more in lines[i + 1 :]:
+                    if len(more) - len(more.lstrip()) <= indent or not more.strip():
+                        break
+                    body.append(more.strip())
+                found.append(" ".join(body))
+    return found
+
+
+def test_doc_examples_run_on_the_simulator(sim: PostHogSimulator) -> None:
+    examples = doc_hogql_examples()
+    assert len(examples) >= 4
+    for hogql, result in zip(examples, measure_all(sim, examples), strict=True):
+        assert isinstance(result, Reading), (hogql, result)
+
+
 # -- models ------------------------------------------------------------------
 
 
@@ -411,6 +450,7 @@ def test_settings_validation(data: dict[str, Any], message: str) -> None:
 def test_settings_defaults() -> None:
     settings = PostHogSettings(type="posthog", project_id=7, api_key="phx_k")
     assert (settings.url, settings.refresh) == ("https://us.posthog.com", "blocking")
+    assert settings.max_concurrency == 3  # PostHog runs 3 queries at once per project
 
 
 def test_url_with_a_trailing_slash(sim: PostHogSimulator) -> None:
@@ -431,6 +471,38 @@ def test_url_with_a_trailing_slash(sim: PostHogSimulator) -> None:
 def test_source_validation(data: dict[str, Any], message: str) -> None:
     with pytest.raises(pydantic.ValidationError, match=message):
         PostHogSource.model_validate({"connection": "ph", **data})
+
+
+@pytest.mark.parametrize(
+    ("hogql", "literal", "placeholder"),
+    [
+        (
+            "SELECT count() FROM events WHERE timestamp >= toDateTime('{cycle.start} 00:00:00')",
+            "'{cycle.start} 00:00:00'",
+            "{cycle.start}",
+        ),
+        ("SELECT 1 WHERE event = 'as of {as_of}'", "'as of {as_of}'", "{as_of}"),
+        ("SELECT 1 WHERE x = '{cycle.end}T23:59:59'", "'{cycle.end}T23:59:59'", "{cycle.end}"),
+    ],
+)
+def test_placeholder_inside_a_longer_literal_is_refused(
+    hogql: str, literal: str, placeholder: str
+) -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        PostHogSource(connection="ph", hogql=hogql)
+    message = str(info.value)
+    assert f"{placeholder} inside the string literal {literal}" in message
+    assert "PostHog never fills" in message
+    assert f"write the placeholder bare, e.g. toDateTime({placeholder})" in message
+
+
+def test_quoted_placeholders_and_other_literals_accepted() -> None:
+    for hogql in (
+        "SELECT 1 WHERE toDate(timestamp) >= '{cycle.start}' AND event = 'it''s {x}'",
+        "SELECT 1 WHERE event = 'a' -- don't {cycle.start} here\n AND toDate('{cycle.end}') > 0",
+        "SELECT 1 /* 'x {as_of}' */ WHERE timestamp <= toDateTime({as_of})",
+    ):
+        assert PostHogSource(connection="ph", hogql=hogql).hogql == hogql
 
 
 def test_select_forms_accepted() -> None:
