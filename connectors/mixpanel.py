@@ -22,9 +22,10 @@ Two source forms, one GET each (PROTOCOLS-ANALYTICS.md, Mixpanel):
 Empty ``values`` for the event is "no data" (SourceDataError): Mixpanel answers an
 unknown event name that way (unverified), and it zero-fills days of a known
 event, so a real zero still reads 0. Errors are ``{"request", "error"}``; a 429 that
-says the hourly allowance is spent ("… (61/60 queries running in the last hour)",
-bodies quoted in airbytehq/airbyte#7126 and #9410 and a third-party client's
-tests) is a QuotaError; a 429 for the 5-concurrent limit is retried, honouring
+says the hourly allowance is spent ("… 1/5 queries running concurrently and 61/60
+queries running in the last hour. …", bodies quoted in airbytehq/airbyte#7126 and
+#9410 and a third-party client's tests; the counts include the refused request, so
+the allowance is spent when used > limit) is a QuotaError; a 429 for the 5-concurrent limit is retried, honouring
 Retry-After. ``max_concurrency`` defaults to, and may not exceed, 5.
 """
 
@@ -181,9 +182,12 @@ class MixpanelConnection:
 
 
 def _spent(message: str) -> bool:
-    """ "… (61/60 queries running in the last hour)": the hourly allowance is used up."""
+    """ "… 61/60 queries running in the last hour": the hourly allowance is used up.
+
+    The count includes the refused request itself, so 60/60 is still within it.
+    """
     found = _HOURLY.search(message)
-    return found is not None and int(found.group(1)) >= int(found.group(2))
+    return found is not None and int(found.group(1)) > int(found.group(2))
 
 
 def open_connection(settings: MixpanelSettings, runtime: Runtime) -> MixpanelConnection:

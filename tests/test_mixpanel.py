@@ -35,6 +35,7 @@ from okrsync.simulators.mixpanel import (
     DEMO_PROJECT_ID,
     DEMO_SECRET,
     DEMO_USERNAME,
+    LIMITS_DOC,
     PURCHASES_BY_COUNTRY,
     SIGNUPS_AND_PURCHASES,
     WEEKLY_SIGNUPS,
@@ -278,14 +279,17 @@ def test_hourly_allowance_spent_is_quota_and_not_retried() -> None:
         assert sim.requests[-1].query["event"] == "Page Viewed"
     assert isinstance(error, QuotaError)
     assert "hourly query allowance is spent" in str(error)
-    assert "(3/2 queries running in the last hour)" in str(error)
+    assert "1/5 queries running concurrently and 3/2 queries running in the last hour." in str(
+        error
+    )
 
 
 def test_concurrency_429_waits_retry_after(sim: MixpanelSimulator) -> None:
     body = {
         "request": "/api/query/segmentation?project_id=1",
-        "error": "Query rate limit exceeded for project_id: 1. This request exceeded the "
-        "concurrency limit (6/5 queries running concurrently).",
+        "error": "Query rate limit exceeded for project_id: 1. 6/5 queries running "
+        "concurrently and 12/60 queries running in the last hour. For more information, "
+        "please consult our documentation at https://help.mixpanel.com/",
     }
     sim.add_fault(SEG, Fault.status(429, body, {"Retry-After": "7"}))
     sleeps = Sleeps()
@@ -293,6 +297,21 @@ def test_concurrency_429_waits_retry_after(sim: MixpanelSimulator) -> None:
     assert sleeps.waits == [7.0]
     assert reading.calls == 2
     assert reading.value > 0
+
+
+def test_last_query_of_the_hour_is_not_a_spent_allowance(sim: MixpanelSimulator) -> None:
+    """Mixpanel's counts include the refused request: 60/60 is the 60th query, still allowed."""
+    body = {
+        "request": "/api/query/segmentation?project_id=1",
+        "error": "Query rate limit exceeded for project_id: 1. 6/5 queries running "
+        "concurrently and 60/60 queries running in the last hour. For more information, "
+        "please consult our documentation at https://help.mixpanel.com/",
+    }
+    sim.add_fault(SEG, Fault.status(429, body, {"Retry-After": "3"}))
+    sleeps = Sleeps()
+    reading = measure(sim.url, {"event": "Purchase"}, sleeps)
+    assert sleeps.waits == [3.0]
+    assert reading.calls == 2
 
 
 def test_5xx_storm_gives_up_after_the_retry_budget(sim: MixpanelSimulator) -> None:
@@ -474,7 +493,11 @@ def test_simulator_limits_concurrency_and_the_hour() -> None:
             thread.join()
     refused = [r for r in statuses if r.status_code == 429]
     assert len(refused) == 1
-    assert "(6/5 queries running concurrently)" in refused[0].json()["error"]
+    assert refused[0].json()["error"] == (
+        f"Query rate limit exceeded for project_id: {DEMO_PROJECT_ID}. 6/5 queries running "
+        "concurrently and 6/60 queries running in the last hour. For more information, please consult our "
+        f"documentation at {LIMITS_DOC}"
+    )
     assert refused[0].headers["Retry-After"] == "10"
     ticks = iter([0.0, 10.0, 20.0])
     with MixpanelSimulator(today=lambda: TODAY, hourly_limit=2, clock=lambda: next(ticks)) as sim:
@@ -483,7 +506,11 @@ def test_simulator_limits_concurrency_and_the_hour() -> None:
         spent = get(sim, "/api/query/segmentation", params)
     assert spent.status_code == 429
     assert spent.headers["Retry-After"] == "3580"  # when the first query leaves the hour
-    assert "(3/2 queries running in the last hour)" in spent.json()["error"]
+    assert spent.json()["error"] == (
+        f"Query rate limit exceeded for project_id: {DEMO_PROJECT_ID}. 1/5 queries running "
+        "concurrently and 3/2 queries running in the last hour. For more information, please consult our "
+        f"documentation at {LIMITS_DOC}"
+    )
 
 
 # -- a whole sync into a real store --------------------------------------------

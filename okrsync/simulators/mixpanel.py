@@ -15,8 +15,10 @@ Auth is HTTP Basic ``username:secret`` of a service account plus the project's
 ``project_id`` on every request (401 / 400 / 403 otherwise). Errors are
 ``{"request": "<path?query>", "error": "<message>"}``. Limits as Mixpanel's: at
 most ``concurrency`` queries at once and ``hourly_limit`` per rolling hour, each
-refused with 429, Retry-After and the wording of real answers ("… (6/5 queries
-running concurrently)", "… (61/60 queries running in the last hour)"). What the
+refused with 429, Retry-After and the one-sentence wording of real answers, whose
+counts include the refused request ("Query rate limit exceeded for project_id: N.
+1/5 queries running concurrently and 61/60 queries running in the last hour. For
+more information, …", airbytehq/airbyte#7126 and #9410). What the
 simulator does not implement (``on``, other units) is a 400, never a made-up answer.
 
 Demo numbers: :func:`event_count` is a deterministic daily count per event that
@@ -197,22 +199,21 @@ class MixpanelSimulator(FakeServer):
         return run
 
     def _admit(self, request: Request) -> Response | None:
-        prefix = (
-            f"Query rate limit exceeded for project_id: {self.project_id}. This request exceeded"
-        )
+        """Mixpanel's one-sentence 429, both counts including this request (airbyte#7126)."""
         with self._slots:
             now = self.clock()
             while self._recent and now - self._recent[0] >= 3600:
                 self._recent.popleft()
-            if len(self._recent) >= self.hourly_limit:
-                wait = math.ceil(3600 - (now - self._recent[0]))
-                used = f"{len(self._recent) + 1}/{self.hourly_limit}"
-                text = f"{prefix} the rate limit ({used} queries running in the last hour). For more information, please consult our documentation at {LIMITS_DOC}"
+            hourly = len(self._recent) >= self.hourly_limit
+            if hourly or self._running >= self.concurrency:
+                text = (
+                    f"Query rate limit exceeded for project_id: {self.project_id}. "
+                    f"{self._running + 1}/{self.concurrency} queries running concurrently and "
+                    f"{len(self._recent) + 1}/{self.hourly_limit} queries running in the last "
+                    f"hour. For more information, please consult our documentation at {LIMITS_DOC}"
+                )
+                wait = math.ceil(3600 - (now - self._recent[0])) if hourly else 10
                 return _error(request, 429, text, {"Retry-After": str(max(1, wait))})
-            if self._running >= self.concurrency:
-                used = f"{self._running + 1}/{self.concurrency}"
-                text = f"{prefix} the concurrency limit ({used} queries running concurrently)."
-                return _error(request, 429, text, {"Retry-After": "10"})
             self._recent.append(now)
             self._running += 1
         return None
