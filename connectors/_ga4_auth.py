@@ -80,9 +80,12 @@ def parse_service_account(text: str) -> ServiceAccount:
         raise ValueError(
             f"credentials lacks {', '.join(missing)}: not a whole service-account key file"
         )
-    uri = httpx.URL(info["token_uri"]) if info["token_uri"].startswith("http") else None
-    if uri is None or not uri.host:
-        raise ValueError("credentials token_uri must be an http(s) URL")
+    try:
+        uri: httpx.URL | None = httpx.URL(info["token_uri"])
+    except httpx.InvalidURL:
+        uri = None
+    if uri is None or uri.scheme not in ("http", "https") or not uri.host:
+        raise ValueError("credentials token_uri must be an http(s) URL with a host")
     try:
         key = load_pem_private_key(info["private_key"].encode(), password=None)
     except (ValueError, TypeError):

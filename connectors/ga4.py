@@ -28,7 +28,7 @@ from connectors._ga4_answers import Expired, classifier, raw_excerpt, report_val
 from connectors._ga4_auth import AccessTokens, Bearer, ServiceAccount, parse_service_account
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import AuthError, QueryError, excerpt
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import CallCounter, check_base_url, make_client, request_json
 from okrsync.window import DateRange, check_range, render_window, span
 
 DEFAULT_URL = "https://analyticsdata.googleapis.com"
@@ -67,6 +67,7 @@ class Ga4Settings(ConnectionSettings):
     )
 
     _property = field_validator("property", mode="before")(property_id)
+    _url = field_validator("url")(check_base_url)
 
     @field_validator("credentials")
     @classmethod

@@ -528,6 +528,9 @@ def key_text(**changes: Any) -> str:
             "private_key is not a PEM private key",
         ),
         (key_text(token_uri="oauth2.googleapis.com/token"), "token_uri must be an http(s) URL"),
+        (key_text(token_uri="httpx://oauth2.googleapis.com/token"), "token_uri must be an http"),
+        (key_text(token_uri="https:///token"), "token_uri must be an http(s) URL with a host"),
+        (key_text(token_uri="https://[::1/token"), "token_uri must be an http(s) URL with a host"),
     ],
 )
 def test_settings_validation_never_echoes_the_key(credentials: str, message: str) -> None:
@@ -584,6 +587,22 @@ def test_settings_property_and_extra_keys_are_checked() -> None:
         Ga4Settings.model_validate({"type": "ga4", "credentials": key_text(), "key_file": "x"})
     config = Ga4Settings.model_validate({"type": "ga4", "credentials": key_text(), "property": 7})
     assert (config.property, config.url) == ("7", "https://analyticsdata.googleapis.com")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("analyticsdata.googleapis.com", "url must start with http:// or https:// and name a host"),
+        ("ftp://analyticsdata.googleapis.com", "url must start with http:// or https://"),
+        ("https://", "and name a host"),
+        ("https://me:hunter2@analyticsdata.googleapis.com", "not in the url"),
+    ],
+)
+def test_settings_url_is_checked(url: str, message: str) -> None:
+    with pytest.raises(pydantic.ValidationError) as info:
+        Ga4Settings.model_validate({"type": "ga4", "credentials": key_text(), "url": url})
+    assert message in str(info.value)
+    assert "hunter2" not in str(info.value)
 
 
 def test_property_is_normalised() -> None:
