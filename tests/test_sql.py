@@ -586,6 +586,23 @@ def test_warehouse_agrees_with_the_stats_simulator_on_every_day(tmp_path: Path) 
         db.close()
 
 
+def test_warehouse_bills_each_subscription_first_on_the_day_it_started(tmp_path: Path) -> None:
+    path = seed(tmp_path / "w.db", start=CYCLE.start, end=CYCLE.end, today=TODAY)
+    db = sqlite3.connect(path)
+    try:
+        subs = db.execute("SELECT customer, arr, started_on FROM subscriptions").fetchall()
+        invoices = set(
+            db.execute("SELECT customer, amount, issued_on FROM invoices WHERE product = 'core'")
+        )
+    finally:
+        db.close()
+    late = [s for s in subs if date.fromisoformat(s[2]).day >= 29]
+    assert late, "the seed has no subscription starting on the 29th-31st to check"
+    for customer, arr, started_on in subs:
+        first = (customer, round(round(arr * 100) / 12) / 100, started_on)
+        assert first in invoices, first
+
+
 def test_warehouse_is_deterministic_and_replaced_whole(tmp_path: Path) -> None:
     def dump(path: Path) -> list[str]:
         db = sqlite3.connect(path)

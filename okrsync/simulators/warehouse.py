@@ -8,7 +8,8 @@
         started_on <= D < ended_on (ended_on NULL: still active)
     invoices(id, customer, product, amount, currency, issued_on)
         product 'core': each active subscription billed arr/12 monthly, on the
-        day of the month it started; product 'new': new-product licence sales,
+        day of the month it started (the month's last day when shorter), first
+        on started_on; product 'new': new-product licence sales,
         a credit note (negative amount) on a day that lost more than it sold
 
 The numbers agree with the stats simulator (:func:`okrsync.simulators.stats.metric_value`),
@@ -30,6 +31,7 @@ import os
 import random
 import sqlite3
 import tempfile
+from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -124,7 +126,9 @@ def _core_invoices(subs: list[_Sub], today: date) -> list[tuple[str, str, int, d
         month = 0
         while True:
             year, index = divmod(sub.started_on.month - 1 + month, 12)
-            billed = date(sub.started_on.year + year, index + 1, min(sub.started_on.day, 28))
+            year, index = sub.started_on.year + year, index + 1
+            # the start's day, or the month's last when shorter: never before started_on
+            billed = date(year, index, min(sub.started_on.day, monthrange(year, index)[1]))
             if billed > today or (sub.ended_on is not None and billed >= sub.ended_on):
                 break
             out.append((sub.customer, "core", round(sub.cents / 12), billed))
