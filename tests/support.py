@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from okrsync import loader
-from okrsync.connector import Runtime
+from okrsync.connector import Connector, Reading, Runtime
 from okrsync.registry import Registry
 
 TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
@@ -83,3 +85,18 @@ async def no_sleep(_: float) -> None:
 
 
 FAST = Runtime(sleep=no_sleep)  # retries without waiting
+
+
+def measure_once(
+    connector: Connector, settings: Any, query: Any, sleeps: Sleeps | None = None
+) -> Reading:
+    """Open a real connection, measure one rendered source, close it (retries recorded)."""
+
+    async def run() -> Reading:
+        connection = connector.open(settings, Runtime(sleep=sleeps or Sleeps()))
+        try:
+            return await connection.measure(query)
+        finally:
+            await connection.aclose()
+
+    return asyncio.run(run())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import ssl
 from collections.abc import Iterator
@@ -16,13 +15,13 @@ import trustme
 
 from connectors import BUILTINS
 from connectors.http import CONNECTOR, HttpSettings, HttpSource, describe
-from okrsync.connector import Reading, Runtime
+from okrsync.connector import Reading
 from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
 from okrsync.http_client import error_class
 from okrsync.simulators import FakeServer, Fault, Request, Response, StatsSimulator
 from okrsync.simulators.stats import metric_value
 from okrsync.tls import ssl_context
-from tests.support import Sleeps
+from tests.support import Sleeps, measure_once
 
 
 @pytest.fixture
@@ -44,14 +43,7 @@ def measure(
     config = HttpSettings.model_validate({"type": "http", "url": url, **settings})
     query = HttpSource.model_validate({"connection": "api", **source})
 
-    async def run() -> Reading:
-        connection = CONNECTOR.open(config, Runtime(sleep=sleeps or Sleeps()))
-        try:
-            return await connection.measure(query)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    return measure_once(CONNECTOR, config, query, sleeps)
 
 
 def fails(url: str, source: dict[str, Any], **settings: Any) -> MeasureError:

@@ -45,7 +45,7 @@ from okrsync.simulators.mixpanel import (
 )
 from okrsync.simulators.server import Fault
 from okrsync.store import Store
-from tests.support import FAST, Sleeps, write
+from tests.support import FAST, Sleeps, measure_once, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -80,14 +80,7 @@ def measure(
 ) -> Reading:
     query = CONNECTOR.render(source(**fields), CTX)  # type: ignore[misc]
 
-    async def run() -> Reading:
-        connection = CONNECTOR.open(settings(url, **extra), Runtime(sleep=sleeps or Sleeps()))
-        try:
-            return await connection.measure(query)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    return measure_once(CONNECTOR, settings(url, **extra), query, sleeps)
 
 
 def fails(url: str, fields: dict[str, Any], **extra: Any) -> MeasureError:

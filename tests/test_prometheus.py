@@ -9,7 +9,6 @@ simulator's faults. Without the binary the real-server tests skip, unless
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from connectors.prometheus import (
     render,
 )
 from okrsync import engine, loader
-from okrsync.connector import Reading, RenderContext, Runtime
+from okrsync.connector import Reading, RenderContext
 from okrsync.cycle import Cycle
 from okrsync.errors import (
     AuthError,
@@ -59,7 +58,7 @@ from okrsync.simulators.stats import UPTIME, metric_value
 from okrsync.store import Store
 from tests import prom_support
 from tests.prom_support import PASSWORD, REQUESTS, USERNAME, RealPrometheus
-from tests.support import FAST, Sleeps, write
+from tests.support import FAST, Sleeps, measure_once, write
 
 CYCLE = Cycle.model_validate("2026-Q4")
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -73,14 +72,7 @@ def measure(
     config = PrometheusSettings.model_validate({"type": "prometheus", "url": url, **settings})
     query = render(PrometheusSource(connection="prom", promql=promql), RenderContext(CYCLE, at))
 
-    async def run() -> Reading:
-        connection = CONNECTOR.open(config, Runtime(sleep=sleeps or Sleeps()))
-        try:
-            return await connection.measure(query)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    return measure_once(CONNECTOR, config, query, sleeps)
 
 
 def fails(url: str, promql: str, **kwargs: Any) -> MeasureError:
