@@ -1,139 +1,69 @@
 """Google Analytics 4 on 127.0.0.1: the OAuth token endpoint and Data API v1beta runReport.
 
-- ``POST /token`` (form): ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and
-  an RS256 ``assertion`` checked against the registered service account's public key:
-  ``aud`` must be ``https://oauth2.googleapis.com/token``, ``exp`` ≤ ``iat`` + 3600 and
-  not past, ``scope`` present. Success ``{access_token, expires_in, token_type}``;
-  refusals ``{error, error_description}`` in Google's words (``invalid_grant`` "Invalid
-  JWT Signature.", "Invalid grant: account not found", "Invalid JWT: Failed audience
-  check.", the 60-minute window message; ``invalid_scope``).
+- ``POST /token``: Google's JWT-bearer grant for service accounts, checked as
+  :mod:`okrsync.simulators._ga4_oauth` describes; it hands out Bearer tokens.
 - ``POST /v1beta/properties/{id}:runReport``: Bearer tokens it issued (they expire
   after ``token_lifetime``; :meth:`Ga4Simulator.expire_tokens` forces it), the
-  property's access, the request body (unknown fields, metric names, ``dateRanges``
-  as ``YYYY-MM-DD``/``NdaysAgo``/``yesterday``/``today``, ``dimensionFilter`` as
-  ``filter``/``andGroup`` of ``stringFilter`` EXACT), token quotas per property per
+  property's access, the request body (parsed and valued as
+  :mod:`okrsync.simulators._ga4_report` describes), token quotas per property per
   day and hour (429 ``RESOURCE_EXHAUSTED`` "Exhausted property tokens per day. …").
   Answers ``metricHeaders`` (with ``type``), ``rows`` (left out when nothing matched,
   as GA4 does), ``rowCount``, ``metadata``, ``propertyQuota`` when asked, ``kind``;
   ``dimensionHeaders`` is left out as no dimensions are modelled (proto3 JSON drops
-  empty lists: compare 8-bit-sheep/googleAnalyticsR#406 and #407). Date-range and
-  missing-field messages are **unverified** wording; the rest is Google's as seen in
-  public clients and Google's docs.
-  Errors are ``{"error": {"code", "message", "status"}}``. Anything it does not
-  model (dimensions, other filters, several date ranges …) is a 400
-  ``INVALID_ARGUMENT`` saying so, never a made-up number.
+  empty lists: compare 8-bit-sheep/googleAnalyticsR#406 and #407).
+  Errors are ``{"error": {"code", "message", "status"}}``.
 
-Values: activeUsers, averageSessionDuration and screenPageViews follow
-:func:`okrsync.simulators.stats.metric_value` (``mau_key_accounts``,
-``avg_session_duration_seconds``, ``website_pageviews``) over the requested days;
-other metrics are a deterministic function of (name, days); a filter takes a
-deterministic share. :func:`start_demo` gives a running simulator and the demo
-service-account key file (its ``token_uri`` points here).
+:func:`start_demo` gives a running simulator and the demo service-account key file
+(its ``token_uri`` points here).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
-import re
-import secrets
 import threading
 import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from functools import cache
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
 
-import jwt
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
+from okrsync.simulators._ga4_oauth import (
+    Grant,
+    check_grant,
+    demo_key,
+    new_access_token,
+    token_response,
+)
+from okrsync.simulators._ga4_report import (
+    METRICS,
+    GoogleError,
+    amount,
+    filter_share,
+    format_value,
+    invalid,
+    parse_dates,
+    parse_metrics,
+    parse_query,
+)
 from okrsync.simulators.server import FakeServer, Request, Response
-from okrsync.simulators.stats import metric_value
 
 DEMO_PROPERTY = "312345678"
 DEMO_CLIENT_EMAIL = "okrsync-demo@okrsync-demo.iam.gserviceaccount.com"
 DEMO_KEY_ID = "0d3m0k3y1d0kr5ync0000000000000000000000"
-AUDIENCE = "https://oauth2.googleapis.com/token"
-GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 READ_SCOPES = {
     "https://www.googleapis.com/auth/analytics.readonly",
     "https://www.googleapis.com/auth/analytics",
 }
-SCHEMA = "https://developers.google.com/analytics/devguides/reporting/data/v1/api-schema"
-# name → (metricHeaders type, stats metric or None); a small part of GA4's API schema
-_COUNTS = "newUsers totalUsers sessions engagedSessions eventCount keyEvents transactions"
-METRICS: dict[str, tuple[str, str | None]] = {
-    "activeUsers": ("TYPE_INTEGER", "mau_key_accounts"),
-    "averageSessionDuration": ("TYPE_SECONDS", "avg_session_duration_seconds"),
-    "screenPageViews": ("TYPE_INTEGER", "website_pageviews"),
-    **{name: ("TYPE_INTEGER", None) for name in _COUNTS.split()},
-    "totalRevenue": ("TYPE_CURRENCY", None),
-    "userEngagementDuration": ("TYPE_SECONDS", None),
-    "bounceRate": ("TYPE_FLOAT", None),
-    "engagementRate": ("TYPE_FLOAT", None),
-}
-DIMENSIONS = {"eventName", "pagePath", "pageTitle", "country", "deviceCategory", "hostName"}
-EVENTS = {"page_view", "session_start", "first_visit", "user_engagement", "purchase", "sign_up"}
-BODY_FIELDS = {
-    "property", "dimensions", "metrics", "dateRanges", "dimensionFilter", "metricFilter",
-    "offset", "limit", "metricAggregations", "orderBys", "currencyCode", "cohortSpec",
-    "keepEmptyRows", "returnPropertyQuota", "comparisons",
-}  # fmt: skip
-MODELLED = {"property", "metrics", "dateRanges", "dimensionFilter", "offset", "limit"} | {
-    "currencyCode", "keepEmptyRows", "returnPropertyQuota",
-}  # fmt: skip
-_DAY = re.compile(r"\d{4}-\d{2}-\d{2}|today|yesterday|(\d{1,4})daysAgo")
 _DAY_MSG = "Exhausted property tokens per day. These quota tokens will return in under 24 hours."
 _HOUR_MSG = "Exhausted property tokens per hour. These quota tokens will return in under an hour."
 _CREDS = "Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project."
-_WINDOW = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values and use a clock with skew to account for clock differences between systems."
 
 
 def _utc_today() -> date:
     return datetime.now(UTC).date()
-
-
-@cache
-def demo_key() -> tuple[str, bytes]:
-    """(private key PEM, public key PEM) of the demo service account, made once per process."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
-
-
-class GoogleError(Exception):
-    def __init__(self, code: int, status: str, message: str) -> None:
-        super().__init__(message)
-        self.response = Response.json(
-            {"error": {"code": code, "message": message, "status": status}}, code
-        )
-
-
-def _invalid(message: str) -> GoogleError:
-    return GoogleError(400, "INVALID_ARGUMENT", message)
-
-
-def _oauth_error(error: str, description: str, status: int = 400) -> Response:
-    return Response.json({"error": error, "error_description": description}, status)
-
-
-@dataclass
-class _Grant:
-    email: str
-    scopes: set[str]
-    expires: float  # time.monotonic()
 
 
 class Ga4Simulator(FakeServer):
@@ -155,7 +85,7 @@ class Ga4Simulator(FakeServer):
         self.token_lifetime, self.time_zone = token_lifetime, time_zone
         self.tokens_per_day, self.tokens_per_hour = tokens_per_day, tokens_per_hour
         self._accounts: dict[str, tuple[str, bytes]] = {}  # email → (key id, public PEM)
-        self._grants: dict[str, _Grant] = {}
+        self._grants: dict[str, Grant] = {}
         self._used: dict[tuple[str, str], int] = {}  # (property, day or hour bucket) → tokens
         self._state = threading.Lock()
         self.add_account(DEMO_CLIENT_EMAIL, demo_key()[1], DEMO_KEY_ID)
@@ -213,50 +143,14 @@ class Ga4Simulator(FakeServer):
     # -- POST /token ------------------------------------------------------------
 
     def _token(self, request: Request) -> Response:
-        form = dict(parse_qsl(request.body.decode(), keep_blank_values=True))
-        grant = form.get("grant_type", "")
-        if grant != GRANT:
-            return _oauth_error("unsupported_grant_type", f"Invalid grant_type: {grant}")
-        assertion = form.get("assertion", "")
-        try:
-            header = jwt.get_unverified_header(assertion)
-            claims = jwt.decode(assertion, options={"verify_signature": False})
-        except jwt.PyJWTError:
-            return _oauth_error("invalid_grant", "Invalid JWT Signature.")
-        account = self._accounts.get(str(claims.get("iss", "")))
-        if account is None:
-            return _oauth_error("invalid_grant", "Invalid grant: account not found")
-        key_id, public = account
-        try:
-            if header.get("alg") != "RS256" or header.get("kid", key_id) != key_id:
-                raise jwt.InvalidSignatureError
-            jwt.decode(
-                assertion,
-                public,
-                algorithms=["RS256"],
-                options={"verify_aud": False, "verify_exp": False, "verify_iat": False},
-            )
-        except jwt.PyJWTError:
-            return _oauth_error("invalid_grant", "Invalid JWT Signature.")
-        if claims.get("aud") != AUDIENCE:
-            return _oauth_error("invalid_grant", "Invalid JWT: Failed audience check.")
-        iat, exp, now = claims.get("iat"), claims.get("exp"), time.time()
-        if not isinstance(iat, int) or not isinstance(exp, int) or exp - iat > 3600:
-            return _oauth_error("invalid_grant", _WINDOW)
-        if exp < now or iat > now + 300:
-            return _oauth_error("invalid_grant", _WINDOW)
-        scopes = set(str(claims.get("scope", "")).split())
-        if not scopes:
-            return _oauth_error(
-                "invalid_scope", "Invalid OAuth scope or ID token audience provided."
-            )
-        token = "ya29.sim-" + secrets.token_urlsafe(32)
+        checked = check_grant(request.body, self._accounts)
+        if isinstance(checked, Response):
+            return checked
+        email, scopes = checked
+        token = new_access_token()
         with self._state:
-            self._grants[token] = _Grant(
-                str(claims["iss"]), scopes, time.monotonic() + self.token_lifetime
-            )
-        reply = {"access_token": token, "expires_in": self.token_lifetime, "token_type": "Bearer"}
-        return Response.json(reply)
+            self._grants[token] = Grant(email, scopes, time.monotonic() + self.token_lifetime)
+        return token_response(token, self.token_lifetime)
 
     # -- POST /v1beta/properties/{id}:runReport ---------------------------------
 
@@ -293,7 +187,7 @@ class Ga4Simulator(FakeServer):
 
     def _report(self, prop: str, body: bytes) -> dict[str, Any]:
         if not prop.isdigit():
-            raise _invalid(
+            raise invalid(
                 f"Invalid property ID: {prop}. A numeric Property ID is required. To learn more "
                 "about Property ID, see https://developers.google.com/analytics/devguides/reporting/data/v1/property-id."
             )
@@ -304,17 +198,17 @@ class Ga4Simulator(FakeServer):
                 "User does not have sufficient permissions for this property. To learn more about "
                 "Property ID, see https://developers.google.com/analytics/devguides/reporting/data/v1/property-id.",
             )
-        query = self._parse(body)
-        metrics = self._metrics(query.get("metrics"))
-        start, end = self._dates(query.get("dateRanges"))
-        share = self._share(query.get("dimensionFilter"))
+        query = parse_query(body)
+        metrics = parse_metrics(query.get("metrics"))
+        start, end = parse_dates(query.get("dateRanges"), self.today)
+        share = filter_share(query.get("dimensionFilter"))
         quota = self._charge(prop, cost=1 + (end - start).days // 30)
         report: dict[str, Any] = {
             "metricHeaders": [{"name": m, "type": METRICS[m][0]} for m in metrics]
         }
         today = self.today()
         if share > 0 and start <= today:
-            values = [_format(m, _amount(m, start, end, today, share)) for m in metrics]
+            values = [format_value(m, amount(m, start, end, today, share)) for m in metrics]
             report["rows"] = [{"metricValues": [{"value": v} for v in values]}]
             report["rowCount"] = 1
         report["metadata"] = {"currencyCode": "USD", "timeZone": self.time_zone}
@@ -322,94 +216,6 @@ class Ga4Simulator(FakeServer):
             report["propertyQuota"] = quota
         report["kind"] = "analyticsData#runReport"
         return report
-
-    def _parse(self, body: bytes) -> dict[str, Any]:
-        try:
-            query = json.loads(body or b"{}")
-        except ValueError:
-            raise _invalid("Invalid JSON payload received. Unexpected token.") from None
-        if not isinstance(query, dict):
-            raise _invalid("Invalid JSON payload received. Expected an object.")
-        for name in query:
-            if name not in BODY_FIELDS:
-                raise _invalid(
-                    f'Invalid JSON payload received. Unknown name "{name}": Cannot find field.'
-                )
-            if name not in MODELLED:
-                raise _invalid(f"The okrsync GA4 simulator does not support {name}.")
-        return query
-
-    def _metrics(self, given: Any) -> list[str]:
-        if not isinstance(given, list) or not given:
-            raise _invalid("At least one metric is required.")  # unverified wording
-        names = [m.get("name") if isinstance(m, dict) else None for m in given]
-        for name in names:
-            if name not in METRICS:
-                raise _invalid(
-                    f"Field {name} is not a valid metric. For a list of valid dimensions and "
-                    f"metrics, see {SCHEMA}"
-                )
-        return [str(n) for n in names]
-
-    def _dates(self, given: Any) -> tuple[date, date]:
-        if not isinstance(given, list) or not given:
-            raise _invalid("Must specify at least one date range.")  # unverified wording
-        if len(given) > 1:
-            raise _invalid("The okrsync GA4 simulator supports one date range per request.")
-        spec = given[0] if isinstance(given[0], dict) else {}
-        start, end = (self._day(spec.get(k), k) for k in ("startDate", "endDate"))
-        if end < start:
-            raise _invalid("endDate cannot be before startDate.")  # unverified wording
-        return start, end
-
-    def _day(self, text: Any, key: str) -> date:
-        match = _DAY.fullmatch(text) if isinstance(text, str) else None
-        try:
-            if match is None:
-                raise ValueError(text)
-            if text in ("today", "yesterday") or match.group(1):
-                back = 0 if text == "today" else 1 if text == "yesterday" else int(match.group(1))
-                return self.today() - timedelta(days=back)
-            return date.fromisoformat(text)
-        except ValueError:
-            raise _invalid(
-                f"Invalid {key}: {text}. {key} must be YYYY-MM-DD, NdaysAgo, yesterday, or today."
-            ) from None
-
-    def _share(self, expr: Any, depth: int = 0) -> float:
-        """The fraction of data a filter keeps; 0 when nothing matches."""
-        if expr is None:
-            return 1.0
-        if not isinstance(expr, dict) or len(expr) != 1 or depth > 5:
-            raise _invalid("Invalid JSON payload received. Oneof field 'expr' is already set.")
-        kind, inner = next(iter(expr.items()))
-        if (
-            kind == "andGroup"
-            and isinstance(inner, dict)
-            and isinstance(inner.get("expressions"), list)
-        ):
-            share = 1.0
-            for item in inner["expressions"]:
-                share *= self._share(item, depth + 1)
-            return share
-        if kind != "filter" or not isinstance(inner, dict):
-            raise _invalid(f"The okrsync GA4 simulator does not support {kind} filters.")
-        field = inner.get("fieldName")
-        if field not in DIMENSIONS:
-            raise _invalid(
-                f"Field {field} is not a valid dimension. For a list of valid dimensions and metrics, see {SCHEMA}"
-            )
-        string = inner.get("stringFilter")
-        if set(inner) != {"fieldName", "stringFilter"} or not isinstance(string, dict):
-            raise _invalid("The okrsync GA4 simulator supports only stringFilter filters.")
-        if string.get("matchType", "EXACT") != "EXACT" or not isinstance(string.get("value"), str):
-            raise _invalid("The okrsync GA4 simulator supports only stringFilter EXACT.")
-        value = string["value"]
-        if (field == "eventName" and value not in EVENTS) or (
-            field == "pagePath" and not value.startswith("/")
-        ):
-            return 0.0
-        return 0.05 + (zlib.crc32(f"{field}={value}".encode()) % 50) / 100
 
     def _bucket(self, prop: str, kind: str) -> tuple[tuple[str, str], int]:
         if kind == "day":
@@ -437,28 +243,6 @@ class Ga4Simulator(FakeServer):
             "potentiallyThresholdedRequestsPerHour": {"remaining": 120},
             "tokensPerProjectPerHour": status(used_hour, per_hour * 35 // 100),
         }
-
-
-def _amount(metric: str, start: date, end: date, today: date, share: float) -> float:
-    """Counts and sums take the filter's share; averages and rates do not."""
-    kind, stats = METRICS[metric]
-    seed = zlib.crc32(metric.encode())
-    if stats is not None:
-        value = metric_value(stats, start, end, today)
-    elif kind == "TYPE_FLOAT":
-        value = 0.3 + (seed % 40) / 100
-    else:
-        days = (min(end, today) - start).days + 1
-        value = (200 + seed % 800) * days * (1 + 0.01 * ((seed + today.toordinal()) % 7))
-    averaged = kind == "TYPE_FLOAT" or metric.startswith("average")
-    return value if averaged else value * share
-
-
-def _format(metric: str, value: float) -> str:
-    """As GA4 writes values: integers bare, others as decimals."""
-    if METRICS[metric][0] == "TYPE_INTEGER":
-        return str(round(value))
-    return repr(round(value, 6))
 
 
 @dataclass(frozen=True)
