@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -152,8 +154,8 @@ def create_store_engine(url: URL) -> Engine:
         # mode would autocommit DDL and leave SELECTs outside any transaction.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")  # first: WAL may wait
-        cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        _journal_mode_wal(cursor)  # readers never block the writer
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -165,6 +167,25 @@ def create_store_engine(url: URL) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _journal_mode_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting out other first openers of a new file.
+
+    Switching needs the file to itself, and SQLite answers "database is
+    locked" at once rather than through busy_timeout when another connection
+    is switching it too: a few processes opening a new store together failed
+    about one time in twenty.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _reason(exc: SQLAlchemyError) -> str:
