@@ -92,10 +92,9 @@ class Runner:
         if config is None:
             return EXIT_CONFIG
         if not self.lock.acquire(timeout=self.lock_wait):
-            log.warning(
-                "another okrsync holds the writer lock: skipping this run",
-                holder=self.lock.holder(),
-            )
+            # The holder may finish between our try and this look: say so, not nothing.
+            holder = self.lock.holder() or "another process (released it just now)"
+            log.warning("another okrsync holds the writer lock: skipping this run", holder=holder)
             return EXIT_LOCKED
         try:
             result = engine.sync(
