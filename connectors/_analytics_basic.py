@@ -10,6 +10,7 @@ carry the method, the URL path and the vendor's words, excerpted.
 Both also pick a host by data region (:class:`RegionalSettings`) and answer a 429
 either for a spent hourly allowance (QuotaError, not retried) or for a short-term
 limit (TransientError, retried honouring Retry-After): :func:`basic_classifier`.
+:class:`BasicConnection` holds the one client and the GET under the retry policy.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from okrsync.connector import ConnectionSettings
+from okrsync.connector import ConnectionSettings, Runtime
 from okrsync.errors import (
     AuthError,
     MeasureError,
@@ -32,11 +33,14 @@ from okrsync.errors import (
     excerpt,
 )
 from okrsync.http_client import (
+    CallCounter,
     Classify,
     basic_auth,
     body_json,
     check_base_url,
     error_class,
+    make_client,
+    request_json,
     retry_after,
 )
 
@@ -148,6 +152,43 @@ def basic_classifier(
     return classify
 
 
+class BasicConnection:
+    """The open connection both vendors share: one Basic-auth client, GETs under the policy."""
+
+    vendor: ClassVar[str]
+
+    def __init__(
+        self,
+        settings: RegionalSettings,
+        runtime: Runtime,
+        user: str,
+        secret: str,
+        classify: Classify,
+    ) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        self._client = make_client(settings, headers=basic_auth(user, secret))
+        self._classify = classify
+
+    async def _get(
+        self, path: str, params: dict[str, Any] | None, counter: CallCounter
+    ) -> tuple[Any, str]:
+        return await request_json(
+            self._client,
+            "GET",
+            path,
+            params=params,
+            retry=self._settings.retry,
+            sleep=self._runtime.sleep,
+            what=f"{self.vendor.lower()} GET {path}",
+            counter=counter,
+            classify=self._classify,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
 def finite(value: Any, what: str) -> float:
     """``value`` as a finite float, or a SourceDataError naming ``what``."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -164,8 +205,8 @@ def shape_error(vendor: str, what: str, raw: str) -> SourceDataError:
 
 __all__ = [
     "VENDOR_CONCURRENCY",
+    "BasicConnection",
     "RegionalSettings",
-    "basic_auth",
     "basic_classifier",
     "check_concurrency",
     "check_http_url",

@@ -38,8 +38,8 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
 from connectors._analytics_basic import (
+    BasicConnection,
     RegionalSettings,
-    basic_auth,
     basic_classifier,
     concurrency_field,
     finite,
@@ -47,7 +47,7 @@ from connectors._analytics_basic import (
 )
 from okrsync.connector import Connector, Reading, Runtime, SourceBase
 from okrsync.errors import QueryError, SourceDataError
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import CallCounter
 from okrsync.window import DateRange, check_range, render_window, span
 
 HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
@@ -114,18 +114,18 @@ def describe(source: AmplitudeSource) -> str:
     )
 
 
-class AmplitudeConnection:
+class AmplitudeConnection(BasicConnection):
+    vendor = "Amplitude"
+
     def __init__(self, settings: AmplitudeSettings, runtime: Runtime) -> None:
-        self._settings = settings
-        self._runtime = runtime
-        auth = basic_auth(settings.api_key, settings.secret_key)
-        self._client = make_client(settings, headers=auth)
-        self._classify = basic_classifier(
-            "Amplitude",
+        classify = basic_classifier(
+            self.vendor,
             "hourly query cost limit",
             lambda message: bool(_HOURLY.search(message)),
             "the project's API key and secret key",
         )
+        super().__init__(settings, runtime, settings.api_key, settings.secret_key, classify)
+        self._settings: AmplitudeSettings = settings
         self._events: dict[str, bool] | None = None  # event name → deleted, fetched once
         self._events_lock = asyncio.Lock()
 
@@ -165,24 +165,6 @@ class AmplitudeConnection:
             )
         if deleted:
             raise QueryError(f"Amplitude event {name!r} is deleted in the project")
-
-    async def _get(
-        self, path: str, params: dict[str, str] | None, counter: CallCounter
-    ) -> tuple[Any, str]:
-        return await request_json(
-            self._client,
-            "GET",
-            path,
-            params=params,
-            retry=self._settings.retry,
-            sleep=self._runtime.sleep,
-            what=f"amplitude GET {path}",
-            counter=counter,
-            classify=self._classify,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def event_names(data: Any, raw: str) -> dict[str, bool]:

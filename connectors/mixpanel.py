@@ -38,14 +38,14 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
 from connectors._analytics_basic import (
+    BasicConnection,
     RegionalSettings,
-    basic_auth,
     basic_classifier,
     concurrency_field,
 )
 from connectors._mixpanel_answers import Kind, report_value, segmentation_value
 from okrsync.connector import Connector, Reading, RenderContext, Runtime, SourceBase
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import CallCounter
 from okrsync.window import DateRange, check_range, render_window, span
 
 HOSTS = {
@@ -126,14 +126,14 @@ def describe(source: MixpanelSource) -> str:
     return f'Segmentation "{source.event}" {source.type}{where} {first}..{last}'
 
 
-class MixpanelConnection:
+class MixpanelConnection(BasicConnection):
+    vendor = "Mixpanel"
+
     def __init__(self, settings: MixpanelSettings, runtime: Runtime) -> None:
-        self._settings = settings
-        self._runtime = runtime
-        auth = basic_auth(settings.username, settings.secret)
-        self._client = make_client(settings, headers=auth)
         who = f"service account {settings.username!r} on project {settings.project_id}"
-        self._classify = basic_classifier("Mixpanel", "hourly query allowance", _spent, who)
+        classify = basic_classifier(self.vendor, "hourly query allowance", _spent, who)
+        super().__init__(settings, runtime, settings.username, settings.secret, classify)
+        self._settings: MixpanelSettings = settings
 
     async def measure(self, source: MixpanelSource) -> Reading:
         counter = CallCounter()
@@ -161,24 +161,6 @@ class MixpanelConnection:
         data, raw = await self._get(SEGMENTATION, params, counter)
         value = segmentation_value(data, raw, source.event, kind, f"{first}..{last}")
         return Reading(value, raw, counter.count)
-
-    async def _get(
-        self, path: str, params: dict[str, Any], counter: CallCounter
-    ) -> tuple[Any, str]:
-        return await request_json(
-            self._client,
-            "GET",
-            path,
-            params=params,
-            retry=self._settings.retry,
-            sleep=self._runtime.sleep,
-            what=f"mixpanel GET {path}",
-            counter=counter,
-            classify=self._classify,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
 
 
 def _spent(message: str) -> bool:
