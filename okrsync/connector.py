@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 
 from okrsync.cycle import Cycle
 from okrsync.errors import MeasureError
+from okrsync.frozen import Frozen
 from okrsync.retry import RetryConfig
 
 SettingsModel = type["ConnectionSettings"]
@@ -52,10 +53,8 @@ class ConnectionSettings(BaseModel):
         return path
 
 
-class SourceBase(BaseModel):
+class SourceBase(Frozen):
     """A ``source:`` block; connectors subclass it with their query fields."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     connection: str = Field(description="Name of a connection in connections.yaml.")
 

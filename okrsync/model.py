@@ -13,9 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     PlainSerializer,
     PositiveFloat,
@@ -24,6 +22,7 @@ from pydantic import (
 )
 
 from okrsync.cycle import Cycle
+from okrsync.frozen import Frozen
 from okrsync.units import format_duration, parse_clock, parse_duration
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]*$"
@@ -67,11 +66,7 @@ MaxChange = Annotated[
 ]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Initiative(_Strict):
+class Initiative(Frozen):
     """Work that should move a key result: a Jira issue or epic."""
 
     jira: str | None = Field(
@@ -97,7 +92,7 @@ class Initiative(_Strict):
 KrType = Literal["increase", "decrease", "maintain", "milestone"]
 
 
-class KeyResult(_Strict):
+class KeyResult(Frozen):
     """How we know an objective is met: from ``start`` to ``target`` by cycle end."""
 
     id: Id
@@ -192,7 +187,7 @@ def max_change_allows(kr: KeyResult, last: float | None, value: float) -> bool:
     return abs(value - last) <= limit
 
 
-class Objective(_Strict):
+class Objective(Frozen):
     """The qualitative "what", with the key results that say how we know."""
 
     id: Id
@@ -212,7 +207,7 @@ class Objective(_Strict):
     key_results: list[KeyResult] = Field(default_factory=list)
 
 
-class MappingFile(_Strict):
+class MappingFile(Frozen):
     """One ``*.yaml`` file under the mappings directory."""
 
     version: Literal[1] = 1
@@ -220,7 +215,7 @@ class MappingFile(_Strict):
     objectives: list[Objective] = Field(default_factory=list)
 
 
-class ConnectionsFile(_Strict):
+class ConnectionsFile(Frozen):
     """``connections.yaml``: named connections; each entry is checked by its connector."""
 
     version: Literal[1] = 1
