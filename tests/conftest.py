@@ -59,3 +59,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         engine.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The fault suite's figures (tests/faults/tally.py), when any fault test ran."""
+    from tests.faults.tally import TALLY
+
+    if TALLY.trials or TALLY.faults:
+        terminalreporter.section("fault suite")
+        for line in TALLY.lines():
+            terminalreporter.write_line(line)
