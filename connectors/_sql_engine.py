@@ -1,11 +1,20 @@
 """The engine behind :mod:`connectors.sql`, and how each dialect is kept read-only.
 
-    dialect      read-only, per query                     statement_timeout
-    postgresql   SET TRANSACTION READ ONLY                SET LOCAL statement_timeout (ms)
-    mariadb      SET SESSION TRANSACTION READ ONLY        SET SESSION max_statement_time (s)
-    mysql        SET SESSION TRANSACTION READ ONLY        SET SESSION max_execution_time (ms)
-    sqlite       file opened ``mode=ro`` + query_only     a progress handler interrupts it
-    any other    the database user must be read-only      the warehouse's own limit
+    dialect      one statement per call            read-only, per query                  statement_timeout
+    postgresql   extended query protocol           SET TRANSACTION READ ONLY             SET LOCAL statement_timeout (ms)
+    mariadb      no CLIENT_MULTI_STATEMENTS        SET SESSION TRANSACTION READ ONLY     SET SESSION max_statement_time (s)
+    mysql        no CLIENT_MULTI_STATEMENTS        SET SESSION TRANSACTION READ ONLY     SET SESSION max_execution_time (ms)
+    sqlite       sqlite3 runs one statement        file opened ``mode=ro`` + query_only  a progress handler interrupts it
+    any other    (the driver's own rule)           the database user must be read-only   the warehouse's own limit
+
+The first column is what makes a statement that fooled the lexer
+(:mod:`connectors._sql_text`) harmless: psycopg sends a statement without
+parameters as a "simple query", which PostgreSQL runs as many statements as
+it holds (``SELECT 1; COMMIT; DROP TABLE …``); here every statement goes through
+the extended protocol (one Parse message), which PostgreSQL refuses to hold
+more than one. A single statement cannot end the read-only transaction, and the
+time limit is armed when the statement starts, so a ``set_config()`` inside it
+cannot lift it either.
 
 Every query runs in a transaction that is rolled back, never committed. The
 settings are made again before every query, so nothing a query did to its
@@ -29,6 +38,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.pool import QueuePool
+
+MULTI_STATEMENTS = 1 << 16  # MySQL's CLIENT_MULTI_STATEMENTS capability flag
 
 if TYPE_CHECKING:
     from connectors.sql import SqlSettings
@@ -107,6 +118,10 @@ def create(settings: SqlSettings) -> sa.Engine:
             default("sslrootcert", str(settings.ca_bundle))
     elif backend in ("mysql", "mariadb"):
         default("connect_timeout", max(1, round(settings.timeout)))
+        # PyMySQL leaves multi-statements off; a url's ?client_flag= must not turn it on.
+        flag = _int_option(url.query.get("client_flag", 0))
+        if flag & MULTI_STATEMENTS:
+            connect_args["client_flag"] = flag & ~MULTI_STATEMENTS
         if settings.ca_bundle is not None:
             connect_args["ssl"] = {"ca": str(settings.ca_bundle)}
     elif backend == "sqlite":
@@ -124,7 +139,31 @@ def create(settings: SqlSettings) -> sa.Engine:
     engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True, **options)
     if backend == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_query_only)
+    if backend == "postgresql":
+        sa.event.listen(engine, "do_execute", _one_statement)
+        sa.event.listen(engine, "do_execute_no_params", _one_statement_no_params)
     return engine
+
+
+def _int_option(value: Any) -> int:
+    try:
+        return int(value if isinstance(value, str | int) else value[-1])
+    except (TypeError, ValueError, IndexError):
+        return 0
+
+
+def _one_statement(cursor: Any, statement: str, parameters: Any, _context: Any) -> bool:
+    """Run through psycopg's extended protocol: PostgreSQL refuses a second statement.
+
+    ``binary=True`` is psycopg's public way to ask for it (results come back in
+    binary format, which psycopg turns into the same Python values).
+    """
+    cursor.execute(statement, parameters, binary=True)
+    return True
+
+
+def _one_statement_no_params(cursor: Any, statement: str, context: Any) -> bool:
+    return _one_statement(cursor, statement, None, context)
 
 
 def _sqlite_read_only(url: URL) -> URL:
@@ -148,7 +187,8 @@ def read_only(conn: sa.Connection, seconds: float) -> Iterator[None]:
     millis = max(1, round(seconds * 1000))
     raw: Any = None
     if name == "postgresql":
-        conn.exec_driver_sql(f"SET TRANSACTION READ ONLY; SET LOCAL statement_timeout = {millis}")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {millis}")
     elif name in ("mysql", "mariadb"):
         if getattr(conn.dialect, "is_mariadb", False):
             conn.exec_driver_sql(f"SET SESSION max_statement_time = {seconds:.6f}")

@@ -7,13 +7,17 @@ bound parameter ``:cycle_start`` / ``:cycle_end`` / ``:as_of``; one inside quote
 is refused (it would have been compared as text, not as a date), one inside a
 comment is left alone. Every other colon that :func:`sqlalchemy.text` would take
 for a bind parameter (``'a :b'``) is escaped, so the user's SQL reaches the
-database exactly as written. Inside strings a backslash escapes the next
-character (MySQL's default): in the rare PostgreSQL literal ending in ``\\'``
-a placeholder after it is refused rather than guessed.
+database exactly as written.
 
-The read-only checks here are a courtesy that gives a clear message at
-``okrsync validate``; the database enforces read-only at run time
-(:mod:`connectors._sql_engine`).
+Databases disagree on what a backslash in a string means: PostgreSQL (with its
+default ``standard_conforming_strings=on``) and SQLite take it as a plain
+character, MySQL and MariaDB as an escape (``'a\\' ; DROP …`` is one string to
+one, a string and a second statement to the other). The text is lexed both
+ways (:data:`READINGS`); each reading must pass the checks, and both must agree,
+or the statement is refused as ambiguous. The lexer is not the guard, though:
+at run time the driver sends one statement only and the database enforces
+read-only and the time limit (:mod:`connectors._sql_engine`); the checks here
+give a clear message at ``okrsync validate``.
 """
 
 from __future__ import annotations
@@ -37,6 +41,20 @@ _CLOSERS = {"'": "'", '"': '"', "`": "`"}
 
 
 @dataclass(frozen=True)
+class Reading:
+    """How one family of databases lexes strings."""
+
+    name: str
+    backslash: frozenset[str]  # quotes inside which a backslash escapes the next character
+    dollar: bool  # PostgreSQL's $tag$ … $tag$ strings
+
+
+ANSI = Reading("standard SQL (PostgreSQL, SQLite)", frozenset(), dollar=True)
+BACKSLASH = Reading("MySQL/MariaDB", frozenset({"'", '"'}), dollar=False)
+READINGS = (ANSI, BACKSLASH)
+
+
+@dataclass(frozen=True)
 class Statement:
     """A checked ``sql:`` text."""
 
@@ -45,8 +63,8 @@ class Statement:
     binds: tuple[str, ...]  # bind names used, in order of first use
 
 
-def segments(sql: str) -> list[tuple[str, str]]:
-    """``sql`` as (kind, text) pieces: code, quoted, comment."""
+def segments(sql: str, reading: Reading = ANSI) -> list[tuple[str, str]]:
+    """``sql`` as (kind, text) pieces (code, quoted, comment), lexed as ``reading`` does."""
     out: list[tuple[str, str]] = []
     i = start = 0
     n = len(sql)
@@ -55,14 +73,18 @@ def segments(sql: str) -> list[tuple[str, str]]:
         end = -1
         kind = "quoted"
         if ch in _CLOSERS:
-            end = _close_quote(sql, i, _CLOSERS[ch], backslash=ch == "'")
+            end = _close_quote(sql, i, _CLOSERS[ch], backslash=ch in reading.backslash)
         elif two == "--":
             kind, nl = "comment", sql.find("\n", i)
             end = n if nl < 0 else nl
         elif two == "/*":
             kind, close = "comment", sql.find("*/", i + 2)
             end = n if close < 0 else close + 2
-        elif ch == "$" and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+        elif (
+            reading.dollar
+            and ch == "$"
+            and (i == 0 or not (sql[i - 1].isalnum() or sql[i - 1] == "_"))
+        ):
             tag = _DOLLAR.match(sql, i)
             if tag is not None:
                 close = sql.find(tag.group(0), tag.end())
@@ -121,8 +143,23 @@ def _bind(code: str, found: list[str]) -> tuple[str, str]:
 
 @lru_cache(maxsize=1024)
 def parse(sql: str) -> Statement:
-    """Check ``sql`` and turn its placeholders into binds; ValueError says what is wrong."""
-    pieces = segments(sql.strip())
+    """Check ``sql`` and turn its placeholders into binds; ValueError says what is wrong.
+
+    Every reading must accept the text and make the same statement of it.
+    """
+    statements = [_parse(sql, reading) for reading in READINGS]
+    if any(s != statements[0] for s in statements[1:]):
+        raise ValueError(
+            "sql is ambiguous: databases read it as different statements (a backslash in "
+            "a string is a plain character to PostgreSQL and SQLite, an escape to MySQL and "
+            "MariaDB; $$ quotes PostgreSQL's only); write a quote inside a string as '', "
+            "leave out a backslash before a quote, and keep placeholders out of such strings"
+        )
+    return statements[0]
+
+
+def _parse(sql: str, reading: Reading) -> Statement:
+    pieces = segments(sql.strip(), reading)
     last = max((i for i, (kind, text) in enumerate(pieces) if text.strip()), default=-1)
     while last >= 0 and pieces[last][0] == "comment":
         last -= 1  # a trailing ; may stand before a trailing comment
@@ -162,4 +199,4 @@ def parse(sql: str) -> Statement:
     return Statement("".join(text_parts), shown, tuple(found))
 
 
-__all__ = ["BINDS", "Statement", "parse", "segments"]
+__all__ = ["ANSI", "BACKSLASH", "BINDS", "READINGS", "Reading", "Statement", "parse", "segments"]

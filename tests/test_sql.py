@@ -308,6 +308,7 @@ def test_postgresql_answers_that_are_not_one_number(pg: Db, sql: str, message: s
         ("SELECT COUNT(*) FROM sales WHERE d >= '{cycle.start}'", "inside quotes"),
         ('SELECT "{as_of}"', "inside quotes"),
         ("SELECT $$ {cycle.end} $$", "inside quotes"),
+        ("SELECT 'a\\' ; COMMIT; DROP TABLE victim; -- '", "one statement"),
     ],
 )
 def test_source_validation(sql: str, message: str) -> None:
@@ -447,6 +448,80 @@ def test_the_database_itself_refuses_writes(db: Db, statement: str) -> None:
     error = classify(caught.value, connecting=False, url=to_url(db.url), settings=settings)
     assert isinstance(error, QueryError), error
     assert db.snapshot() == before
+
+
+# The fault hunt's finding (#16): PostgreSQL reads \' as a backslash and the end of a
+# string, MySQL as an escaped quote; the old lexer read it MySQL's way only, so the rest
+# reached PostgreSQL as more statements.
+BACKSLASH_BYPASS = [
+    "SELECT 'a\\' ; COMMIT; DROP TABLE victim; -- '",
+    "SELECT 'a\\' ; COMMIT; SET statement_timeout = 0; SELECT 7 FROM pg_sleep(8); -- '",
+    'SELECT "a\\"" ; COMMIT; DROP TABLE victim -- "',  # the same trick, MySQL's way round
+    "SELECT E'a\\' ; COMMIT; DROP TABLE victim; -- '",
+]
+
+
+@pytest.mark.parametrize("sql", BACKSLASH_BYPASS)
+def test_a_backslash_before_a_quote_smuggles_no_statement(sql: str) -> None:
+    with pytest.raises(ValidationError, match="one statement"):
+        SqlSource(connection="w", sql=sql)
+
+
+def test_a_statement_read_two_ways_is_refused_as_ambiguous() -> None:
+    """A placeholder that is code to PostgreSQL ($$ string) and a comment to MySQL."""
+    with pytest.raises(ValidationError, match="ambiguous"):
+        SqlSource(connection="w", sql="SELECT $$ -- $$, {cycle.start}")
+
+
+MULTI_STATEMENTS = [
+    "SELECT 1; COMMIT; DROP TABLE {t}",
+    "SELECT 1; COMMIT; CREATE TABLE {t}_copy (a INTEGER)",
+]
+
+
+@pytest.mark.parametrize("statement", MULTI_STATEMENTS)
+def test_the_driver_sends_one_statement_whatever_the_lexer_let_through(
+    db: Db, statement: str
+) -> None:
+    """Past validation (bypassed here), no second statement runs, so none can COMMIT."""
+    before = db.snapshot()
+    guarded = create(SqlSettings(type="sql", url=db.url))
+    try:
+        with (
+            pytest.raises(sa.exc.DBAPIError),
+            guarded.connect() as conn,
+            read_only(conn, 5),
+        ):
+            conn.execute(sa.text(statement.format(t=db.table)))
+    finally:
+        guarded.dispose()
+    assert db.snapshot() == before
+    with db.admin.connect() as conn:
+        assert f"{db.table}_copy" not in sa.inspect(conn).get_table_names()
+
+
+def test_mariadb_url_cannot_turn_multi_statements_on(maria: Db) -> None:
+    before = maria.snapshot()
+    guarded = create(SqlSettings(type="sql", url=f"{maria.url}?client_flag=65536"))
+    try:
+        with (
+            pytest.raises(sa.exc.DBAPIError),
+            guarded.connect() as conn,
+            read_only(conn, 5),
+        ):
+            conn.execute(sa.text(f"SELECT 1; COMMIT; DROP TABLE {maria.table}"))
+    finally:
+        guarded.dispose()
+    assert maria.snapshot() == before
+
+
+@pytest.mark.postgres
+def test_postgresql_statement_cannot_lift_its_own_time_limit(pg: Db) -> None:
+    sql = "SELECT 7 FROM (SELECT set_config('statement_timeout', '0', true)) AS s, pg_sleep(4)"
+    started = time.monotonic()
+    message = fails(pg.url, sql, QueryError, statement_timeout=0.5)
+    assert time.monotonic() - started < 3
+    assert message.startswith("query timed out after 0.5s (statement_timeout)")
 
 
 @pytest.mark.postgres
