@@ -85,19 +85,30 @@ def code_of(orig: BaseException) -> str:
     return ""
 
 
-def message_of(orig: BaseException, url: URL) -> str:
-    """The database's own words: the first line, excerpted, the password masked."""
+def message_of(orig: BaseException, url: URL, hidden: tuple[str, ...] = ()) -> str:
+    """The database's own words: the first line, excerpted, the password and ``hidden`` masked."""
     args: tuple[Any, ...] = getattr(orig, "args", ())
     mysql = type(orig).__module__.startswith(("pymysql", "MySQLdb"))
     text = str(args[1]) if mysql and len(args) > 1 else str(orig)
     first = next((line for line in text.splitlines() if line.strip()), type(orig).__name__)
-    for secret in secrets_of(url):
+    for secret in sorted({*secrets_of(url), *hidden}, key=len, reverse=True):
         first = first.replace(secret, "***")
     return excerpt(first, 240)
 
 
-def classify(exc: Exception, *, connecting: bool, url: URL, settings: SqlSettings) -> Exception:
-    """The table above; an exception that is not SQLAlchemy's is returned unchanged."""
+def classify(
+    exc: Exception,
+    *,
+    connecting: bool,
+    url: URL,
+    settings: SqlSettings,
+    hidden: tuple[str, ...] = (),
+) -> Exception:
+    """The table above; an exception that is not SQLAlchemy's is returned unchanged.
+
+    ``hidden``: more words the database's message must not show (the user and
+    database of a url that is itself a secret).
+    """
     if isinstance(exc, sa.exc.TimeoutError):
         waited = settings.timeout
         return TransientError(f"no free connection to {shown(url)} within {waited:g}s")
@@ -107,7 +118,7 @@ def classify(exc: Exception, *, connecting: bool, url: URL, settings: SqlSetting
     if not isinstance(exc, sa.exc.DBAPIError):
         return exc
     orig: BaseException = exc.orig or exc
-    code, text = code_of(orig), message_of(orig, url)
+    code, text = code_of(orig), message_of(orig, url, hidden)
     backend = url.get_backend_name()
     if code.startswith(_TIMEOUT):
         limit = settings.statement_timeout

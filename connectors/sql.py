@@ -26,6 +26,7 @@ from typing import Literal, Self
 
 import sqlalchemy as sa
 from pydantic import Field, PositiveFloat, field_validator, model_validator
+from sqlalchemy.engine import URL
 
 from connectors._sql_answers import to_value
 from connectors._sql_engine import EXTRAS, TLS_ARGS, create, read_only, shown, to_url
@@ -42,6 +43,7 @@ from okrsync.connector import (
 )
 from okrsync.errors import MeasureError
 from okrsync.retry import call_with_retries
+from okrsync.secrets import MASK, REDACTOR
 
 
 def _driver_hint(backend: str) -> str:
@@ -160,6 +162,7 @@ class SqlConnection:
     def __init__(self, settings: SqlSettings, runtime: Runtime, engine: sa.Engine) -> None:
         self._settings, self._runtime, self._engine = settings, runtime, engine
         self._url = to_url(settings.url)
+        self._hidden = _secret_spellings(settings, self._url)
         self._threads = ThreadedCalls(settings.max_concurrency, "sql")
 
     async def measure(self, source: SqlSource) -> Reading:
@@ -197,9 +200,33 @@ class SqlConnection:
                     columns = list(result.keys()) if result.returns_rows else []
                     rows = result.fetchmany(2) if result.returns_rows else []
         except sa.exc.SQLAlchemyError as exc:
-            error = classify(exc, connecting=connecting, url=self._url, settings=self._settings)
+            error = classify(
+                exc,
+                connecting=connecting,
+                url=self._url,
+                settings=self._settings,
+                hidden=self._hidden,
+            )
             raise error from None
         return to_value(columns, [tuple(row) for row in rows])
+
+
+def _secret_spellings(settings: SqlSettings, url: URL) -> tuple[str, ...]:
+    """A url that is itself a secret (``url: ${WAREHOUSE_URL}``) stays one as messages show it.
+
+    Messages show the url rewritten (:func:`shown`: the password masked), which
+    the redactor would not recognise: those spellings are registered. The
+    database's own words name the user and the database; they are returned, to
+    be masked in this connection's messages only (a database called ``test``
+    must not vanish from every log line). The host stays readable: "cannot
+    connect" must still say where.
+    """
+    if REDACTOR.redact(settings.url.strip()) != MASK:
+        return ()  # written in the file, or only its password a secret: shown as written
+    bare = url.set(query={})
+    for form in (shown(url), shown(bare), bare.render_as_string(hide_password=True)):
+        REDACTOR.add(form)
+    return tuple(part for part in (url.username, url.database) if part)
 
 
 def open_connection(settings: SqlSettings, runtime: Runtime) -> SqlConnection:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import html
 import io
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import quote, urlencode
 
 import pytest
 import structlog
@@ -36,6 +39,56 @@ def test_redactor_masks_every_registered_value_longest_first() -> None:
     r.add("xy")  # too short to mask safely: ignored
     assert r.redact("a abcd1234-and-more b abcd1234 xy") == f"a {MASK} b {MASK} xy"
     assert r.redact_any({"k": ["abcd1234", 3]}) == {"k": [MASK, 3]}
+
+
+# A secret with every character that an encoding changes (#16.4).
+AWKWARD = 'tok"en\\/se&cr<et>+=%é 7f3a'
+
+
+@pytest.mark.parametrize(
+    ("form", "sent"),
+    [
+        ("json", json.dumps({"token": AWKWARD})),
+        ("json, ascii only", json.dumps({"token": AWKWARD}, ensure_ascii=True)),
+        ("json, solidus escaped", json.dumps({"t": AWKWARD}).replace("/", "\\/")),
+        ("query string", "?" + urlencode({"api_key": AWKWARD})),
+        ("path segment", "/keys/" + quote(AWKWARD, safe="")),
+        ("xml text", f"<password>{html.escape(AWKWARD, quote=False)}</password>"),
+        ("xml attribute", f'<login password="{html.escape(AWKWARD)}"/>'),
+    ],
+)
+def test_redactor_masks_escaped_forms(form: str, sent: str) -> None:
+    r = Redactor()
+    r.add(AWKWARD)
+    masked = r.redact(f"echo: {sent} end")
+    assert MASK in masked, form
+    assert "7f3a" not in masked, form  # no tail of the secret is left over
+    assert masked.endswith(" end")
+
+
+@pytest.mark.parametrize("user", ["", "a", "ab", "abc", "okrsync", "service-account@x.example"])
+@pytest.mark.parametrize("encode", [base64.b64encode, base64.urlsafe_b64encode])
+def test_redactor_masks_a_secret_inside_any_base64(
+    user: str, encode: Callable[[bytes], bytes]
+) -> None:
+    """Basic auth sends base64 of user:secret; the user shifts where the secret's bits start."""
+    secret = "s3cret-Pa55/word+x"
+    r = Redactor()
+    r.add(secret)
+    token = encode(f"{user}:{secret}".encode()).decode()
+    masked = r.redact(f"Authorization: Basic {token}, next")
+    assert token not in masked
+    assert masked.endswith(f"{MASK}, next")
+    rest = masked.removeprefix("Authorization: Basic ").removesuffix(f"{MASK}, next")
+    assert token.startswith(rest)
+    assert len(rest) * 6 <= (len(user) + 1) * 8  # what is left holds no bit of the secret
+
+
+def test_redactor_leaves_unrelated_base64_alone() -> None:
+    r = Redactor()
+    r.add("s3cret-Pa55/word+x")
+    text = "Basic " + base64.b64encode(b"okrsync:another-password").decode()
+    assert r.redact(text) == text
 
 
 def test_expand_env_and_file_and_nothing_else(tmp_path: Path) -> None:

@@ -771,6 +771,24 @@ def test_whole_sync_with_a_wrong_password_never_stores_it(tmp_path: Path, pg: Db
     assert (records["count"].status, records["count"].value) == ("ok", 5.0)
 
 
+@pytest.mark.postgres
+def test_a_secret_url_shows_neither_user_nor_database_in_errors(tmp_path: Path, pg: Db) -> None:
+    """A url that is a secret whole is masked whole, also as messages rewrite it (#16.4)."""
+    parsed = to_url(pg.url).set(username="okrsync_canary_user", password=PASSWORD)
+    secret = parsed.render_as_string(hide_password=False).replace("postgresql+psycopg", "postgresql")
+    connections = "  warehouse:\n    type: sql\n    url: ${CANARY_URL}\n"
+    krs = [_kr("revenue", "SELECT COUNT(*) FROM sales", start=0, target=100)]
+    config = _config(tmp_path, connections, krs, {"CANARY_URL": secret})
+    with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
+        bad = engine.sync(config, store, now=NOW, runtime=FAST).records[0]
+    text = (bad.error or "") + (bad.raw or "")
+    assert (bad.status, bad.error_kind) == ("error", "auth"), text
+    assert "refused the login" in text
+    assert "***" in text
+    for part in ("okrsync_canary_user", PASSWORD, f"/{parsed.database}"):
+        assert part not in text
+
+
 def test_query_options_never_reach_a_message() -> None:
     """A password may ride in the query string; the redactor cannot match a rewritten URL."""
     url = f"postgresql://okrsync@127.0.0.1:1/test?password={PASSWORD}&sslmode=disable"
