@@ -5,10 +5,10 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint fmt check clean image bench
+.PHONY: help demo test faults-long lint fmt check clean image bench
 
 help: ## list the tasks
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(STAMP) ## sync the example mappings against the built-in simulators, sho
 
 test: $(STAMP) ## run the test suite (SQLite, PostgreSQL on 127.0.0.1:5432, real HTTP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+faults-long: $(STAMP) ## the fault suite's long form: more kill -9 trials, a larger malformed corpus
+	OKRSYNC_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff (lint + format check), mypy --strict, hadolint (Dockerfile)
 	$(BIN)/ruff check okrsync connectors tests bench
