@@ -6,6 +6,8 @@
     other JIRAError (400 bad JQL, 410)  QueryError with Jira's errorMessages
     requests Timeout, ConnectionError   TransientError
     a reply of the wrong shape          SourceDataError
+    a reply nested too deeply           SourceDataError
+    a reply over max_response_bytes     SourceDataError (from the adapter, not retried)
     repeated page token, > MAX_PAGES    SourceDataError (never an endless loop)
 
 Messages carry Jira's words, excerpted, never the token: ``str(JIRAError)``
@@ -49,6 +51,8 @@ def classify(exc: Exception, what: str, settings: JiraSettings, calls: Calls) ->
         return TransientError(scrub(f"Jira {what}: connection failed ({reason})", settings))
     if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
         return SourceDataError(f"Jira {what}: unexpected reply ({type(exc).__name__})")
+    if isinstance(exc, RecursionError):  # json's parser recurses once per level
+        return SourceDataError(f"Jira {what}: the reply is nested too deeply to read")
     if not isinstance(exc, JIRAError):
         return exc
     status: int | None = exc.status_code

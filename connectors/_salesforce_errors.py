@@ -19,6 +19,8 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.retry.call_with
     login answered 429/5xx without a fault               TransientError
     requests Timeout, ConnectionError (reset, TLS)       TransientError
     body not JSON, no such alias/label, null, >1 row     SourceDataError
+    JSON nested too deeply, login answer not XML         SourceDataError
+    a body over max_response_bytes                       SourceDataError (not retried)
     a Composite Batch subresult                          the same table, for its source only
     ===================================================  =================================
 """
@@ -68,6 +70,8 @@ def classify(
         return error_for(exc.status, code, scrub(message, settings), wait)
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return SourceDataError("Salesforce answered with a body that is not JSON")
+    if isinstance(exc, RecursionError):  # json's parser recurses once per level
+        return SourceDataError("Salesforce answered with JSON nested too deeply to read")
     if isinstance(exc, requests.Timeout):
         return TransientError(f"Salesforce timed out after {settings.timeout:g}s")
     if isinstance(exc, requests.exceptions.SSLError):

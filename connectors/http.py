@@ -20,7 +20,13 @@ from pydantic import Field, field_validator
 
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import SourceDataError, excerpt
-from okrsync.http_client import CallCounter, check_base_url, make_client, request_json
+from okrsync.http_client import (
+    AnswerLimit,
+    CallCounter,
+    check_base_url,
+    make_client,
+    request_json,
+)
 
 
 def _url(text: str) -> httpx.URL | None:
@@ -30,7 +36,7 @@ def _url(text: str) -> httpx.URL | None:
         return None
 
 
-class HttpSettings(ConnectionSettings):
+class HttpSettings(ConnectionSettings, AnswerLimit):
     type: Literal["http"]
     url: str = Field(description="Base address; each source's path is joined to it.")
     headers: dict[str, str] = Field(default_factory=dict, description="Sent on every request.")
