@@ -437,3 +437,39 @@ def test_an_error_body_over_the_limit_is_cut_not_refused(server: FakeServer) -> 
     error = fails(server.url, {"path": "/doc", "value": "$.v"}, max_response_bytes=100)
     assert isinstance(error, TransientError)
     assert str(error) == "HTTP 503 from GET /doc: " + "x" * 100
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('$.items[?(@.a =~ "(a+)+$")].v', r"regular-expression filters \(=~\) are not supported"),
+        ('$.items[?(@.k == "x" && @.a =~ "a")].v', "regular-expression filters"),
+        ("$.a.`sub(/(a+)+$/, b)`", "sub"),
+        ("$..*..*..*", r"at most one recursive descent \(\.\.\)"),
+        ("$..a..b", "at most one recursive descent"),
+    ],
+)
+def test_jsonpaths_of_unbounded_cost_are_refused(value: str, message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        HttpSource.model_validate({"connection": "api", "path": "/x", "value": value})
+
+
+def test_one_recursive_descent_and_plain_filters_still_work(server: FakeServer) -> None:
+    serve(server, {"items": [{"k": "x", "n": 7}, {"k": "y", "n": 8}], "deep": {"a": {"total": 4}}})
+    assert measure(server.url, {"path": "/doc", "value": "$..total"}).value == 4.0
+    assert measure(server.url, {"path": "/doc", "value": "$.items[?(@.n > 7)].n"}).value == 8.0
+
+
+def test_a_slow_jsonpath_is_given_up_after_the_timeout_without_blocking(
+    server: FakeServer,
+) -> None:
+    """``$..n`` over 150,000 objects takes seconds in jsonpath-ng; the loop waits 0.3 s."""
+    import time
+
+    serve(server, {"rows": [{"n": i} for i in range(150_000)]})
+    started = time.perf_counter()
+    error = fails(server.url, {"path": "/doc", "value": "$..n"}, timeout=0.3)
+    elapsed = time.perf_counter() - started
+    assert isinstance(error, SourceDataError)
+    assert str(error) == "JSONPath $..n took longer than 0.3s (the connection's timeout); given up"
+    assert elapsed < 1.5
