@@ -19,7 +19,8 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.retry.call_with
     login answered 429/5xx without a fault               TransientError
     requests Timeout, ConnectionError (reset, TLS)       TransientError
     body not JSON, no such alias/label, null, >1 row     SourceDataError
-    JSON nested too deeply, login answer not XML         SourceDataError
+    JSON nested too deeply, login answer not XML or      SourceDataError
+    without a session id
     a body over max_response_bytes                       SourceDataError (not retried)
     a Composite Batch subresult                          the same table, for its source only
     ===================================================  =================================
@@ -45,6 +46,9 @@ from okrsync.retry import parse_retry_after
 
 if TYPE_CHECKING:
     from connectors.salesforce import SalesforceSettings
+
+
+NO_SESSION = ("UNKNOWN_EXCEPTION_CODE", "UNKNOWN_EXCEPTION_MESSAGE")  # simple-salesforce's words
 
 
 class Expired(Exception):
@@ -85,6 +89,11 @@ def classify(
 def login_error(exc: Any, settings: SalesforceSettings, retry_after: str | None) -> MeasureError:
     """A SalesforceAuthenticationFailed: 429/5xx is transient, anything else a refusal."""
     code, message = exc.code, scrub(excerpt(str(exc.auth_message), 200), settings)
+    if (code, message) == NO_SESSION:  # a 200 whose XML is no login response: no refusal
+        return SourceDataError(
+            f"Salesforce login for {settings.who} was answered without a session id "
+            "(not a SOAP login response)"
+        )
     if isinstance(code, int) and (code == 429 or code >= 500):
         return TransientError(
             f"Salesforce login for {settings.who}: HTTP {code}", parse_retry_after(retry_after)

@@ -778,3 +778,16 @@ def test_an_answer_over_max_response_bytes_is_refused_and_not_retried(
     assert isinstance(error, SourceDataError)
     assert "the answer is larger than 10,000 bytes (max_response_bytes)" in str(error)
     assert sum(p.endswith("/query") or p.endswith("/query/") for p in paths(sim)) == 1
+
+
+def test_a_soap_login_answered_with_xml_but_no_session_is_a_data_error(
+    sim: SalesforceSimulator,
+) -> None:
+    """A well-formed page that is no login answer is not a refusal of the credentials."""
+    sim.add_fault(r".*/Soap/u/62\.0", Fault.malformed(b"<html><body>502 Bad Gateway</body></html>"))
+    error = fails(sim, src(soql=COUNT, value="totalSize"))
+    assert isinstance(error, SourceDataError)
+    assert str(error) == (
+        f"Salesforce login for user {DEMO_USERNAME} was answered without a session id "
+        "(not a SOAP login response)"
+    )
