@@ -18,6 +18,8 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.retry.call_with
     SalesforceAuthenticationFailed (login refused)       AuthError naming user/consumer key
     login answered 429/5xx without a fault               TransientError
     requests Timeout, ConnectionError (reset, TLS)       TransientError
+    a redirect to an unusable address                    QueryError
+    a body that does not decompress                      SourceDataError
     body not JSON, no such alias/label, null, >1 row     SourceDataError
     JSON nested too deeply, login answer not XML or      SourceDataError
     without a session id
@@ -76,6 +78,12 @@ def classify(
         return SourceDataError("Salesforce answered with a body that is not JSON")
     if isinstance(exc, RecursionError):  # json's parser recurses once per level
         return SourceDataError("Salesforce answered with JSON nested too deeply to read")
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return SourceDataError("Salesforce answered with a body that could not be decompressed")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return QueryError(  # only a redirect's Location can name such an address
+            f"Salesforce redirected to an unusable address ({excerpt(str(exc), 120)})"
+        )
     if isinstance(exc, requests.Timeout):
         return TransientError(f"Salesforce timed out after {settings.timeout:g}s")
     if isinstance(exc, requests.exceptions.SSLError):

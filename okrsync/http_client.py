@@ -10,6 +10,7 @@ One table turns what happened into an error (cf. Airbyte's
     2xx, body not JSON                 SourceDataError "response is not JSON"
     2xx, JSON nested too deeply        SourceDataError "response is nested too deeply"
     body over max_response_bytes       SourceDataError (not retried; read stops there)
+    body not as Content-Encoding says  SourceDataError
     401, 403                           AuthError "HTTP 401: credentials rejected"
     408, 425, 429, 5xx                 TransientError, retry_after=Retry-After
     other 4xx (400/404/405/422 …)      QueryError "HTTP 404 from GET /path"
@@ -171,6 +172,8 @@ async def request_json(
             raise TransientError(f"{label} timed out after {seconds:g}s") from None
         except httpx.TransportError as exc:
             raise TransientError(f"{label}: {_transport_message(exc)}") from None
+        except httpx.DecodingError:  # a body that its Content-Encoding does not describe
+            raise SourceDataError(f"{label}: the answer could not be decompressed") from None
         if classify is not None:
             error = classify(response, f"{method} {request.url.path}")
             if error is not None:
