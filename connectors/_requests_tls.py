@@ -19,8 +19,7 @@ from typing import Any
 
 from requests.adapters import HTTPAdapter  # noqa: TID251 - the transport of jira and simple-salesforce
 
-from okrsync.errors import SourceDataError
-from okrsync.http_client import MAX_RESPONSE_BYTES
+from okrsync.http_client import MAX_RESPONSE_BYTES, declared_length, too_large
 from okrsync.tls import ssl_context
 
 CHUNK = 64 * 1024
@@ -65,35 +64,23 @@ def _read_bounded(response: Any, limit: int) -> None:
     to the ``requests`` exceptions the connectors classify. The error of an
     error status is cut instead: only its message is read.
     """
-    try:
-        declared = int(response.headers.get("Content-Length", ""))
-    except ValueError:
-        declared = 0
     ok = 200 <= response.status_code < 300
+    label = f"{response.request.method} {response.request.path_url.split('?')[0]}"
     try:
-        if ok and declared > limit:
-            raise _too_large(response, limit)
+        if ok and declared_length(response.headers) > limit:
+            raise too_large(label, limit)
         body = bytearray()
         for chunk in response.iter_content(CHUNK):
             body += chunk
             if len(body) > limit:
                 if ok:
-                    raise _too_large(response, limit)
-                del body[limit:]
+                    raise too_large(label, limit)
+                del body[limit:]  # an error's body only gives its message
                 break
     except BaseException:
         response.close()
         raise
     response._content = bytes(body)  # what requests' own ``content`` would have stored
-
-
-def _too_large(response: Any, limit: int) -> SourceDataError:
-    method = getattr(response.request, "method", "")
-    path = getattr(response.request, "path_url", "").split("?")[0]
-    return SourceDataError(
-        f"{method} {path}: the answer is larger than {limit:,} bytes (max_response_bytes); "
-        "not read further"
-    )
 
 
 __all__ = ["TrustingAdapter"]

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,20 +198,16 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, label: str) -
             f"{label} answered a redirect to an unusable address ({excerpt(str(exc), 120)}); "
             "redirects are not followed: set url to the final address"
         ) from None
-    try:
-        declared = int(response.headers.get("Content-Length", ""))
-    except ValueError:
-        declared = 0
     ok = error_class(response.status_code) is None
     try:
-        if ok and declared > limit:
-            raise _too_large(label, limit)
+        if ok and declared_length(response.headers) > limit:
+            raise too_large(label, limit)
         body = bytearray()
         async for chunk in response.aiter_bytes():
             body += chunk
             if len(body) > limit:
                 if ok:
-                    raise _too_large(label, limit)
+                    raise too_large(label, limit)
                 del body[limit:]  # an error's body only gives its message
                 break
     finally:
@@ -222,7 +218,16 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, label: str) -
     return response
 
 
-def _too_large(label: str, limit: int) -> SourceDataError:
+def declared_length(headers: Mapping[str, str]) -> int:
+    """The ``Content-Length`` a server announced; 0 when it announced none."""
+    try:
+        return int(headers.get("Content-Length", ""))
+    except ValueError:
+        return 0
+
+
+def too_large(label: str, limit: int) -> SourceDataError:
+    """The error of an answer over ``max_response_bytes``: a data error, never retried."""
     return SourceDataError(
         f"{label}: the answer is larger than {limit:,} bytes (max_response_bytes); not read further"
     )
@@ -287,8 +292,10 @@ __all__ = [
     "basic_auth",
     "body_json",
     "check_base_url",
+    "declared_length",
     "error_class",
     "make_client",
     "request_json",
     "retry_after",
+    "too_large",
 ]
