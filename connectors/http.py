@@ -119,13 +119,14 @@ def unbounded(path: JSONPath) -> str | None:
 def _direct(path: JSONPath) -> bool:
     """True for paths of single field names and indices: work independent of the answer."""
     for node in _nodes(path):
-        if isinstance(node, Fields):
+        kind = type(node)  # exact: `sorted`, `split` … are subclasses of This
+        if isinstance(node, Fields) and kind is Fields:
             if len(node.fields) != 1 or node.fields[0] == "*":
                 return False
-        elif isinstance(node, Index):
+        elif isinstance(node, Index) and kind is Index:
             if len(node.indices) != 1:
                 return False
-        elif not isinstance(node, Root | This | Child):
+        elif kind not in (Root, This, Child):
             return False
     return True
 
