@@ -33,6 +33,7 @@ from okrsync.errors import (
     excerpt,
 )
 from okrsync.http_client import (
+    AnswerLimit,
     CallCounter,
     Classify,
     basic_auth,
@@ -102,7 +103,7 @@ def status_error(
     return kind(f"HTTP {status} from {label}{tail}")
 
 
-class RegionalSettings(ConnectionSettings):
+class RegionalSettings(ConnectionSettings, AnswerLimit):
     """A vendor with one host per data region: ``url`` defaults to ``HOSTS[region]``.
 
     Subclasses set ``VENDOR`` and ``HOSTS`` and narrow ``region`` to their regions'

@@ -6,6 +6,10 @@
     other JIRAError (400 bad JQL, 410)  QueryError with Jira's errorMessages
     requests Timeout, ConnectionError   TransientError
     a reply of the wrong shape          SourceDataError
+    a reply nested too deeply           SourceDataError
+    a reply that does not decompress    SourceDataError
+    a redirect loop or unusable address QueryError
+    a reply over max_response_bytes     SourceDataError (from the adapter, not retried)
     repeated page token, > MAX_PAGES    SourceDataError (never an endless loop)
 
 Messages carry Jira's words, excerpted, never the token: ``str(JIRAError)``
@@ -43,12 +47,22 @@ def classify(exc: Exception, what: str, settings: JiraSettings, calls: Calls) ->
         return TransientError(f"Jira {what} timed out after {settings.timeout:g}s")
     if isinstance(exc, requests.exceptions.SSLError):
         return TransientError(f"Jira {what}: TLS certificate not trusted; set ca_bundle")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return QueryError(  # only a redirect's Location can name such an address
+            f"Jira {what}: redirected to an unusable address ({excerpt(str(exc), 120)})"
+        )
+    if isinstance(exc, requests.TooManyRedirects):
+        return QueryError(f"Jira {what}: too many redirects; set url to the final address")
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return SourceDataError(f"Jira {what}: the reply could not be decompressed")
     if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
         caused = re.search(r"\(Caused by (.*)\)$", text := str(exc))
         reason = excerpt(caused.group(1) if caused else text, 160)
         return TransientError(scrub(f"Jira {what}: connection failed ({reason})", settings))
     if isinstance(exc, ValueError | KeyError | TypeError | AttributeError):
         return SourceDataError(f"Jira {what}: unexpected reply ({type(exc).__name__})")
+    if isinstance(exc, RecursionError):  # json's parser recurses once per level
+        return SourceDataError(f"Jira {what}: the reply is nested too deeply to read")
     if not isinstance(exc, JIRAError):
         return exc
     status: int | None = exc.status_code

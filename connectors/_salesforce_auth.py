@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors._salesforce_errors import Expired, classify, login_error, plain
-from okrsync.errors import AuthError
+from okrsync.errors import AuthError, SourceDataError
 
 if TYPE_CHECKING:
     import requests  # noqa: TID251 - simple-salesforce's transport
@@ -96,6 +96,8 @@ def login(
 
     The session flow logs nothing in: it wraps the given session id.
     """
+    from xml.parsers.expat import ExpatError
+
     import requests  # noqa: TID251 - simple-salesforce's transport
     from simple_salesforce.api import Salesforce
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed
@@ -114,8 +116,12 @@ def login(
         )
     except SalesforceAuthenticationFailed as exc:
         raise login_error(exc, s, getattr(local, "retry_after", None)) from None
-    except requests.RequestException as exc:
+    except (requests.RequestException, RecursionError) as exc:
         raise classify(exc, s, getattr(local, "retry_after", None)) from None
+    except ExpatError:  # the SOAP flow parses a 200's body as XML
+        raise SourceDataError(
+            f"Salesforce login for {s.who} was answered with a body that is not XML"
+        ) from None
     except Exception as exc:  # JWT: the key file unreadable, or not a key PyJWT can use
         if s.flow != "JWT bearer":
             raise
@@ -144,7 +150,10 @@ def http_session(settings: SalesforceSettings, local: threading.local) -> reques
     session = requests.Session()
     session.trust_env = False
     adapter = TrustingAdapter(
-        settings.ca_bundle, timeout=settings.timeout, pool_maxsize=max(10, settings.max_concurrency)
+        settings.ca_bundle,
+        timeout=settings.timeout,
+        max_bytes=settings.max_response_bytes,
+        pool_maxsize=max(10, settings.max_concurrency),
     )
     session.mount("https://", adapter)
     session.mount("http://", adapter)

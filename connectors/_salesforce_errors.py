@@ -18,7 +18,12 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.retry.call_with
     SalesforceAuthenticationFailed (login refused)       AuthError naming user/consumer key
     login answered 429/5xx without a fault               TransientError
     requests Timeout, ConnectionError (reset, TLS)       TransientError
+    a redirect to an unusable address                    QueryError
+    a body that does not decompress                      SourceDataError
     body not JSON, no such alias/label, null, >1 row     SourceDataError
+    JSON nested too deeply, login answer not XML or      SourceDataError
+    without a session id
+    a body over max_response_bytes                       SourceDataError (not retried)
     a Composite Batch subresult                          the same table, for its source only
     ===================================================  =================================
 """
@@ -45,6 +50,9 @@ if TYPE_CHECKING:
     from connectors.salesforce import SalesforceSettings
 
 
+NO_SESSION = ("UNKNOWN_EXCEPTION_CODE", "UNKNOWN_EXCEPTION_MESSAGE")  # simple-salesforce's words
+
+
 class Expired(Exception):
     """INVALID_SESSION_ID: log in again (internal; never leaves the connection)."""
 
@@ -68,6 +76,14 @@ def classify(
         return error_for(exc.status, code, scrub(message, settings), wait)
     if isinstance(exc, requests.exceptions.JSONDecodeError):
         return SourceDataError("Salesforce answered with a body that is not JSON")
+    if isinstance(exc, RecursionError):  # json's parser recurses once per level
+        return SourceDataError("Salesforce answered with JSON nested too deeply to read")
+    if isinstance(exc, requests.exceptions.ContentDecodingError):
+        return SourceDataError("Salesforce answered with a body that could not be decompressed")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.InvalidSchema):
+        return QueryError(  # only a redirect's Location can name such an address
+            f"Salesforce redirected to an unusable address ({excerpt(str(exc), 120)})"
+        )
     if isinstance(exc, requests.Timeout):
         return TransientError(f"Salesforce timed out after {settings.timeout:g}s")
     if isinstance(exc, requests.exceptions.SSLError):
@@ -81,6 +97,11 @@ def classify(
 def login_error(exc: Any, settings: SalesforceSettings, retry_after: str | None) -> MeasureError:
     """A SalesforceAuthenticationFailed: 429/5xx is transient, anything else a refusal."""
     code, message = exc.code, scrub(excerpt(str(exc.auth_message), 200), settings)
+    if (code, message) == NO_SESSION:  # a 200 whose XML is no login response: no refusal
+        return SourceDataError(
+            f"Salesforce login for {settings.who} was answered without a session id "
+            "(not a SOAP login response)"
+        )
     if isinstance(code, int) and (code == 429 or code >= 500):
         return TransientError(
             f"Salesforce login for {settings.who}: HTTP {code}", parse_retry_after(retry_after)

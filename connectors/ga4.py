@@ -28,7 +28,7 @@ from connectors._ga4_answers import Expired, classifier, raw_excerpt, report_val
 from connectors._ga4_auth import AccessTokens, Bearer, ServiceAccount, parse_service_account
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import AuthError, QueryError, excerpt
-from okrsync.http_client import CallCounter, check_base_url, make_client, request_json
+from okrsync.http_client import AnswerLimit, CallCounter, check_base_url, make_client, request_json
 from okrsync.window import DateRange, check_range, render_window, span
 
 DEFAULT_URL = "https://analyticsdata.googleapis.com"
@@ -54,7 +54,7 @@ def property_id(value: Any) -> Any:
     return match.group(1)
 
 
-class Ga4Settings(ConnectionSettings):
+class Ga4Settings(ConnectionSettings, AnswerLimit):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # never echo the key
 
     type: Literal["ga4"]

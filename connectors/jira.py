@@ -61,6 +61,7 @@ from okrsync.connector import (
     SourceBase,
 )
 from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
+from okrsync.http_client import AnswerLimit
 from okrsync.render import render_source
 from okrsync.retry import call_with_retries
 
@@ -75,7 +76,7 @@ _KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
 _QUOTED = re.compile(r"""(["'])(\{(?:cycle\.start|cycle\.end|as_of)\})\1""")
 
 
-class JiraSettings(ConnectionSettings):
+class JiraSettings(ConnectionSettings, AnswerLimit):
     type: Literal["jira"]
     url: str = Field(description="https://example.atlassian.net, or Data Center's base URL.")
     flavor: Literal["cloud", "datacenter"] | None = Field(
@@ -326,7 +327,9 @@ class JiraConnection:
         )
         client._session.hooks["response"].append(count_response)
         client._session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the trust per request
-        adapter = TrustingAdapter(s.ca_bundle, pool_maxsize=max(10, s.max_concurrency))
+        adapter = TrustingAdapter(
+            s.ca_bundle, max_bytes=s.max_response_bytes, pool_maxsize=max(10, s.max_concurrency)
+        )
         for prefix in ("http://", "https://"):
             client._session.mount(prefix, adapter)
         if self._flavor is None:

@@ -37,14 +37,14 @@ from connectors._analytics_basic import check_http_url, finite
 from connectors._plausible_api import V2, NoV2, classify, v1_filters
 from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import AnswerLimit, CallCounter, make_client, request_json
 from okrsync.window import DateRange, check_range, render_window, span
 
 CLOUD = "https://plausible.io"
 V1 = "/api/v1/stats/aggregate"
 
 
-class PlausibleSettings(ConnectionSettings):
+class PlausibleSettings(ConnectionSettings, AnswerLimit):
     type: Literal["plausible"]
     url: str = Field(default=CLOUD, description="https://plausible.io or your own instance.")
     api_key: str = Field(description="Stats API key (Bearer): ${ENV_VAR}.")

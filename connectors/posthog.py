@@ -60,7 +60,7 @@ from okrsync.connector import (
     SourceBase,
 )
 from okrsync.errors import MeasureError, QueryError, SourceDataError, TransientError, excerpt
-from okrsync.http_client import CallCounter, make_client, request_json
+from okrsync.http_client import AnswerLimit, CallCounter, make_client, request_json
 from okrsync.render import iso_values
 
 US_CLOUD = "https://us.posthog.com"
@@ -72,7 +72,7 @@ _LITERAL = re.compile(r"--[^\n]*|/\*.*?\*/|'((?:[^'\\]|\\.|'')*)'", re.S)
 _NAME = re.compile(r"\{(cycle\.start|cycle\.end|as_of)\}")
 
 
-class PostHogSettings(ConnectionSettings):
+class PostHogSettings(ConnectionSettings, AnswerLimit):
     type: Literal["posthog"]
     url: str = Field(default=US_CLOUD, description="us/eu.posthog.com or your own instance.")
     project_id: PositiveInt = Field(description="The project's id (project settings).")

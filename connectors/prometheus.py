@@ -37,6 +37,7 @@ from okrsync.connector import (
 )
 from okrsync.errors import MeasureError, excerpt
 from okrsync.http_client import (
+    AnswerLimit,
     CallCounter,
     basic_auth,
     check_base_url,
@@ -49,7 +50,7 @@ API_PATH = "/api/v1/query"
 MAX_GET_QUERY = 2000  # longer encoded queries go as a form POST (URL limits of proxies)
 
 
-class PrometheusSettings(ConnectionSettings):
+class PrometheusSettings(ConnectionSettings, AnswerLimit):
     type: Literal["prometheus"]
     url: str = Field(description="Prometheus's address, with any path prefix before /api/v1.")
     token: str | None = Field(default=None, description="Sent as `Authorization: Bearer`.")

@@ -50,6 +50,7 @@ from okrsync.connector import (
     SourceBase,
 )
 from okrsync.errors import MeasureError, SourceDataError, TransientError, excerpt
+from okrsync.http_client import AnswerLimit
 from okrsync.render import render_source
 from okrsync.retry import call_with_retries
 
@@ -63,7 +64,7 @@ _REPORT_ID = re.compile(r"00O[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
 _NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
 
 
-class SalesforceSettings(ConnectionSettings):
+class SalesforceSettings(ConnectionSettings, AnswerLimit):
     type: Literal["salesforce"]
     domain: str = Field(default="login", description="login | test | <mydomain>.my")
     username: str | None = None
@@ -363,7 +364,7 @@ class SalesforceConnection:
         tally.calls += 1
         try:
             return op(client)
-        except (SalesforceError, requests.RequestException) as exc:
+        except (SalesforceError, requests.RequestException, RecursionError) as exc:
             raise classify(exc, self._settings, getattr(self._local, "retry_after", None)) from None
         finally:
             usage = client.api_usage.get("api-usage")

@@ -380,3 +380,96 @@ def test_credentials_in_a_url_are_refused_without_echoing_them() -> None:
     messages = " ".join(e["msg"] for e in info.value.errors(include_input=False))
     assert "not in the url" in messages
     assert "hunter22" not in messages
+
+
+# -- answers that must not hang, bloat or crash a sync (#16) -------------------
+
+
+def test_json_nested_100000_deep_is_a_data_error(server: FakeServer) -> None:
+    serve(server, b"[" * 100_000 + b"]" * 100_000)
+    error = fails(server.url, {"path": "/doc", "value": "$.v"})
+    assert isinstance(error, SourceDataError)
+    assert str(error).startswith("response is nested too deeply to read: [[[")
+    assert len(server.requests) == 1  # not retried
+
+
+def test_a_redirect_to_an_unusable_location_is_a_query_error(server: FakeServer) -> None:
+    location = f"http:%2F%2F127.0.0.1:{server.port}%2Fok"
+    server.route("GET", "/doc", lambda _r: Response(302, b"", {"Location": location}))
+    error = fails(server.url, {"path": "/doc", "value": "$.v"})
+    assert isinstance(error, QueryError)
+    assert str(error).startswith("GET /doc answered a redirect to an unusable address")
+    assert "set url to the final address" in str(error)
+
+
+def test_an_answer_over_the_default_limit_is_refused_unread_and_not_retried(
+    server: FakeServer,
+) -> None:
+    serve(server, b'{"v": 1, "pad": "' + b"x" * (10 * 1024 * 1024) + b'"}')
+    error = fails(server.url, {"path": "/doc", "value": "$.v"})
+    assert isinstance(error, SourceDataError)
+    assert str(error) == (
+        "GET /doc: the answer is larger than 10,485,760 bytes (max_response_bytes); "
+        "not read further"
+    )
+    assert len(server.requests) == 1
+
+
+def test_max_response_bytes_bounds_the_decoded_body(server: FakeServer) -> None:
+    """A gzip bomb: 20 kB on the wire, 20 MB decoded; the read stops at the limit."""
+    import gzip
+
+    bomb = gzip.compress(b'{"v": 1, "pad": "' + b"0" * 20_000_000 + b'"}')
+    assert len(bomb) < 100_000
+    headers = {"Content-Encoding": "gzip", "Content-Type": "application/json"}
+    server.route("GET", "/doc", lambda _r: Response(200, bomb, headers))
+    error = fails(server.url, {"path": "/doc", "value": "$.v"}, max_response_bytes=1_000_000)
+    assert isinstance(error, SourceDataError)
+    assert "larger than 1,000,000 bytes" in str(error)
+    small = Response.json({"v": 3, "pad": "x" * 900})  # under a small limit: read as usual
+    server.route("GET", "/small", lambda _r: small)
+    reading = measure(server.url, {"path": "/small", "value": "$.v"}, max_response_bytes=1000)
+    assert reading.value == 3
+
+
+def test_an_error_body_over_the_limit_is_cut_not_refused(server: FakeServer) -> None:
+    serve(server, b"x" * 5000, status=503)
+    error = fails(server.url, {"path": "/doc", "value": "$.v"}, max_response_bytes=100)
+    assert isinstance(error, TransientError)
+    assert str(error) == "HTTP 503 from GET /doc: " + "x" * 100
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('$.items[?(@.a =~ "(a+)+$")].v', r"regular-expression filters \(=~\) are not supported"),
+        ('$.items[?(@.k == "x" && @.a =~ "a")].v', "regular-expression filters"),
+        ("$.a.`sub(/(a+)+$/, b)`", "sub"),
+        ("$..*..*..*", r"at most one recursive descent \(\.\.\)"),
+        ("$..a..b", "at most one recursive descent"),
+    ],
+)
+def test_jsonpaths_of_unbounded_cost_are_refused(value: str, message: str) -> None:
+    with pytest.raises(pydantic.ValidationError, match=message):
+        HttpSource.model_validate({"connection": "api", "path": "/x", "value": value})
+
+
+def test_one_recursive_descent_and_plain_filters_still_work(server: FakeServer) -> None:
+    serve(server, {"items": [{"k": "x", "n": 7}, {"k": "y", "n": 8}], "deep": {"a": {"total": 4}}})
+    assert measure(server.url, {"path": "/doc", "value": "$..total"}).value == 4.0
+    assert measure(server.url, {"path": "/doc", "value": "$.items[?(@.n > 7)].n"}).value == 8.0
+
+
+def test_a_slow_jsonpath_is_given_up_after_the_timeout_without_blocking(
+    server: FakeServer,
+) -> None:
+    """``$..n`` over 150,000 objects takes seconds in jsonpath-ng; the loop waits 0.3 s."""
+    import time
+
+    serve(server, {"rows": [{"n": i} for i in range(150_000)]})
+    started = time.perf_counter()
+    error = fails(server.url, {"path": "/doc", "value": "$..n"}, timeout=0.3)
+    elapsed = time.perf_counter() - started
+    assert isinstance(error, SourceDataError)
+    assert str(error) == "JSONPath $..n took longer than 0.3s (the connection's timeout); given up"
+    assert elapsed < 1.5

@@ -605,3 +605,27 @@ def test_demo_simulator() -> None:
         sim.stop()
     with JiraSimulator(email=None, token=TOKEN) as anyone:  # the demo may name any account
         assert measure(anyone, {"issue": "PROD-201"}, email="someone@example.com").value is True
+
+
+# -- answers that must not crash or bloat a sync (#16) --------------------------
+
+
+def test_json_nested_100000_deep_is_a_data_error(cloud: JiraSimulator) -> None:
+    cloud.add_fault(SEARCH, Fault.status(200, b"[" * 100_000 + b"]" * 100_000))
+    error = fails(cloud, {"jql": SUP_SINCE, "aggregate": "count"})
+    assert isinstance(error, SourceDataError)
+    assert str(error) == "Jira search: the reply is nested too deeply to read"
+
+
+def test_an_answer_over_max_response_bytes_is_refused_and_not_retried(
+    cloud: JiraSimulator,
+) -> None:
+    cloud.add_fault(SEARCH, Fault.status(200, b'{"issues": [], "pad": "' + b"x" * 5000 + b'"}'))
+    error = fails(cloud, {"jql": SUP_SINCE, "aggregate": "count"}, max_response_bytes=4096)
+    assert isinstance(error, SourceDataError)
+    assert str(error) == (
+        "GET /rest/api/2/search/jql: the answer is larger than 4,096 bytes "
+        "(max_response_bytes); not read further"
+    )
+    assert sum(r.path == SEARCH for r in cloud.requests) == 1
+    assert measure(cloud, {"jql": SUP_SINCE, "aggregate": "count"}, max_response_bytes=4096)

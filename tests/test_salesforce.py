@@ -747,3 +747,47 @@ def test_simulator_password_grant(sim: SalesforceSimulator) -> None:
     assert good.json()["instance_url"] == sim.url
     assert good.json()["token_type"] == "Bearer"
     assert (bad.status_code, bad.json()["error"]) == (400, "invalid_grant")
+
+
+# -- answers that must not crash or bloat a sync (#16) --------------------------
+
+COUNT = "SELECT COUNT() FROM Account"
+
+
+def test_a_soap_login_answered_with_non_xml_is_a_data_error(sim: SalesforceSimulator) -> None:
+    sim.add_fault(r".*/Soap/u/62\.0", Fault.malformed(b"<html><body>Sign in</body>"))
+    error = fails(sim, src(soql=COUNT, value="totalSize"))
+    assert isinstance(error, SourceDataError)
+    assert str(error) == (
+        f"Salesforce login for user {DEMO_USERNAME} was answered with a body that is not XML"
+    )
+
+
+def test_json_nested_100000_deep_is_a_data_error(sim: SalesforceSimulator) -> None:
+    sim.add_fault(r".*/query/?", Fault.status(200, b"[" * 100_000 + b"]" * 100_000))
+    error = fails(sim, src(soql=COUNT, value="totalSize"))
+    assert isinstance(error, SourceDataError)
+    assert str(error) == "Salesforce answered with JSON nested too deeply to read"
+
+
+def test_an_answer_over_max_response_bytes_is_refused_and_not_retried(
+    sim: SalesforceSimulator,
+) -> None:
+    sim.add_fault(r".*/query/?", Fault.status(200, b'{"pad": "' + b"x" * 20_000 + b'"}'))
+    error = fails(sim, src(soql=COUNT, value="totalSize"), max_response_bytes=10_000)
+    assert isinstance(error, SourceDataError)
+    assert "the answer is larger than 10,000 bytes (max_response_bytes)" in str(error)
+    assert sum(p.endswith("/query") or p.endswith("/query/") for p in paths(sim)) == 1
+
+
+def test_a_soap_login_answered_with_xml_but_no_session_is_a_data_error(
+    sim: SalesforceSimulator,
+) -> None:
+    """A well-formed page that is no login answer is not a refusal of the credentials."""
+    sim.add_fault(r".*/Soap/u/62\.0", Fault.malformed(b"<html><body>502 Bad Gateway</body></html>"))
+    error = fails(sim, src(soql=COUNT, value="totalSize"))
+    assert isinstance(error, SourceDataError)
+    assert str(error) == (
+        f"Salesforce login for user {DEMO_USERNAME} was answered without a session id "
+        "(not a SOAP login response)"
+    )

@@ -203,6 +203,17 @@ def test_malformed_fault(server: FakeServer) -> None:
         r.json()
 
 
+def test_truncated_fault_sends_half_the_promised_body(server: FakeServer) -> None:
+    server.route("GET", "/big", lambda _r: Response.json({"pad": "x" * 1000}))
+    server.add_fault("/big", Fault.truncated())
+    with client(server) as c:
+        with pytest.raises(
+            httpx.RemoteProtocolError, match="without sending complete message body"
+        ):
+            c.get("/big")
+        assert c.get("/big").json() == {"pad": "x" * 1000}
+
+
 def test_clear_faults(server: FakeServer) -> None:
     server.add_fault(".*", Fault.status(503), times=5)
     server.clear_faults()

@@ -52,6 +52,7 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: Mapping[str, str] = field(default_factory=dict)
+    cut: bool = False  # send the full Content-Length but half the body, then close
 
     @classmethod
     def json(
@@ -61,7 +62,7 @@ class Response:
         return cls(status, json.dumps(data).encode(), head)
 
 
-FaultKind = Literal["latency", "status", "reset", "hang", "malformed"]
+FaultKind = Literal["latency", "status", "reset", "hang", "malformed", "truncated"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,11 @@ class Fault:
     def hang(cls, seconds: float = 10.0) -> Fault:
         """Say nothing for ``seconds`` (capped by HANG_LIMIT and stop()), then drop."""
         return cls("hang", seconds=min(seconds, HANG_LIMIT))
+
+    @classmethod
+    def truncated(cls) -> Fault:
+        """Answer normally, but close the connection halfway through the body."""
+        return cls("truncated")
 
     @classmethod
     def malformed(cls, body: bytes = b"<html><body>502 Bad Gateway</body></html>") -> Fault:
@@ -229,7 +235,8 @@ class FakeServer:
             self._stopping.wait(delay)
         if fault is not None and fault.response is not None:
             return fault.response
-        return self.authorize(request) or self._dispatch(request)
+        response = self.authorize(request) or self._dispatch(request)
+        return replace(response, cut=True) if fault and fault.kind == "truncated" else response
 
     def _take_fault(self, path: str) -> Fault | None:
         for queued in self._faults:
@@ -331,6 +338,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
+        if response.cut:  # the client waits for bytes that never come, then sees the close
+            self.wfile.write(response.body[: len(response.body) // 2])
+            self.close_connection = True
+            return
         self.wfile.write(response.body)
 
 
