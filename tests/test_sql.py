@@ -775,7 +775,9 @@ def test_whole_sync_with_a_wrong_password_never_stores_it(tmp_path: Path, pg: Db
 def test_a_secret_url_shows_neither_user_nor_database_in_errors(tmp_path: Path, pg: Db) -> None:
     """A url that is a secret whole is masked whole, also as messages rewrite it (#16.4)."""
     parsed = to_url(pg.url).set(username="okrsync_canary_user", password=PASSWORD)
-    secret = parsed.render_as_string(hide_password=False).replace("postgresql+psycopg", "postgresql")
+    secret = parsed.render_as_string(hide_password=False).replace(
+        "postgresql+psycopg", "postgresql"
+    )
     connections = "  warehouse:\n    type: sql\n    url: ${CANARY_URL}\n"
     krs = [_kr("revenue", "SELECT COUNT(*) FROM sales", start=0, target=100)]
     config = _config(tmp_path, connections, krs, {"CANARY_URL": secret})
