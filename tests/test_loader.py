@@ -188,6 +188,22 @@ def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
     assert config.connections["stats"].headers == {"Authorization": f"Bearer {TOKEN}"}  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("content", ["", " \n"], ids=["empty", "blank"])
+def test_an_empty_secret_file_is_an_error_like_an_empty_variable(
+    tmp_path: Path, content: str
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(content)
+    conn = CONN.replace("${TEST_STATS_TOKEN}", "${file:" + str(secret) + "}")
+    write(
+        tmp_path / "m",
+        {"connections.yaml": conn, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    [problem] = errors(tmp_path / "m")  # "Bearer " was sent before: issue #16.9b
+    assert f"secret file {secret} is empty" in problem.message
+    assert (problem.file, problem.line) == (str(tmp_path / "m" / "connections.yaml"), 6)
+
+
 def test_unknown_connection_type_lists_the_known_ones(tmp_path: Path) -> None:
     conn = "connections:\n  crm:\n    type: hubspott\n    url: https://x\n"
     write(tmp_path, {"connections.yaml": conn, "a.yaml": mapping([])})
