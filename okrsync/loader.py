@@ -214,10 +214,10 @@ def check(
         out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-        doc = _parse(path, out)
+        doc = _parse(path, out)  # reads no more than the size limit, then stops
         if doc is None:
             continue
+        digest.update(path.name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
         try:
             # The models are what the rest reads; the raw dicts go now, not after every file.
             docs.append((replace(doc, data=None), MappingFile.model_validate(doc.data)))
@@ -274,8 +274,11 @@ def _parse(path: Path, out: _Collector) -> YamlDocument | None:
     except YamlSyntaxError as exc:
         out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
         return None
-    if doc.data is None:
-        out.add(None, (), "file is empty", file=str(path))
+    if doc.data is None:  # nothing, comments only, or a bare ``~``
+        line, column, _ = locate(doc, ())
+        message = "file is empty" if line is None else "the top level is null"
+        where = str(path), line or 1, column or 1
+        out.located(Problem(*where, "", f"{message}: a mapping file needs cycle: and objectives:"))
         return None
     if not isinstance(doc.data, dict):
         out.add(doc, (), "the top level must be a mapping (cycle:, objectives:)")
