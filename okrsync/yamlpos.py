@@ -13,7 +13,8 @@ Mapping files come in pull requests and ``okrsync run`` reads them every
 cycle, so one hostile file must cost little to refuse: a file is read up to
 its size limit only, and aliases are counted as if written out (each anchor's
 size memoised, nothing copied), so a 3 KB alias bomb stops at its 100th alias
-or 100,000th node instead of expanding to millions. Recursive aliases and deep
+or 100,000th node instead of expanding to millions; past that many nodes even
+a plain file costs seconds to check. Recursive aliases and deep
 nesting are refused before Python's recursion limit is near.
 """
 
@@ -32,7 +33,7 @@ import yaml
 
 MAX_FILE_BYTES = 1024 * 1024  # a mapping file; the examples are about 2 KB
 MAX_ALIASES = 100  # per file
-MAX_ALIAS_NODES = 100_000  # nodes all the aliases of a file stand for, expanded
+MAX_NODES = 50_000  # per file, aliases expanded; 400 key results are about 8,000
 MAX_DEPTH = 100  # nested collections, aliases expanded; the examples nest 6 deep
 MAX_NUMBER_LENGTH = 100  # characters of one number: int() of 5,000 digits raises
 
@@ -158,7 +159,6 @@ class _Limits:
     lines: dict[str, int] = field(default_factory=dict)  # where each anchor is
     unfinished: set[str] = field(default_factory=set)  # anchors whose node is being read
     aliases: int = 0
-    alias_nodes: int = 0  # nodes the aliases stand for
     nodes: int = 0  # nodes so far, aliases expanded
     deepest: int = 0  # the deepest collection so far, aliases expanded
 
@@ -211,6 +211,8 @@ def _value(loader: Any, event: Any, limits: _Limits, depth: int) -> Any:
         limits.lines[anchor] = start.line + 1
     before = limits.nodes
     limits.nodes += 1
+    if limits.nodes > MAX_NODES:
+        raise _refuse(f"more than {MAX_NODES:,} nodes (aliases expanded): split the file", start)
     value: Any
     if isinstance(event, yaml.ScalarEvent):
         value = _scalar(loader, event, start)
@@ -267,9 +269,9 @@ def _alias(anchor: str, mark: Any, limits: _Limits, depth: int) -> Any:
         raise _refuse(f"more than {MAX_ALIASES} aliases in one file", mark)
     size = limits.sizes[anchor]
     limits.nodes += size
-    limits.alias_nodes += size
-    if limits.alias_nodes > MAX_ALIAS_NODES:
-        raise _refuse(f"aliases stand for more than {MAX_ALIAS_NODES:,} nodes in all", mark)
+    if limits.nodes > MAX_NODES:
+        problem = f"alias *{anchor} makes more than {MAX_NODES:,} nodes, expanded"
+        raise _refuse(problem, mark)
     height = limits.heights[anchor]
     if height and depth + height > MAX_DEPTH:
         raise _refuse(f"alias *{anchor} nests the data deeper than {MAX_DEPTH} levels", mark)

@@ -11,6 +11,7 @@ from okrsync.yamlpos import (
     MAX_ALIASES,
     MAX_DEPTH,
     MAX_FILE_BYTES,
+    MAX_NODES,
     YamlSyntaxError,
     dotted,
     locate,
@@ -138,7 +139,7 @@ def _alias_ladder() -> str:
 # Issue #16 points 3 and 7: every one ran for minutes, ran out of memory or raised
 # (OverflowError, RecursionError, ValueError, ComposerError) before the limits.
 HOSTILE = [
-    pytest.param(_bomb(), 6, 10, "aliases stand for more than 100,000 nodes", id="alias-bomb"),
+    pytest.param(_bomb(), 5, 35, "alias *a3 makes more than 50,000 nodes", id="alias-bomb"),
     pytest.param(
         "a: &a 1\nb: [" + ", ".join(["*a"] * 101) + "]\n",
         2,
@@ -209,6 +210,14 @@ def test_aliases_within_the_limits_still_share_one_value(tmp_path: Path) -> None
     assert all(item is doc.data["a"] for item in doc.data["b"])
     deepest = MAX_DEPTH - 1  # the top-level mapping is the first level
     assert parse(write(tmp_path, "a: " + "[" * deepest + "]" * deepest + "\n")).data
+
+
+def test_a_plain_file_of_too_many_nodes_is_refused_where_it_crosses(tmp_path: Path) -> None:
+    items = MAX_NODES - 3  # the top mapping, its key and the list come first
+    assert parse(write(tmp_path, "a: [" + "1, " * items + "]\n")).data
+    with pytest.raises(YamlSyntaxError, match="more than 50,000 nodes") as info:
+        parse(write(tmp_path, "a: [" + "1, " * (items + 1) + "]\n"))
+    assert (info.value.line, info.value.column) == (1, len("a: [") + 1 + 3 * items)
 
 
 def test_a_file_over_the_size_limit_is_refused_at_the_line_it_crosses(tmp_path: Path) -> None:
