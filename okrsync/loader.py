@@ -28,6 +28,7 @@ from okrsync.yamlpos import YamlDocument, YamlSyntaxError, dotted, locate, parse
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5
+MAX_SHOWN = 100  # errors listed from one model's validation; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ class _Collector:
         prefix: Sequence[str | int] = (),
         vocabulary: Iterable[str] = (),
     ) -> None:
-        for err in exc.errors(include_input=False, include_url=False):
+        found = exc.errors(include_input=False, include_url=False)
+        for err in found[:MAX_SHOWN]:
             loc = [*prefix, *err["loc"]]
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -165,6 +167,10 @@ class _Collector:
             elif err["type"] == "missing":
                 message = f"missing required field {err['loc'][-1]!r}"
             self.add(doc, loc, message, keep_field=err["type"] in ("missing", "extra_forbidden"))
+        if len(found) > MAX_SHOWN:  # 100,000 list items of the wrong type took 3 s to list
+            more = len(found) - MAX_SHOWN
+            loc = [*prefix, *found[MAX_SHOWN]["loc"]]
+            self.add(doc, loc, f"and {more:,} more error(s) from here on, not shown")
 
     @property
     def errors(self) -> list[Problem]:

@@ -368,7 +368,7 @@ def _objectives_bomb() -> str:
 # past 60 s and 2.6 GB, or ended in a traceback.
 ONE_KR = mapping([objective_yaml("o", [kr_yaml("k", "x")])])
 HOSTILE = {
-    "bomb": (_objectives_bomb(), 6, "aliases stand for more than 100,000 nodes"),
+    "bomb": (_objectives_bomb(), 5, "makes more than 50,000 nodes, expanded"),
     "refresh": (
         ONE_KR.replace("target: 30", "target: 30\n        refresh: 99999999999999999999d"),
         line_of(ONE_KR, "target: 30") + 1,
@@ -407,3 +407,15 @@ def test_the_fingerprint_is_of_the_bytes_of_every_mapping_file() -> None:
     for path in sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "connections.yaml"):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     assert config.fingerprint == digest.hexdigest()[:16]
+
+
+def test_a_flood_of_errors_lists_the_first_hundred_and_counts_the_rest(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"connections.yaml": CONN, "a.yaml": "cycle: 2026\nobjectives: [" + "1, " * 150 + "]\n"},
+    )
+    found = errors(tmp_path)
+    assert len(found) == loader.MAX_SHOWN + 1
+    assert found[0].field == "objectives[0]"
+    assert found[-1].message == "and 50 more error(s) from here on, not shown"
+    assert (found[-1].field, found[-1].line) == ("objectives[100]", 2)
