@@ -288,11 +288,14 @@ def _scalar(loader: Any, event: Any, start: Any) -> Any:
         raise _refuse(problem, start)
     node = yaml.ScalarNode(tag, event.value, start, event.end_mark, event.style)
     construct = loader.yaml_constructors.get(tag) or loader.yaml_constructors[None]
-    try:  # an unknown tag raises ConstructorError with its mark
+    try:
         return construct(loader, node)
-    except (ValueError, OverflowError) as exc:  # 2026-02-30, 25:00:00, bad base64 …
+    except yaml.YAMLError:  # an unknown tag: ConstructorError with its mark
+        raise
+    except Exception as exc:  # 2026-02-30, 25:00:00; IndexError for !!int "", KeyError …
         kind = tag.rsplit(":", 1)[-1]
-        raise _refuse(f"invalid {kind} {event.value[:40]!r}: {exc}", start) from None
+        reason = f": {exc}" if isinstance(exc, ValueError) else ""
+        raise _refuse(f"invalid {kind} {event.value[:40]!r}{reason}", start) from None
 
 
 _COLUMN_BITS = 20  # one int per position: a pair of ints cost 6 MB per 100,000 nodes

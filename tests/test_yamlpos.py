@@ -110,6 +110,10 @@ def test_anchors_and_aliases(tmp_path: Path) -> None:
         ("a: 1\n---\nb: 2\n", "expected a single document"),
         ("a: !!python/object:os.system {}\n", "is not allowed here"),
         ("a: !custom 1\n", "could not determine a constructor"),
+        # found by the fault suite: PyYAML's constructors raised IndexError, AttributeError
+        ('a: !!int ""\n', "invalid int ''"),
+        ("a: !!timestamp x\n", "invalid timestamp 'x'"),
+        ("a: !!bool x\n", "invalid bool 'x'"),
     ],
 )
 def test_refused_documents(tmp_path: Path, text: str, message: str) -> None:
