@@ -28,6 +28,7 @@ from okrsync.yamlpos import YamlDocument, YamlSyntaxError, dotted, locate, parse
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5
+MAX_SHOWN = 100  # errors listed from one model's validation; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,8 @@ class _Collector:
         prefix: Sequence[str | int] = (),
         vocabulary: Iterable[str] = (),
     ) -> None:
-        for err in exc.errors(include_input=False, include_url=False):
+        found = exc.errors(include_input=False, include_url=False)
+        for err in found[:MAX_SHOWN]:
             loc = [*prefix, *err["loc"]]
             message = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
@@ -165,6 +167,10 @@ class _Collector:
             elif err["type"] == "missing":
                 message = f"missing required field {err['loc'][-1]!r}"
             self.add(doc, loc, message, keep_field=err["type"] in ("missing", "extra_forbidden"))
+        if len(found) > MAX_SHOWN:  # 100,000 list items of the wrong type took 3 s to list
+            more = len(found) - MAX_SHOWN
+            loc = [*prefix, *found[MAX_SHOWN]["loc"]]
+            self.add(doc, loc, f"and {more:,} more error(s) from here on, not shown")
 
     @property
     def errors(self) -> list[Problem]:
@@ -214,10 +220,10 @@ def check(
         out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
     digest = hashlib.sha256()
     for path in files:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-        doc = _parse(path, out)
+        doc = _parse(path, out)  # reads no more than the size limit, then stops
         if doc is None:
             continue
+        digest.update(path.name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
         try:
             # The models are what the rest reads; the raw dicts go now, not after every file.
             docs.append((replace(doc, data=None), MappingFile.model_validate(doc.data)))
@@ -274,8 +280,11 @@ def _parse(path: Path, out: _Collector) -> YamlDocument | None:
     except YamlSyntaxError as exc:
         out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
         return None
-    if doc.data is None:
-        out.add(None, (), "file is empty", file=str(path))
+    if doc.data is None:  # nothing, comments only, or a bare ``~``
+        line, column, _ = locate(doc, ())
+        message = "file is empty" if line is None else "the top level is null"
+        where = str(path), line or 1, column or 1
+        out.located(Problem(*where, "", f"{message}: a mapping file needs cycle: and objectives:"))
         return None
     if not isinstance(doc.data, dict):
         out.add(doc, (), "the top level must be a mapping (cycle:, objectives:)")

@@ -8,6 +8,8 @@ from datetime import timedelta
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_DURATION_DAYS = 999_999_999  # timedelta's own bound; longer overflowed
+_MAX_SECONDS = MAX_DURATION_DAYS * 86400.0
 _CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d))?$")
 
 DURATION_UNITS = frozenset({"duration", "s", "sec", "seconds"})
@@ -15,20 +17,25 @@ PERCENT_UNITS = frozenset({"%", "percent"})
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
-    """``"15m"`` → 15 minutes; a bare number is seconds."""
+    """``"15m"`` → 15 minutes; a bare number is seconds.
+
+    ValueError for anything else, including NaN and what timedelta cannot hold
+    (``99999999999999999999d`` raised OverflowError, which pydantic lets through).
+    """
     if isinstance(text, timedelta):
         return text
     if isinstance(text, int | float) and not isinstance(text, bool):
-        if text <= 0:
-            raise ValueError("a duration must be positive")
-        return timedelta(seconds=text)
-    if not isinstance(text, str) or not (m := _DURATION.match(text)):
+        seconds = float(min(text, 10**18))  # float(10**400) would raise; 1e18 is too long
+    elif isinstance(text, str) and (m := _DURATION.match(text)):
+        seconds = float(m[1]) * _UNIT_SECONDS[m[2]]
+    else:
         raise ValueError(
             f"invalid duration {text!r}: write a number and a unit, like 30s, 15m, 1h, 1d"
         )
-    seconds = float(m[1]) * _UNIT_SECONDS[m[2]]
-    if seconds <= 0:
+    if not seconds > 0:  # also NaN
         raise ValueError("a duration must be positive")
+    if seconds > _MAX_SECONDS:
+        raise ValueError(f"duration too long: at most {MAX_DURATION_DAYS:,} days")
     return timedelta(seconds=seconds)
 
 
@@ -83,6 +90,7 @@ def _compact(value: float) -> str:
 
 __all__ = [
     "DURATION_UNITS",
+    "MAX_DURATION_DAYS",
     "PERCENT_UNITS",
     "format_duration",
     "format_value",

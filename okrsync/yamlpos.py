@@ -8,11 +8,21 @@ Keeping them for every file up front cost a 10,000 key-result load a third of
 its peak memory. Booleans follow YAML 1.2 (``true``/``false`` only: ``no``,
 ``on``, ``yes`` stay strings); duplicate keys are errors, not silent
 overwrites, and ``<<`` is an ordinary key (no merge keys).
+
+Mapping files come in pull requests and ``okrsync run`` reads them every
+cycle, so one hostile file must cost little to refuse: a file is read up to
+its size limit only, and aliases are counted as if written out (each anchor's
+size memoised, nothing copied), so a 3 KB alias bomb stops at its 100th alias
+or 100,000th node instead of expanding to millions; past that many nodes even
+a plain file costs seconds to check. Recursive aliases and deep
+nesting are refused before Python's recursion limit is near.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -20,6 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+MAX_FILE_BYTES = 1024 * 1024  # a mapping file; the examples are about 2 KB
+MAX_ALIASES = 100  # per file
+MAX_NODES = 50_000  # per file, aliases expanded; 400 key results are about 8,000
+MAX_DEPTH = 100  # nested collections, aliases expanded; the examples nest 6 deep
+MAX_NUMBER_LENGTH = 100  # characters of one number: int() of 5,000 digits raises
 
 Path_ = tuple[str | int, ...]
 _BOOL = "tag:yaml.org,2002:bool"
@@ -49,14 +65,17 @@ class YamlDocument:
     def positions(self) -> dict[Path_, int]:
         """Where every key and item starts, as _pack(line, column), 1-based."""
         loader = _Loader(self.text)
+        positions: dict[Path_, int] = {}
+        # parse() refused whatever could raise here; should one slip through, what was
+        # found still locates and the rest shows file and field: never a traceback.
         try:
-            root = loader.get_single_node()
-            positions: dict[Path_, int] = {}
-            if root is not None:
-                _walk(loader, root, (), positions)
-            return positions
+            with contextlib.suppress(yaml.YAMLError, ValueError, RecursionError):
+                root = loader.get_single_node()
+                if root is not None:
+                    _walk(loader, root, (), positions)
         finally:
             loader.dispose()
+        return positions
 
     def forget_positions(self) -> None:
         """Drop the positions once no more problems need them (found again on demand)."""
@@ -71,24 +90,77 @@ class YamlSyntaxError(Exception):
 
 
 def parse(path: Path) -> YamlDocument:
-    """Parse one file; syntax errors and duplicate keys carry 1-based line:col."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise YamlSyntaxError(f"cannot read file: {exc}", None, None) from None
+    """Parse one file within the limits above; every refusal carries 1-based line:col."""
+    raw = _read(path)
+    text = _decode(raw)
     loader = _Loader(text)
     try:
         data = _single_document(loader)
+    except _Refused as exc:
+        mark: Any = exc.problem_mark  # always set: see _refuse
+        raise YamlSyntaxError(str(exc.problem), mark.line + 1, mark.column + 1) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = " ".join(p for p in (exc.context, exc.problem) if p)
         where = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
         raise YamlSyntaxError(f"invalid YAML: {problem}", *where) from None
+    except yaml.reader.ReaderError as exc:  # libyaml counts its position in UTF-8 bytes
+        character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else "a character"
+        problem = f"invalid YAML: unacceptable character {character}: {exc.reason}"
+        raise YamlSyntaxError(problem, *_byte_position(raw, exc.position)) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"invalid YAML: {exc}", None, None) from None
     finally:
         loader.dispose()
     return YamlDocument(path, data, text)
+
+
+def _read(path: Path) -> bytes:
+    """At most MAX_FILE_BYTES + 1 bytes: a huge file or a device costs nothing to refuse."""
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, a device never end
+            raise YamlSyntaxError("cannot read file: not a regular file", None, None)
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise YamlSyntaxError(f"cannot read file: {exc.strerror}", None, None) from None
+    if len(raw) > MAX_FILE_BYTES:
+        problem = (
+            f"file is larger than {MAX_FILE_BYTES / 2**20:g} MiB, the limit for a mapping file"
+        )
+        raise YamlSyntaxError(problem, *_byte_position(raw, MAX_FILE_BYTES))
+    return raw
+
+
+def _decode(raw: bytes) -> str:
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise YamlSyntaxError("file is UTF-16: save it as UTF-8", 1, 1)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problem = f"file is not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded"
+        raise YamlSyntaxError(problem, *_byte_position(raw, exc.start)) from None
+
+
+def _byte_position(raw: bytes, offset: int) -> tuple[int, int]:
+    """1-based line and column (in characters) of a byte offset."""
+    line_start = raw.rfind(b"\n", 0, offset) + 1
+    column = len(raw[line_start:offset].decode("utf-8", errors="replace"))
+    return raw.count(b"\n", 0, offset) + 1, column + 1
+
+
+@dataclass
+class _Limits:
+    """What one file has spent of the limits so far, and what each anchor stands for."""
+
+    anchors: dict[str, Any] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # nodes under an anchor, expanded
+    heights: dict[str, int] = field(default_factory=dict)  # its depth, expanded
+    lines: dict[str, int] = field(default_factory=dict)  # where each anchor is
+    unfinished: set[str] = field(default_factory=set)  # anchors whose node is being read
+    aliases: int = 0
+    nodes: int = 0  # nodes so far, aliases expanded
+    deepest: int = 0  # the deepest collection so far, aliases expanded
 
 
 def _single_document(loader: Any) -> Any:
@@ -102,7 +174,7 @@ def _single_document(loader: Any) -> Any:
     if loader.check_event(yaml.StreamEndEvent):
         return None
     document: Any = loader.get_event()
-    data = _value(loader, loader.get_event(), {})
+    data = _value(loader, loader.get_event(), _Limits(), 1)
     loader.get_event()  # DocumentEnd
     if not loader.check_event(yaml.StreamEndEvent):
         extra: Any = loader.get_event()
@@ -116,54 +188,114 @@ def _single_document(loader: Any) -> Any:
 
 
 _COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
-def _value(loader: Any, event: Any, anchors: dict[str, Any]) -> Any:
+class _Refused(yaml.MarkedYAMLError):
+    """Over a limit, or data no mapping can hold (a recursive alias, a bad date)."""
+
+
+def _refuse(problem: str, mark: Any) -> _Refused:
+    return _Refused(None, None, problem, mark)
+
+
+def _value(loader: Any, event: Any, limits: _Limits, depth: int) -> Any:
     start: Any = event.start_mark  # libyaml's Mark: typeshed knows only the pure-Python one
     if isinstance(event, yaml.AliasEvent):
-        if event.anchor not in anchors:
-            raise yaml.composer.ComposerError(
-                None, None, f"found undefined alias {event.anchor!r}", start
-            )
-        return anchors[event.anchor]
+        return _alias(str(event.anchor), start, limits, depth)
+    anchor = event.anchor
+    if anchor is not None:
+        if anchor in limits.lines:
+            first = limits.lines[anchor]
+            raise _refuse(f"duplicate anchor &{anchor} (first at line {first})", start)
+        limits.lines[anchor] = start.line + 1
+    before = limits.nodes
+    limits.nodes += 1
+    if limits.nodes > MAX_NODES:
+        raise _refuse(f"more than {MAX_NODES:,} nodes (aliases expanded): split the file", start)
+    value: Any
     if isinstance(event, yaml.ScalarEvent):
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
-        end: Any = event.end_mark
-        node = yaml.ScalarNode(tag, event.value, start, end, event.style)
-        construct = loader.yaml_constructors.get(tag) or loader.yaml_constructors[None]
-        value = construct(loader, node)  # an unknown tag raises ConstructorError with its mark
-    elif event.tag not in _COLLECTION_TAGS:
+        value = _scalar(loader, event, start)
+        if anchor is not None:
+            limits.anchors[anchor] = value
+            limits.sizes[anchor], limits.heights[anchor] = 1, 0
+        return value
+    if event.tag not in _COLLECTION_TAGS:
         raise yaml.constructor.ConstructorError(
             None, None, f"tag {event.tag!r} is not allowed here", event.start_mark
         )
-    elif isinstance(event, yaml.SequenceStartEvent):
+    if depth > MAX_DEPTH:
+        raise _refuse(f"nested deeper than {MAX_DEPTH} levels", start)
+    outer_deepest = limits.deepest
+    limits.deepest = max(limits.deepest, depth)
+    if isinstance(event, yaml.SequenceStartEvent):
         value = []
-        if event.anchor is not None:
-            anchors[event.anchor] = value
+        if anchor is not None:
+            limits.anchors[anchor] = value
+            limits.unfinished.add(anchor)
         while not loader.check_event(yaml.SequenceEndEvent):
-            value.append(_value(loader, loader.get_event(), anchors))
-        loader.get_event()
-        return value
+            value.append(_value(loader, loader.get_event(), limits, depth + 1))
     else:  # MappingStartEvent
         value = {}
-        if event.anchor is not None:
-            anchors[event.anchor] = value
+        if anchor is not None:
+            limits.anchors[anchor] = value
+            limits.unfinished.add(anchor)
         lines: dict[str, int] = {}
         while not loader.check_event(yaml.MappingEndEvent):
             key_event = loader.get_event()
-            key = str(_value(loader, key_event, anchors))
+            key = str(_value(loader, key_event, limits, depth + 1))
             if key in value:
                 problem = f'duplicate key "{key}" (first at line {lines[key]})'
                 raise yaml.constructor.ConstructorError(None, None, problem, key_event.start_mark)
             lines[key] = key_event.start_mark.line + 1
-            value[key] = _value(loader, loader.get_event(), anchors)
-        loader.get_event()
-        return value
-    if event.anchor is not None:
-        anchors[event.anchor] = value
+            value[key] = _value(loader, loader.get_event(), limits, depth + 1)
+    loader.get_event()  # SequenceEnd or MappingEnd
+    if anchor is not None:
+        limits.unfinished.discard(anchor)
+        limits.sizes[anchor] = limits.nodes - before
+        limits.heights[anchor] = limits.deepest - depth
+        limits.deepest = max(outer_deepest, limits.deepest)
     return value
+
+
+def _alias(anchor: str, mark: Any, limits: _Limits, depth: int) -> Any:
+    """The anchored value, counted as if it were written out again (never copied)."""
+    if anchor not in limits.anchors:
+        raise _refuse(f"found undefined alias {anchor!r}", mark)
+    if anchor in limits.unfinished:
+        raise _refuse(f"alias *{anchor} is inside its own anchor: recursive data", mark)
+    limits.aliases += 1
+    if limits.aliases > MAX_ALIASES:
+        raise _refuse(f"more than {MAX_ALIASES} aliases in one file", mark)
+    size = limits.sizes[anchor]
+    limits.nodes += size
+    if limits.nodes > MAX_NODES:
+        problem = f"alias *{anchor} makes more than {MAX_NODES:,} nodes, expanded"
+        raise _refuse(problem, mark)
+    height = limits.heights[anchor]
+    if height and depth + height > MAX_DEPTH:
+        raise _refuse(f"alias *{anchor} nests the data deeper than {MAX_DEPTH} levels", mark)
+    limits.deepest = max(limits.deepest, depth + height)
+    return limits.anchors[anchor]
+
+
+def _scalar(loader: Any, event: Any, start: Any) -> Any:
+    tag = event.tag
+    if tag is None or tag == "!":
+        tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag in _NUMBER_TAGS and len(event.value) > MAX_NUMBER_LENGTH:
+        problem = f"a number of {len(event.value):,} characters; at most {MAX_NUMBER_LENGTH}"
+        raise _refuse(problem, start)
+    node = yaml.ScalarNode(tag, event.value, start, event.end_mark, event.style)
+    construct = loader.yaml_constructors.get(tag) or loader.yaml_constructors[None]
+    try:
+        return construct(loader, node)
+    except yaml.YAMLError:  # an unknown tag: ConstructorError with its mark
+        raise
+    except Exception as exc:  # 2026-02-30, 25:00:00; IndexError for !!int "", KeyError …
+        kind = tag.rsplit(":", 1)[-1]
+        reason = f": {exc}" if isinstance(exc, ValueError) else ""
+        raise _refuse(f"invalid {kind} {event.value[:40]!r}{reason}", start) from None
 
 
 _COLUMN_BITS = 20  # one int per position: a pair of ints cost 6 MB per 100,000 nodes

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 from pathlib import Path
 
 import pytest
@@ -34,14 +36,19 @@ def errors(directory: Path) -> list[Problem]:
     return [p for p in check(directory) if p.severity == "error"]
 
 
-def test_the_example_mappings_load_without_errors() -> None:
+def example_environ() -> dict[str, str]:
+    """Every secret the example connections.yaml names."""
     secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
     more = ("PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")
     environ = {name: TOKEN for name in (*secrets, *more)}
     environ["WAREHOUSE_URL"] = "postgresql://okrsync:s3cret@warehouse.internal/finance"
     with Ga4Simulator() as ga4:  # a key file that passes the connector's checks
         environ["GA4_CREDENTIALS"] = ga4.service_account_json()
-    config, problems = loader.check(EXAMPLES, Registry.default(), environ=environ)
+    return environ
+
+
+def test_the_example_mappings_load_without_errors() -> None:
+    config, problems = loader.check(EXAMPLES, Registry.default(), environ=example_environ())
     assert config is not None, problems
     assert [p for p in problems if p.severity == "error"] == []
     assert len(config.krs) >= 8
@@ -188,6 +195,22 @@ def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
     assert config.connections["stats"].headers == {"Authorization": f"Bearer {TOKEN}"}  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize("content", ["", " \n"], ids=["empty", "blank"])
+def test_an_empty_secret_file_is_an_error_like_an_empty_variable(
+    tmp_path: Path, content: str
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_text(content)
+    conn = CONN.replace("${TEST_STATS_TOKEN}", "${file:" + str(secret) + "}")
+    write(
+        tmp_path / "m",
+        {"connections.yaml": conn, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    [problem] = errors(tmp_path / "m")  # "Bearer " was sent before: issue #16.9b
+    assert f"secret file {secret} is empty" in problem.message
+    assert (problem.file, problem.line) == (str(tmp_path / "m" / "connections.yaml"), 6)
+
+
 def test_unknown_connection_type_lists_the_known_ones(tmp_path: Path) -> None:
     conn = "connections:\n  crm:\n    type: hubspott\n    url: https://x\n"
     write(tmp_path, {"connections.yaml": conn, "a.yaml": mapping([])})
@@ -314,3 +337,85 @@ def test_key_results_written_alike_share_their_set_of_written_fields(tmp_path: P
     assert "method" in changed.model_fields_set
     assert a.source.model_fields_set == before == b.source.model_fields_set
     assert "method" not in before
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "message"),
+    [
+        ("", 1, 1, "file is empty"),
+        ("# only a comment\n\n# and another\n", 1, 1, "file is empty"),
+        ("~\n", 1, 1, "the top level is null"),
+        ("\n\nnull\n", 3, 1, "the top level is null"),
+    ],
+)
+def test_an_empty_file_is_located(
+    tmp_path: Path, text: str, line: int, column: int, message: str
+) -> None:
+    """Issue #16 point 8: these named the file but no line:col."""
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": text})
+    [problem] = errors(tmp_path)
+    assert message in problem.message
+    assert (problem.file, problem.line, problem.column) == (str(tmp_path / "a.yaml"), line, column)
+
+
+def _objectives_bomb() -> str:
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    return "\n".join(lines) + "\ncycle: 2026-Q4\nobjectives: *a9\n"
+
+
+# Issue #16 points 3 and 7 through the loader `okrsync validate` and `run` use: each ran
+# past 60 s and 2.6 GB, or ended in a traceback.
+ONE_KR = mapping([objective_yaml("o", [kr_yaml("k", "x")])])
+HOSTILE = {
+    "bomb": (_objectives_bomb(), 5, "makes more than 50,000 nodes, expanded"),
+    "refresh": (
+        ONE_KR.replace("target: 30", "target: 30\n        refresh: 99999999999999999999d"),
+        line_of(ONE_KR, "target: 30") + 1,
+        "duration too long",
+    ),
+    "deep": ("cycle: " + "{a: " * 10_000 + "1" + "}" * 10_000 + "\n", 1, "nested deeper than 100"),
+    "deep-list": ("cycle:\n  " + "- " * 2_000 + "1\n", 2, "nested deeper than 100"),
+    "digits": (
+        ONE_KR.replace("target: 30", "target: " + "9" * 5_000),
+        line_of(ONE_KR, "target: 30"),
+        "a number of 5,000 characters",
+    ),
+    "feb-30": (mapping([], cycle="2026-02-30"), 2, "day is out of range for month"),
+    "recursive": ("a: &a [*a]\ncycle: 2026-Q4\n", 1, "inside its own anchor"),
+    "dup-anchor": ("a: &a 1\nb: &a 2\ncycle: 2026-Q4\n", 2, "duplicate anchor &a"),
+    "too-big": ("# " + "x" * (1024 * 1024) + "\ncycle: 2026\n", 1, "larger than 1 MiB"),
+}
+
+
+@pytest.mark.parametrize(("name"), list(HOSTILE))
+def test_hostile_files_are_refused_quickly_at_their_line(tmp_path: Path, name: str) -> None:
+    text, line, message = HOSTILE[name]
+    write(tmp_path, {"connections.yaml": CONN, "a.yaml": text})
+    began = time.monotonic()
+    found = errors(tmp_path)
+    assert time.monotonic() - began < 2
+    [problem] = found
+    assert message in problem.message
+    assert (problem.file, problem.line) == (str(tmp_path / "a.yaml"), line)
+    assert problem.column is not None
+
+
+def test_the_fingerprint_is_of_the_bytes_of_every_mapping_file() -> None:
+    config = loader.load(EXAMPLES, Registry.default(), environ=example_environ())
+    digest = hashlib.sha256()
+    for path in sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "connections.yaml"):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    assert config.fingerprint == digest.hexdigest()[:16]
+
+
+def test_a_flood_of_errors_lists_the_first_hundred_and_counts_the_rest(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"connections.yaml": CONN, "a.yaml": "cycle: 2026\nobjectives: [" + "1, " * 150 + "]\n"},
+    )
+    found = errors(tmp_path)
+    assert len(found) == loader.MAX_SHOWN + 1
+    assert found[0].field == "objectives[0]"
+    assert found[-1].message == "and 50 more error(s) from here on, not shown"
+    assert (found[-1].field, found[-1].line) == ("objectives[100]", 2)

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlencode
@@ -17,7 +18,7 @@ import structlog
 from okrsync import engine
 from okrsync.connector import Runtime
 from okrsync.logging import configure
-from okrsync.secrets import MASK, Redactor, SecretError, expand, resolve
+from okrsync.secrets import MASK, MAX_SECRET_FILE_BYTES, Redactor, SecretError, expand, resolve
 from okrsync.simulators.server import FakeServer, Request, Response
 from okrsync.store import Store
 from tests.support import (
@@ -114,6 +115,52 @@ def test_expand_env_and_file_and_nothing_else(tmp_path: Path) -> None:
 def test_unresolvable_references_say_why_without_values(ref: str, message: str) -> None:
     with pytest.raises(SecretError, match=message):
         resolve(ref, {})
+
+
+SECRET_BYTES = b"tok-\xff\xfe-not-text"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty"),
+        (b"  \n\t\n", "is empty"),  # sent as "Bearer " before: issue #16.9b
+        (SECRET_BYTES, "is not UTF-8 text"),  # raised UnicodeDecodeError: issue #16.7
+        (b"x" * (MAX_SECRET_FILE_BYTES + 1), "is larger than 64 KiB"),
+    ],
+    ids=["empty", "blank", "not-utf8", "too-big"],
+)
+def test_secret_files_that_hold_no_usable_secret_are_errors(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    secret = tmp_path / "token"
+    secret.write_bytes(content)
+    with pytest.raises(SecretError, match=message) as info:
+        resolve(f"file:{secret}", {})
+    assert str(secret) in str(info.value)
+    for part in ("tok-", "\\x", "0xff", "0xfe"):  # no byte of the secret
+        assert part not in str(info.value)
+
+
+def test_a_device_as_secret_file_costs_one_read_of_the_limit() -> None:
+    began = time.monotonic()
+    with pytest.raises(SecretError, match="larger than 64 KiB"):
+        resolve("file:/dev/zero", {})  # read without limit before: 2.7 GB in 6.7 s
+    assert time.monotonic() - began < 0.5
+
+
+@pytest.mark.parametrize(
+    ("ref", "environ", "message"),
+    [
+        ("file:", {}, "names no file"),
+        ("file:/run/secrets/a\0b", {}, "invalid path"),
+        ("BLANK", {"BLANK": " \t"}, "environment variable BLANK holds only whitespace"),
+        ("EMPTY", {"EMPTY": ""}, "environment variable EMPTY is not set"),
+    ],
+)
+def test_references_to_nothing_are_errors(ref: str, environ: dict[str, str], message: str) -> None:
+    with pytest.raises(SecretError, match=message):
+        resolve(ref, environ)
 
 
 class EchoServer(FakeServer):

@@ -10,7 +10,13 @@ from connectors.http import HttpSource
 from okrsync.connector import RenderContext
 from okrsync.cycle import Cycle
 from okrsync.render import find_placeholders, render_source
-from okrsync.units import format_duration, format_value, parse_clock, parse_duration
+from okrsync.units import (
+    MAX_DURATION_DAYS,
+    format_duration,
+    format_value,
+    parse_clock,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -62,6 +68,18 @@ def test_durations() -> None:
     for bad in ("15", "m", "-5m", "0s", "1y"):
         with pytest.raises(ValueError, match="duration"):
             parse_duration(bad)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["99999999999999999999d", "1000000000d", 10**400, 1e300, float("inf"), float("nan")],
+    ids=["20-digit-days", "max-plus-one", "10**400", "1e300", "inf", "nan"],
+)
+def test_durations_timedelta_cannot_hold_are_value_errors(bad: str | float) -> None:
+    # OverflowError (not a ValueError) passed through pydantic as a traceback: issue #16.7
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+    assert parse_duration(f"{MAX_DURATION_DAYS}d") == timedelta(days=MAX_DURATION_DAYS)
 
 
 def test_clock_values_and_display() -> None:
