@@ -134,3 +134,19 @@ def test_db_upgrade_and_revision(tmp_path: Path) -> None:
     assert "schema at revision 0002" in up.stdout
     after = runner.invoke(app, ["db", "revision", "--store", url])
     assert "schema at revision 0002" in after.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("0.0001s", "too short: at least 1s"),
+        ("0.5s", "too short: at least 1s"),
+        ("400d", "too long: at most 366d"),
+        ("99999999999d", "too long: at most 366d"),  # OverflowError before
+    ],
+)
+def test_schedules_out_of_bounds_are_refused(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_schedule(text)
+    assert parse_schedule("1s").next_after(T0) == T0 + timedelta(seconds=1)
+    assert parse_schedule("366d").next_after(T0) == T0 + timedelta(days=366)
