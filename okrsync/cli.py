@@ -29,7 +29,7 @@ from okrsync.logging import configure
 from okrsync.registry import Registry
 from okrsync.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from okrsync.settings import Settings, SettingsError, load_settings
-from okrsync.store import NoStoreYet, Store
+from okrsync.store import NoStoreYet, Store, StoreUnusable
 
 app = typer.Typer(
     name="okrsync",
@@ -363,10 +363,15 @@ def run(
     try:
         st = open_store(url, upgrade=settings.auto_upgrade, wait=settings.store_wait)
     except StoreError as exc:
-        typer.echo(f"store error: {exc} (gave up after {settings.store_wait:g}s)", err=True)
+        waited = (
+            "" if isinstance(exc, StoreUnusable) else f" (gave up after {settings.store_wait:g}s)"
+        )
+        typer.echo(f"store error: {exc}{waited}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     lock = writer_lock(url)
-    runner = Runner(directory, st, lock, lock_wait=settings.lock_wait if once else 0.0)
+    runner = Runner(
+        directory, st, lock, lock_wait=settings.lock_wait if once else 0.0, schedule=plan_
+    )
     stop = StopFlag(settings.stop_grace)
     stop.install()
     port = settings.health_port if health_port is None else health_port
