@@ -1,7 +1,9 @@
 """``okrsync …``: the commands of SPEC §4 (typer).
 
 Exit codes: 0 all good; 1 some key results failed (or validate found errors);
-2 the configuration or the store cannot be used.
+2 the configuration, a setting or the store cannot be used. Read-only commands
+(plan, status, explain, history, db revision) open the store read-only: they
+never create or migrate it.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from okrsync.lock import writer_lock
 from okrsync.logging import configure
 from okrsync.registry import Registry
 from okrsync.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
-from okrsync.settings import Settings
-from okrsync.store import Store
+from okrsync.settings import Settings, SettingsError, load_settings
+from okrsync.store import NoStoreYet, Store, StoreUnusable
 
 app = typer.Typer(
     name="okrsync",
@@ -59,7 +61,12 @@ SimOpt = Annotated[
 
 
 def _settings() -> Settings:
-    return Settings()
+    """The settings, or exit 2 with one line naming each wrong variable."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"settings error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
 
 
 def _version(value: bool) -> None:
@@ -119,16 +126,31 @@ def _config_error(exc: ConfigError, directory: Path) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG) from None
 
 
-def _store(url: str | None, *, upgrade: bool | None = None) -> Store:
+def _store_error(exc: StoreError) -> NoReturn:
+    typer.echo(f"store error: {exc}", err=True)
+    raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _open(url: str | None, *, upgrade: bool | None = None, read_only: bool = False) -> Store:
     settings = _settings()
+    return Store.open(
+        url or settings.store_url,
+        upgrade=settings.auto_upgrade if upgrade is None else upgrade,
+        read_only=read_only,
+    )
+
+
+@contextmanager
+def _store(
+    url: str | None, *, upgrade: bool | None = None, read_only: bool = False
+) -> Iterator[Store]:
+    """The open store for the block; any store failure, at open or later, exits 2 in one line."""
     try:
-        return Store.open(
-            url or settings.store_url,
-            upgrade=settings.auto_upgrade if upgrade is None else upgrade,
-        )
+        opened = _open(url, upgrade=upgrade, read_only=read_only)
     except StoreError as exc:
-        typer.echo(f"store error: {exc}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
+        _store_error(exc)
+    with _store_errors(), opened:
+        yield opened
 
 
 @app.command()
@@ -163,8 +185,7 @@ def plan(
     """Query the sources for what is due and show what would change; writes nothing."""
     now = datetime.now(UTC)
     with _config(mappings, simulators) as config:
-        with _store(store) as st:
-            states = st.states()
+        states = _states_if_any(store)
         planned, _, records = asyncio.run(
             engine.measure(config, states, now, Runtime(), force=all_)
         )
@@ -173,6 +194,26 @@ def plan(
     for kr_id, why in planned.skipped.items():
         out.print(f"skipped {kr_id}: {why}", style="dim")
     raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
+
+
+def _states_if_any(url: str | None) -> dict[str, Any]:
+    """The stored states, read-only; none at all before the first sync."""
+    try:
+        opened = _open(url, read_only=True)
+    except NoStoreYet:
+        return {}
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        return opened.states()
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        _store_error(exc)
 
 
 @app.command()
@@ -219,7 +260,7 @@ def status_cmd(
     """The OKR tree: progress, expected progress, status, last value, freshness."""
     config = _load(mappings, secrets=False)
     now = datetime.now(UTC)
-    with _store(store) as st:
+    with _store(store, read_only=True) as st:
         views = _views(config, st, now)
     _print_status(views, now, as_json)
 
@@ -252,7 +293,7 @@ def explain(
     """Where a number came from: connection, rendered query, raw answer, time, history."""
     config = _load(mappings, secrets=False)
     entry = _entry(config, kr)
-    with _store(store) as st:
+    with _store(store, read_only=True) as st:
         state = st.state(kr)
         points = st.history(kr, limit=10)
     info = console.explain_data(config, entry, state, points)
@@ -273,7 +314,7 @@ def history(
     """The measured values of a key result over time."""
     config = _load(mappings, secrets=False)
     entry = _entry(config, kr)
-    with _store(store) as st:
+    with _store(store, read_only=True) as st:
         points = st.history(kr, limit=limit)
     if as_json:
         rows = [console.measurement_json(entry, m) for m in points]
@@ -313,7 +354,7 @@ def run(
     try:
         plan_ = parse_schedule(schedule or settings.schedule)
     except ValueError as exc:
-        typer.echo(f"OKRSYNC_SCHEDULE: {exc}", err=True)
+        typer.echo(f"{'--schedule' if schedule else 'OKRSYNC_SCHEDULE'}: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     directory = mappings or settings.mappings
     url = store or settings.store_url
@@ -322,10 +363,15 @@ def run(
     try:
         st = open_store(url, upgrade=settings.auto_upgrade, wait=settings.store_wait)
     except StoreError as exc:
-        typer.echo(f"store error: {exc} (gave up after {settings.store_wait:g}s)", err=True)
+        waited = (
+            "" if isinstance(exc, StoreUnusable) else f" (gave up after {settings.store_wait:g}s)"
+        )
+        typer.echo(f"store error: {exc}{waited}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     lock = writer_lock(url)
-    runner = Runner(directory, st, lock, lock_wait=settings.lock_wait if once else 0.0)
+    runner = Runner(
+        directory, st, lock, lock_wait=settings.lock_wait if once else 0.0, schedule=plan_
+    )
     stop = StopFlag(settings.stop_grace)
     stop.install()
     port = settings.health_port if health_port is None else health_port
@@ -350,16 +396,28 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade(store: StoreOpt = None) -> None:
-    """Apply the store's schema migrations (run also does this at start)."""
+def db_upgrade(store: StoreOpt = None, mappings: MappingsOpt = None) -> None:
+    """Apply the store's schema migrations (run also does this at start).
+
+    ``--mappings`` is accepted, like every command takes it, and not needed.
+    """
+    del mappings
     with _store(store, upgrade=True) as st:
         typer.echo(f"{st.url}: schema at revision {st.schema_revision()}")
 
 
 @db_app.command("revision")
-def db_revision(store: StoreOpt = None) -> None:
-    """Print the store's schema revision without changing anything."""
-    with _store(store, upgrade=False) as st:
+def db_revision(store: StoreOpt = None, mappings: MappingsOpt = None) -> None:
+    """Print the store's schema revision without changing anything (nor creating it)."""
+    del mappings
+    try:
+        opened = _open(store, upgrade=False, read_only=True)
+    except NoStoreYet as exc:
+        typer.echo(f"schema at revision none: {exc}")
+        return
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened as st:
         typer.echo(f"{st.url}: schema at revision {st.schema_revision() or 'none'}")
 
 

@@ -12,6 +12,8 @@ from croniter import croniter
 from okrsync.units import parse_duration
 
 MAX_JITTER = timedelta(seconds=30)
+SHORTEST = timedelta(seconds=1)  # below this a schedule is a busy loop of empty runs
+LONGEST = timedelta(days=366)  # beyond this, next-run arithmetic soon overflows datetime
 
 
 class Schedule(Protocol):
@@ -40,12 +42,23 @@ class Cron:
 
 
 def parse_schedule(text: str) -> Schedule:
-    """``15m``/``1h`` or a five-field cron expression (UTC); ValueError names both forms."""
+    """``15m``/``1h`` (1s to 366d) or a five-field cron expression (UTC).
+
+    Every refusal is a ValueError with a one-line reason (never OverflowError).
+    """
     text = text.strip()
     try:
-        return Interval(text, parse_duration(text))
+        every = parse_duration(text)
+    except OverflowError:
+        raise ValueError(f"schedule {text!r} is too long: at most {LONGEST.days}d") from None
     except ValueError:
         pass
+    else:
+        if every < SHORTEST:
+            raise ValueError(f"schedule {text!r} is too short: at least 1s")
+        if every > LONGEST:
+            raise ValueError(f"schedule {text!r} is too long: at most {LONGEST.days}d")
+        return Interval(text, every)
     if croniter.is_valid(text) and len(text.split()) == 5:
         return Cron(text)
     raise ValueError(

@@ -4,8 +4,10 @@ Each cycle re-reads the mappings directory; a broken edit is logged problem by
 problem and the last valid configuration keeps running (never a crash loop,
 never half a config). Each sync runs under the single-writer lock; when
 another process holds it the cycle is skipped and says who holds it. A store
-that fails mid-run loses that run whole (one transaction) and the next cycle
-carries on. SIGTERM/SIGINT let the run in flight finish, then exit 0; a run
+that fails — at the lock, mid-run, or its SQLite file moved away — loses that
+run whole (one transaction), ``/readyz`` says why, and the next cycle tries
+again. A store that cannot be used as it is (too new a schema, not an okrsync
+database) is not retried at start. SIGTERM/SIGINT let the run in flight finish, then exit 0; a run
 still going after the grace period is abandoned (nothing half-written).
 """
 
@@ -26,7 +28,7 @@ import structlog
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_delay,
     wait_exponential,
 )
@@ -37,7 +39,8 @@ from okrsync.errors import ConfigError, StoreError
 from okrsync.lock import WriterLock
 from okrsync.registry import Registry
 from okrsync.schedule import Schedule, jitter, period
-from okrsync.store import Store
+from okrsync.store import Store, StoreUnusable
+from okrsync.units import format_duration
 
 log = structlog.get_logger("okrsync.scheduler")
 
@@ -58,6 +61,8 @@ class Runner:
     lock_wait: float = 0.0
     trigger: str = "schedule"
     config: loader.Config | None = None
+    schedule: Schedule | None = None  # to warn when it is shorter than every refresh
+    trouble: str | None = None  # why the last cycle could not use the store
 
     def load(self) -> loader.Config | None:
         """The newest valid configuration; on errors, the last valid one (logged)."""
@@ -83,33 +88,59 @@ class Runner:
                 key_results=len(fresh.krs),
                 warnings=len(fresh.warnings),
             )
+            self._warn_short_schedule(fresh)
         self.config = fresh
         return fresh
+
+    def _warn_short_schedule(self, config: loader.Config) -> None:
+        """Cycles more often than any key result refreshes mostly find nothing due."""
+        refreshes = [e.kr.refresh for e in config.krs.values() if e.source is not None]
+        if self.schedule is None or not refreshes:
+            return
+        shortest = min(refreshes)
+        every = period(self.schedule, datetime.now(UTC))
+        if every < shortest:
+            log.warning(
+                "schedule is shorter than the shortest refresh: most cycles find nothing due",
+                schedule=self.schedule.text,
+                shortest_refresh=format_duration(shortest),
+            )
 
     def cycle(self, now: datetime | None = None) -> int:
         """One sync as of ``now`` (the cycle's start: refresh windows count from it)."""
         config = self.load()
         if config is None:
             return EXIT_CONFIG
+        try:
+            code = self._locked_sync(config, now)
+        except StoreError as exc:
+            self.trouble = f"last run failed, nothing was written: {exc}"
+            log.error("run failed: the store is unavailable, nothing was written", error=str(exc))
+            return EXIT_FAILED
+        self.trouble = None
+        return code
+
+    def _locked_sync(self, config: loader.Config, now: datetime | None) -> int:
         if not self.lock.acquire(timeout=self.lock_wait):
             # The holder may finish between our try and this look: say so, not nothing.
             holder = self.lock.holder() or "another process (released it just now)"
             log.warning("another okrsync holds the writer lock: skipping this run", holder=holder)
             return EXIT_LOCKED
         try:
-            result = engine.sync(
-                config, self.store, now=now, runtime=self.runtime, trigger=self.trigger
-            )
+            with self.store.fenced(self.lock.check):
+                result = engine.sync(
+                    config, self.store, now=now, runtime=self.runtime, trigger=self.trigger
+                )
             return result.exit_code
-        except StoreError as exc:
-            log.error("run failed: the store is unavailable, nothing was written", error=str(exc))
-            return EXIT_FAILED
         finally:
             self.lock.release()
 
 
 def open_store(url: str, *, upgrade: bool, wait: float) -> Store:
-    """Open the store, retrying with backoff for ``wait`` seconds (it may start after us)."""
+    """Open the store, retrying with backoff for ``wait`` seconds (it may start after us).
+
+    A store that answered but cannot be used (:class:`StoreUnusable`) fails at once.
+    """
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -121,7 +152,9 @@ def open_store(url: str, *, upgrade: bool, wait: float) -> Store:
         )
 
     retrying = Retrying(
-        retry=retry_if_exception_type(StoreError),
+        retry=retry_if_exception(
+            lambda exc: isinstance(exc, StoreError) and not isinstance(exc, StoreUnusable)
+        ),
         stop=stop_after_delay(wait),
         wait=wait_exponential(multiplier=0.5, max=10),
         before_sleep=before_sleep,
@@ -208,6 +241,8 @@ def readiness(runner: Runner) -> Callable[[], dict[str, Any]]:
     def check() -> dict[str, Any]:
         if runner.config is None:
             raise RuntimeError("no valid configuration loaded")
+        if runner.trouble is not None:
+            raise RuntimeError(runner.trouble)
         last = runner.store.last_run()  # raises StoreError while the store is unreachable
         return {
             "config": runner.config.fingerprint,

@@ -5,12 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "OKRSYNC_"
+
+
+class SettingsError(ValueError):
+    """A setting in the environment is wrong; the message names the variable (one line)."""
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="OKRSYNC_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     mappings: Path = Field(default=Path("mappings"), description="The mappings directory.")
     store_url: str = Field(default="sqlite:///okrsync.db", description="SQLAlchemy store URL.")
@@ -24,14 +30,36 @@ class Settings(BaseSettings):
     )
     auto_upgrade: bool = Field(default=True, description="Apply store migrations at start.")
     store_wait: float = Field(
-        default=60.0, ge=0, description="run: seconds to retry an unreachable store at start."
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="run: seconds to retry an unreachable store at start.",
     )
     lock_wait: float = Field(
-        default=60.0, ge=0, description="sync, run --once: seconds to wait for the writer lock."
+        default=60.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="sync, run --once: seconds to wait for the writer lock.",
     )
     stop_grace: float = Field(
-        default=25.0, gt=0, description="run: seconds a stop waits for the run in flight."
+        default=25.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="run: seconds a stop waits for the run in flight.",
     )
 
 
-__all__ = ["Settings"]
+def load_settings() -> Settings:
+    """The settings now in the environment; SettingsError says which variable is wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        parts = []
+        for error in exc.errors():
+            variable = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
+            message = error["msg"][:1].lower() + error["msg"][1:]
+            parts.append(f"{variable}: {message}, got {error.get('input')!r}")
+        raise SettingsError("; ".join(parts)) from None
+
+
+__all__ = ["Settings", "SettingsError", "load_settings"]

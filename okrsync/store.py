@@ -5,16 +5,22 @@ written in ONE transaction — the run, its measurements and the ``kr_state``
 upserts — so a process killed mid-run leaves the previous complete state.
 ``kr_state.value`` is the last GOOD value: an error or a held (suspicious)
 value never overwrites it. The schema is owned by the alembic scripts in
-``okrsync/migrations``; :meth:`Store.open` upgrades to head unless told not to.
+``okrsync/migrations``; :meth:`Store.open` upgrades to head unless told not to,
+refuses a database that holds tables but no okrsync schema version, and a
+read-only open never creates or migrates anything. A SQLite store pins the
+file it opened: moved, deleted or replaced, it fails every use with the reason
+instead of writing the moved file or creating an empty one in its place.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -47,8 +53,22 @@ PG_CONNECT_TIMEOUT_S = 10
 _PG_MIGRATION_LOCK = 0x6F6B7273  # "okrs": serialises concurrent first opens on PostgreSQL
 _WRITE = "okrsync_write"  # execution option: take SQLite's write lock at BEGIN
 
+NO_STORE_HINT = "run okrsync sync or okrsync db upgrade"
+
 MeasurementStatus = Literal["ok", "error", "held"]
 RunStatus = Literal["ok", "partial", "failed"]
+
+
+class StoreUnusable(StoreError):
+    """The store answered and cannot be used as it is: retrying will not help.
+
+    A schema newer than this code, a database that is not an okrsync store,
+    or no store at all for a read-only command.
+    """
+
+
+class NoStoreYet(StoreUnusable):
+    """A read-only open found nothing: no file, or an empty database."""
 
 
 @dataclass(frozen=True)
@@ -139,14 +159,42 @@ def normalise_url(url: str) -> URL:
     return parsed
 
 
-def create_store_engine(url: URL) -> Engine:
-    """An engine set up for the store: SQLite pragmas and real transactions."""
+def sqlite_file(url: URL) -> Path | None:
+    """The absolute path of a file-backed SQLite store; None for memory or PostgreSQL."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") == "true":  # the user's own URI form: left as given
+        return None
+    return Path(url.database).absolute()
+
+
+def _existing_file_only(url: URL) -> URL:
+    """The same SQLite file, opened so that a missing file is an error, never created."""
+    path = sqlite_file(url)
+    if path is None:
+        return url
+    from urllib.parse import quote
+
+    query = {**url.query, "mode": "rw", "uri": "true"}
+    return url.set(database=f"file:{quote(str(path))}", query=query)
+
+
+def create_store_engine(url: URL, *, wal: bool = True, existing: bool = False) -> Engine:
+    """An engine set up for the store: SQLite pragmas and real transactions.
+
+    ``existing`` opens a SQLite file in ``mode=rw``: the store's own engine,
+    so no connection ever creates an empty database at its path. ``wal=False``
+    leaves the journal mode alone (a database that may not be ours is
+    inspected, not changed); :func:`enable_wal` turns it on once it is known.
+    """
     if url.get_backend_name() == "postgresql":
-        connect_args: dict[str, Any] = {"application_name": "okrsync store"}
+        # host:pid, as the writer lock's session: an operator can tell processes apart
+        name = f"okrsync store {socket.gethostname()}:{os.getpid()}"
+        connect_args: dict[str, Any] = {"application_name": name}
         if "connect_timeout" not in url.query:
             connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
         return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
-    engine = sa.create_engine(url)
+    engine = sa.create_engine(_existing_file_only(url) if existing else url)
 
     @sa.event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -155,7 +203,8 @@ def create_store_engine(url: URL) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-        _journal_mode_wal(cursor)  # readers never block the writer
+        if wal:
+            _journal_mode_wal(cursor)  # readers never block the writer
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
@@ -188,6 +237,23 @@ def _journal_mode_wal(cursor: Any) -> None:
             time.sleep(0.02)
 
 
+def enable_wal(engine: Engine, conn: Connection) -> None:
+    """WAL on this connection (outside any transaction) and on every later one."""
+    if engine.dialect.name != "sqlite":
+        return
+    conn.commit()
+    _wal_on_connect(conn.connection.dbapi_connection, None)
+    sa.event.listen(engine, "connect", _wal_on_connect)
+
+
+def _wal_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        _journal_mode_wal(cursor)  # readers never block the writer
+    finally:
+        cursor.close()
+
+
 def _reason(exc: SQLAlchemyError) -> str:
     return excerpt(str(exc.orig if isinstance(exc, DBAPIError) else exc))
 
@@ -205,9 +271,19 @@ Fresh = Literal["create", "migrate"]
 
 
 def _is_empty(conn: Connection) -> bool:
-    """No okrsync table and no alembic version: nothing a migration would have to respect."""
-    names = set(sa.inspect(conn).get_table_names())
-    return not names & {*metadata.tables, "alembic_version"}
+    """No table at all (in PostgreSQL: in the current schema): nothing to respect."""
+    return not sa.inspect(conn).get_table_names()
+
+
+def _refuse_foreign(conn: Connection, shown: str) -> None:
+    """Tables but no okrsync schema version: someone else's database; never write into it."""
+    names = sorted(sa.inspect(conn).get_table_names())
+    if names and "alembic_version" not in names:
+        listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise StoreUnusable(
+            f"store {shown} holds tables ({listed}) but no okrsync schema version: "
+            "not an okrsync store; point OKRSYNC_STORE_URL at an empty database or schema"
+        )
 
 
 def _revision(conn: Connection) -> str | None:
@@ -221,43 +297,73 @@ def _revision(conn: Connection) -> str | None:
 class Store:
     """The store behind one URL. Open with :meth:`open`; close (or use ``with``)."""
 
-    def __init__(self, engine: Engine, shown_url: str, head: str, ready: bool) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        shown_url: str,
+        head: str,
+        ready: bool,
+        file: tuple[Path, int, int] | None = None,
+    ) -> None:
         self._engine = engine
         self._head = head
         self._ready = ready  # schema known to be at head; it never goes back
         self._closed = False
+        self._file = file  # SQLite: (path, st_dev, st_ino) of the file opened
+        self._fence: Callable[[], None] | None = None
         self.url = shown_url  # password masked: safe to print and log
 
     @classmethod
     def open(
-        cls, url: str = DEFAULT_URL, *, upgrade: bool = True, fresh: Fresh = "create"
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        upgrade: bool = True,
+        fresh: Fresh = "create",
+        read_only: bool = False,
     ) -> Store:
-        """Connect, refuse a schema newer than this code, and upgrade to head.
+        """Connect, refuse a schema newer than this code or a foreign database, upgrade to head.
 
         An empty database is created from :mod:`okrsync.tables` and stamped at
         head (``fresh="create"``), as alembic's own cookbook advises: importing
         alembic, mako and pygments for it cost a service 12 MB of memory for
         good. ``fresh="migrate"`` runs the migration scripts instead (tests
-        prove both give the same schema).
+        prove both give the same schema). ``read_only`` creates and migrates
+        nothing (no file either): no store yet raises :class:`NoStoreYet`.
         """
         parsed = normalise_url(url)
         shown = parsed.render_as_string(hide_password=True)
-        engine = create_store_engine(parsed)
+        path = sqlite_file(parsed)
+        if path is not None and not path.exists():
+            if read_only or not upgrade:
+                raise NoStoreYet(f"no store yet at {shown}: {NO_STORE_HINT}")
+            try:
+                path.touch()  # SQLite takes an empty file for an empty database
+            except OSError as exc:
+                raise StoreError(f"cannot open store {shown}: {exc.strerror}") from None
+        engine = create_store_engine(parsed, wal=False, existing=True)
         head = SCHEMA_HEAD
         try:
             with engine.connect() as conn:
                 current = _revision(conn)
-                if current is None and upgrade and fresh == "create" and _is_empty(conn):
+                if current is None:
+                    _refuse_foreign(conn, shown)
+                    if read_only:
+                        raise NoStoreYet(f"no store yet at {shown} (empty): {NO_STORE_HINT}")
+                if not read_only:
+                    enable_wal(engine, conn)  # known ours (or empty) now
+                if current is None and upgrade and fresh == "create":
                     current = cls._create(conn)
                 if current != head:  # alembic (and its import) only when there is work
-                    current = cls._migrate(conn, shown, upgrade)
+                    current = cls._migrate(conn, shown, upgrade and not read_only)
+            pinned = _pin(path, shown) if path is not None else None
         except SQLAlchemyError as exc:
             engine.dispose()
             raise StoreError(f"cannot open store {shown}: {_reason(exc)}") from exc
         except BaseException:
             engine.dispose()
             raise
-        return cls(engine, shown, head, ready=current == head)
+        return cls(engine, shown, head, ready=current == head, file=pinned)
 
     @classmethod
     def _create(cls, conn: Connection) -> str | None:
@@ -303,11 +409,42 @@ class Store:
         current = _revision(conn)
         known = {s.revision for s in script.walk_revisions()}
         if current is not None and current not in known:
-            raise StoreError(
+            raise StoreUnusable(
                 f"store {shown} has schema revision {current}, newer than this "
                 f"okrsync knows (head {SCHEMA_HEAD}): upgrade okrsync"
             )
         return current
+
+    @contextmanager
+    def fenced(self, check: Callable[[], None]) -> Iterator[None]:
+        """Run ``check`` inside every write transaction, just before it commits.
+
+        The scheduler passes the writer lock's check: a run whose lock was lost
+        on the way (its PostgreSQL session ended) raises and is rolled back.
+        """
+        self._fence = check
+        try:
+            yield
+        finally:
+            self._fence = None
+
+    def _check_file(self) -> None:
+        """The SQLite file at the store's path is still the one opened (same inode)."""
+        if self._file is None:
+            return
+        path, dev, ino = self._file
+        try:
+            now = os.stat(path)
+        except OSError:
+            raise StoreError(
+                f"store file {path} is gone (moved or deleted): put it back; "
+                "nothing is written until then"
+            ) from None
+        if (now.st_dev, now.st_ino) != (dev, ino):
+            raise StoreError(
+                f"store file {path} is another file than the one opened (inode {ino} → "
+                f"{now.st_ino}): put the original back, or restart okrsync to use the new one"
+            )
 
     @contextmanager
     def _connect(self, *, write: bool = False, schema: bool = True) -> Iterator[Connection]:
@@ -315,9 +452,11 @@ class Store:
 
         With ``schema`` the tables must be at head: a store opened with
         ``upgrade=False`` fails here with a clear message, not "no such table".
+        A write checks the SQLite file and the fence again just before commit.
         """
         if self._closed:
             raise StoreError(f"store {self.url} is closed")
+        self._check_file()
         try:
             with self._engine.connect() as conn:
                 if write:
@@ -327,10 +466,14 @@ class Store:
                         if (current := _revision(conn)) != self._head:
                             raise StoreError(
                                 f"store {self.url} schema is at revision {current or 'none'}, "
-                                f"this okrsync needs {self._head}: open it with upgrade"
+                                f"this okrsync needs {self._head}: run okrsync db upgrade"
                             )
                         self._ready = True
                     yield conn
+                    if write:
+                        self._check_file()
+                        if self._fence is not None:
+                            self._fence()
         except SQLAlchemyError as exc:
             raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
 
@@ -430,6 +573,14 @@ class Store:
         return f"Store({self.url!r})"
 
 
+def _pin(path: Path, shown: str) -> tuple[Path, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"cannot open store {shown}: {exc.strerror}") from None
+    return path, st.st_dev, st.st_ino
+
+
 def _upsert_states(conn: Connection, run_id: int, records: Sequence[MeasurementRecord]) -> None:
     """Fold each KR's measurements in order, then upsert once per set of columns written.
 
@@ -500,9 +651,11 @@ __all__ = [
     "KrState",
     "MeasurementRecord",
     "MeasurementStatus",
+    "NoStoreYet",
     "RunRecord",
     "RunStatus",
     "Store",
+    "StoreUnusable",
     "UtcDateTime",
     "create_store_engine",
     "metadata",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -175,3 +176,150 @@ def test_console_prints_brackets_verbatim(capsys: pytest.CaptureFixture[str]) ->
     text = "rate(x[5m]) [bold]not markup[/bold] [link=https://e.x]t[/link] arr[1]"
     make_console().print(text)
     assert capsys.readouterr().out.strip() == text
+
+
+# --- settings and read-only commands (issue #16, points 7c and 10) ----------------------
+
+
+def okrsync(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A real `okrsync` process with only the given OKRSYNC_* settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "okrsync", *args],
+        cwd=cwd,
+        env={**clean, **ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def one_clean_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "says"),
+    [
+        (
+            {"OKRSYNC_SCHEDULE": "99999999999d"},
+            ["run"],
+            "OKRSYNC_SCHEDULE: schedule '99999999999d' is too long: at most 366d",
+        ),
+        (
+            {"OKRSYNC_AUTO_UPGRADE": "maybe"},
+            ["status"],
+            "settings error: OKRSYNC_AUTO_UPGRADE: input should be a valid boolean",
+        ),
+        (
+            {"OKRSYNC_HEALTH_PORT": "99999", "OKRSYNC_LOCK_WAIT": "nan"},
+            ["sync"],
+            "OKRSYNC_HEALTH_PORT: input should be less than or equal to 65535",
+        ),
+        (
+            {"OKRSYNC_AUTO_UPGRADE": "false"},
+            ["status"],
+            "store error: no store yet at sqlite:///okrsync.db: run okrsync sync or okrsync db "
+            "upgrade",
+        ),
+        ({"OKRSYNC_SCHEDULE": "0.0001s"}, ["run"], "schedule '0.0001s' is too short: at least 1s"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_exit_2(
+    tmp_path: Path, mappings: Path, env: dict[str, str], args: list[str], says: str
+) -> None:
+    done = okrsync(*args, cwd=tmp_path, OKRSYNC_MAPPINGS=str(mappings), **env)
+    assert done.returncode == 2, done.stderr
+    assert says in one_clean_line(done.stderr)
+    assert not (tmp_path / "okrsync.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["explain", "steps"],
+        ["history", "steps"],
+    ],
+)
+def test_read_only_commands_on_no_store_create_nothing(
+    tmp_path: Path, mappings: Path, args: list[str]
+) -> None:
+    db = tmp_path / "none.db"
+    code, out, err = run(*args, "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "no store yet at sqlite:///" in err
+    assert "run okrsync sync or okrsync db upgrade" in err
+    assert out == ""
+    assert not db.exists()
+    assert list(tmp_path.glob("none.db*")) == []  # no -wal, -shm or .lock either
+
+
+def test_plan_and_db_revision_on_no_store_create_nothing(tmp_path: Path, mappings: Path) -> None:
+    db = tmp_path / "none.db"
+    code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "Plan: 2 queries for 2 key results" in out
+    code, out, _ = run("db", "revision", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "schema at revision none: no store yet" in out
+    assert list(tmp_path.glob("none.db*")) == []
+
+
+def foreign_sqlite(path: Path) -> None:
+    plain = sqlite3.connect(path)
+    plain.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    plain.commit()
+    plain.close()
+
+
+def sqlite_tables(path: Path) -> list[str]:
+    plain = sqlite3.connect(path)
+    try:
+        return [r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    finally:
+        plain.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["history", "steps"], ["plan"], ["sync"], ["db", "upgrade"], ["db", "revision"]],
+)
+def test_a_foreign_database_is_refused_by_every_command(
+    tmp_path: Path, mappings: Path, args: list[str]
+) -> None:
+    db = tmp_path / "theirs.db"
+    foreign_sqlite(db)
+    extra = [] if args[0] == "db" else ["--mappings", str(mappings)]
+    code, _, err = run(*args, *extra, "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "holds tables (invoices) but no okrsync schema version: not an okrsync store" in err
+    assert sqlite_tables(db) == ["invoices"]
+
+
+def test_status_never_migrates_an_old_store(tmp_path: Path, mappings: Path) -> None:
+    from alembic import command
+
+    from okrsync.store import _alembic_config, create_store_engine, normalise_url
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_store_engine(normalise_url(url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0001")
+    finally:
+        engine.dispose()
+    code, _, err = run("status", "--mappings", str(mappings), "--store", url)
+    assert code == 2
+    assert "schema is at revision 0001, this okrsync needs 0002: run okrsync db upgrade" in err
+    code, out, _ = run("db", "revision", "--store", url)
+    assert "schema at revision 0001" in out  # still: status changed nothing
+    code, out, _ = run("db", "upgrade", "--store", url, "--mappings", str(mappings))
+    assert code == 0  # db upgrade takes --mappings like every command
+    assert "schema at revision 0002" in out
+    code, _, err = run("status", "--mappings", str(mappings), "--store", url)
+    assert code == 0, err

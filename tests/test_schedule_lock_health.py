@@ -134,3 +134,86 @@ def test_db_upgrade_and_revision(tmp_path: Path) -> None:
     assert "schema at revision 0002" in up.stdout
     after = runner.invoke(app, ["db", "revision", "--store", url])
     assert "schema at revision 0002" in after.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("0.0001s", "too short: at least 1s"),
+        ("0.5s", "too short: at least 1s"),
+        ("400d", "too long: at most 366d"),
+        ("99999999999d", "too long: at most 366d"),  # OverflowError before
+    ],
+)
+def test_schedules_out_of_bounds_are_refused(text: str, why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_schedule(text)
+    assert parse_schedule("1s").next_after(T0) == T0 + timedelta(seconds=1)
+    assert parse_schedule("366d").next_after(T0) == T0 + timedelta(days=366)
+
+
+def terminate_sessions(store_url: str, application_name: str) -> int:
+    """pg_terminate_backend the sessions of one process (never other tests' on the server)."""
+    import sqlalchemy as sa
+
+    from okrsync.store import normalise_url
+
+    admin = sa.create_engine(normalise_url(store_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": application_name},
+            )
+            return len(killed.all())
+    finally:
+        admin.dispose()
+
+
+def _terminate_lock_sessions(store_url: str) -> int:
+    return terminate_sessions(store_url, f"okrsync writer {identity()}")
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_postgres_lock_survives_a_terminated_session(store_url: str) -> None:
+    """Issue #16, point 5: OperationalError at pg_try_advisory_lock, uncaught, killed `run`."""
+    from okrsync.errors import StoreError
+
+    lock, other = lock_pair(store_url)
+    try:
+        assert lock.acquire()
+        lock.check()  # held
+        assert _terminate_lock_sessions(store_url) >= 1
+        time.sleep(0.2)
+        with pytest.raises(StoreError, match="writer lock was lost mid-run"):
+            lock.check()  # a run in flight must not commit now
+        assert other.acquire(timeout=2)  # the lock really went with the session
+        assert not lock.acquire()  # a new session for the first, which now waits its turn
+        holder = lock.holder()
+        assert holder is not None
+        assert identity() in holder
+        lock.release()
+        other.release()
+        assert _terminate_lock_sessions(store_url) >= 1  # idle sessions lost between cycles
+        time.sleep(0.2)
+        assert lock.acquire()  # reconnects
+        lock.check()
+    finally:
+        lock.close()
+        other.close()
+
+
+def test_postgres_lock_on_a_lost_server_is_a_store_error() -> None:
+    from okrsync.errors import StoreError
+
+    lock = PostgresLock("postgresql://okr:s3cretpw@127.0.0.1:1/okrsync")
+    try:
+        with pytest.raises(StoreError, match="cannot take the writer lock: OperationalError") as e:
+            lock.acquire()
+        assert "s3cretpw" not in str(e.value)
+        assert "\n" not in str(e.value)
+    finally:
+        lock.close()

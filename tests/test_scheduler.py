@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,195 @@ def test_store_lost_mid_run_fails_that_run_whole_and_the_next_recovers(
         assert_consistent(store_url, 2)
     finally:
         admin.dispose()
+
+
+# --- the store lost or moved while `run` runs (issue #16, points 5 and 6) ---------------
+
+
+def terminate(url: str, pid: int) -> int:
+    """pg_terminate_backend every session of process ``pid`` (lock and store), none else."""
+    admin = sa.create_engine(normalise_url(url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE application_name IN (:lock, :store)"
+                ),
+                {
+                    "lock": f"okrsync writer {socket.gethostname()}:{pid}",
+                    "store": f"okrsync store {socket.gethostname()}:{pid}",
+                },
+            )
+            return len(killed.all())
+    finally:
+        admin.dispose()
+
+
+def unready_because(p: Proc, *words: str) -> dict[str, Any] | None:
+    status, body = p.get("/readyz")
+    if status == 503 and all(w in body["error"] for w in words):
+        return body
+    return None
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_terminated_postgres_sessions_fail_the_run_whole_and_the_next_recovers(
+    tmp_path: Path, mappings: Path, store_url: str, sim: StatsSimulator, procs: list[Proc]
+) -> None:
+    """Before: OperationalError at pg_try_advisory_lock, exit 1, the probes gone."""
+    p = Proc(tmp_path, mappings, store_url)
+    procs.append(p)
+    wait_for("two runs", lambda: len(runs(store_url)) >= 2)
+    assert terminate(store_url, p.proc.pid) >= 1  # between runs: the next lock reconnects
+    count = len(runs(store_url))
+    wait_for("runs after idle sessions were cut", lambda: len(runs(store_url)) >= count + 2)
+    sim.latency = 1.0
+    sim.clear_requests()
+    wait_for("a request in flight", lambda: sim.requests)
+    assert terminate(store_url, p.proc.pid) >= 1  # mid-run: the lock it holds is gone
+    body = wait_for("/readyz saying why", lambda: unready_because(p, "writer lock was lost"))
+    assert "nothing was written" in body["error"]
+    assert p.get("/healthz")[0] == 200
+    assert p.proc.poll() is None
+    sim.latency = 0.0
+    wait_for("/readyz ready again", lambda: p.get("/readyz")[0] == 200)
+    count = len(runs(store_url))
+    wait_for("runs again", lambda: len(runs(store_url)) >= count + 2)
+    assert p.stop() == 0
+    assert not any(e.get("level") == "critical" or "Traceback" in str(e) for e in p.events())
+    assert_consistent(store_url, 2)
+
+
+@pytest.fixture
+def own_database(store_url: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own, safe to drop; dropped afterwards."""
+    name = f"okrsync_drop_{os.getpid()}_{time.monotonic_ns() % 10**9}"
+    admin = sa.create_engine(normalise_url(store_url), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        url = normalise_url(store_url).set(database=name, query={})
+        yield url.render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        admin.dispose()
+
+
+@pytest.mark.parametrize("store_url", ["postgresql"], indirect=True)
+def test_a_dropped_database_fails_cycles_clearly_until_it_is_back(
+    tmp_path: Path, mappings: Path, own_database: str, procs: list[Proc]
+) -> None:
+    url = own_database
+    name = normalise_url(url).database
+    admin = sa.create_engine(
+        normalise_url(url).set(database="postgres"), isolation_level="AUTOCOMMIT"
+    )
+    p = Proc(tmp_path, mappings, url)
+    procs.append(p)
+    try:
+        wait_for("two runs", lambda: len(runs(url)) >= 2)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        wait_for("/readyz saying why", lambda: unready_because(p, "does not exist"))
+        time.sleep(2.5)  # more cycles against no database at all
+        assert p.proc.poll() is None
+        assert p.get("/healthz")[0] == 200
+        failed = [e for e in p.events() if e.get("event", "").startswith("run failed")]
+        assert len(failed) >= 2
+        assert all("does not exist" in e["error"] for e in failed)
+        with admin.connect() as conn:  # back, empty: the service must not re-create it itself
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        time.sleep(2.5)
+        assert wait_for("/readyz not ready", lambda: unready_because(p, '"kr_state" does not'))
+        upgrade = subprocess.run(
+            [sys.executable, "-m", "okrsync", "db", "upgrade", "--store", url],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert upgrade.returncode == 0, upgrade.stderr
+        wait_for("/readyz ready again", lambda: p.get("/readyz")[0] == 200)
+        wait_for("runs in the new database", lambda: len(runs(url)) >= 2)
+        assert p.stop() == 0
+    finally:
+        admin.dispose()
+
+
+def test_a_moved_sqlite_store_is_not_written_and_readyz_says_why(
+    tmp_path: Path, mappings: Path, procs: list[Proc]
+) -> None:
+    """Before: 6 more runs went into the moved file and /readyz stayed 200."""
+    db = tmp_path / "store.db"
+    away = tmp_path / "moved-away.db"
+    url = f"sqlite:///{db}"
+    p = Proc(tmp_path, mappings, url)
+    procs.append(p)
+    wait_for("two runs", lambda: len(runs(url)) >= 2)
+    moved_at = datetime.now(UTC)
+    db.rename(away)
+    body = wait_for("/readyz saying why", lambda: unready_because(p, "is gone"))
+    assert str(db) in body["error"]
+    time.sleep(3)  # three more cycles with the file away
+    assert not db.exists()  # no fresh empty store created in its place
+    assert p.proc.poll() is None
+    assert p.get("/healthz")[0] == 200
+    failed = [e for e in p.events() if e.get("event", "").startswith("run failed")]
+    assert len(failed) >= 2
+    back_at = datetime.now(UTC)
+    away.rename(db)
+    wait_for("/readyz ready again", lambda: p.get("/readyz")[0] == 200)
+    count = len(runs(url))
+    wait_for("runs again", lambda: len(runs(url)) >= count + 2)
+    assert p.stop() == 0
+    stored = runs(url)
+    assert not [r for r in stored if moved_at < r.started_at < back_at], "wrote the moved file"
+    assert_consistent(url, 2)
+
+
+# --- start-up refusals and warnings (issue #16, points 9a and 10) -----------------------
+
+
+def test_a_newer_store_is_refused_at_once_not_retried(
+    tmp_path: Path, mappings: Path, store_url: str
+) -> None:
+    Store.open(store_url).close()
+    engine = sa.create_engine(normalise_url(store_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
+    finally:
+        engine.dispose()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")},
+           "TEST_STATS_TOKEN": TOKEN, "OKRSYNC_MAPPINGS": str(mappings), "OKRSYNC_STORE_WAIT": "30",
+           "OKRSYNC_LOG_FORMAT": "json", "OKRSYNC_STORE_URL": store_url}  # fmt: skip
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "okrsync", "run"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 2
+    assert time.monotonic() - started < 10  # not 30 s of retries
+    assert "0099_future, newer than this okrsync" in out.stderr
+    assert "store not reachable yet" not in out.stderr + out.stdout
+    assert "gave up after" not in out.stderr
+
+
+def test_a_schedule_shorter_than_every_refresh_is_warned_once(
+    tmp_path: Path, sim: StatsSimulator, procs: list[Proc]
+) -> None:
+    krs = [kr_yaml(f"kr-{m}", m, refresh="1h") for m in METRICS]
+    files = {
+        "connections.yaml": connections_yaml(sim.url),
+        "okrs.yaml": mapping([objective_yaml("obj", krs)]),
+    }
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    p = Proc(tmp_path, write(tmp_path / "hourly", files), url)
+    procs.append(p)
+    wait_for("three runs", lambda: len(runs(url)) >= 3)
+    assert p.stop() == 0
+    warned = [e for e in p.events() if e.get("event", "").startswith("schedule is shorter")]
+    assert len(warned) == 1  # once per configuration, not every cycle
+    assert (warned[0]["schedule"], warned[0]["shortest_refresh"]) == ("1s", "1h")

@@ -22,12 +22,15 @@ from alembic.runtime.migration import MigrationContext
 from okrsync.errors import StoreError
 from okrsync.store import (
     MeasurementRecord,
+    NoStoreYet,
     RunRecord,
     Store,
+    StoreUnusable,
     create_store_engine,
     measurements_table,
     metadata,
     normalise_url,
+    sqlite_file,
 )
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
@@ -214,7 +217,15 @@ def test_new_sqlite_files_opened_together_never_report_locked(tmp_path: Path) ->
     assert failures == []
 
 
+def _empty_store(url: str) -> None:
+    """An empty database at ``url``: a 0-byte SQLite file, or the fixture's empty schema."""
+    path = sqlite_file(normalise_url(url))
+    if path is not None:
+        path.touch()
+
+
 def test_without_upgrade_an_empty_store_says_so(store_url: str) -> None:
+    _empty_store(store_url)
     with Store.open(store_url, upgrade=False) as store:
         assert store.schema_revision() is None
         with pytest.raises(StoreError, match=rf"revision none.*needs {HEAD}.*upgrade"):
@@ -228,7 +239,7 @@ def test_a_schema_newer_than_the_code_is_refused(store_url: str, upgrade: bool) 
     Store.open(store_url).close()
     with raw_engine(store_url) as engine, engine.begin() as conn:
         conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099_future'"))
-    with pytest.raises(StoreError, match="0099_future, newer than this okrsync"):
+    with pytest.raises(StoreUnusable, match="0099_future, newer than this okrsync"):
         Store.open(store_url, upgrade=upgrade)
 
 
@@ -250,6 +261,112 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
         assert plain.execute("PRAGMA journal_mode").fetchone() == ("wal",)  # persisted in the file
     finally:
         plain.close()
+
+
+# --- read-only opens, foreign databases (issue #16, point 10) ---------------------------
+
+
+def _tables(url: str) -> set[str]:
+    engine = sa.create_engine(normalise_url(url))  # plain: no pragma changes the file
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_a_read_only_open_of_no_store_creates_nothing(store_url: str) -> None:
+    path = sqlite_file(normalise_url(store_url))
+    with pytest.raises(
+        NoStoreYet, match=r"no store yet at .*run okrsync sync or okrsync db upgrade"
+    ):
+        Store.open(store_url, read_only=True)
+    if path is not None:
+        assert not path.exists()  # not even an empty file
+        path.touch()
+        with pytest.raises(NoStoreYet, match=r"no store yet .*\(empty\)"):
+            Store.open(store_url, read_only=True)
+        assert path.stat().st_size == 0
+    else:
+        assert _tables(store_url) == set()
+
+
+def test_a_read_only_open_never_migrates(store_url: str) -> None:
+    from alembic import command
+
+    from okrsync.store import _alembic_config
+
+    engine = create_store_engine(normalise_url(store_url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0001")
+    finally:
+        engine.dispose()
+    with Store.open(store_url, read_only=True) as store:
+        assert store.schema_revision() == "0001"
+        with pytest.raises(StoreError, match=r"revision 0001, this okrsync needs .*db upgrade"):
+            store.states()
+    with Store.open(store_url, upgrade=False) as store:
+        assert store.schema_revision() == "0001"  # still: nothing migrated it
+
+
+@pytest.mark.parametrize("read_only", [True, False])
+def test_a_foreign_database_is_refused_and_left_alone(store_url: str, read_only: bool) -> None:
+    path = sqlite_file(normalise_url(store_url))
+    if path is not None:
+        plain = sqlite3.connect(path)  # someone else's database, in the default journal mode
+        plain.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+        plain.commit()
+        plain.close()
+    else:
+        with raw_engine(store_url) as engine, engine.begin() as conn:
+            conn.exec_driver_sql("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)")
+    with pytest.raises(StoreUnusable, match=r"holds tables \(customers\) but no okrsync schema"):
+        Store.open(store_url, read_only=read_only)
+    assert _tables(store_url) == {"customers"}  # no okrsync table was created in it
+    if path is not None:
+        plain = sqlite3.connect(path)
+        try:  # not switched to WAL either
+            assert plain.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        finally:
+            plain.close()
+
+
+# --- the SQLite file pinned (issue #16, point 6) ----------------------------------------
+
+
+def test_a_moved_sqlite_file_is_neither_written_nor_recreated(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    away = tmp_path / "moved.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        store.record_run(run(), [ok("kr.a", 1.0, 0)])  # a pooled connection stays open
+        path.rename(away)
+        with pytest.raises(StoreError, match=r"store file .*s\.db is gone \(moved or deleted\)"):
+            store.record_run(run(1), [ok("kr.a", 2.0, 1)])
+        with pytest.raises(StoreError, match="is gone"):
+            store.last_run()
+        assert not path.exists()  # no fresh empty store in its place
+        path.touch()  # an empty file where the store was: another file, refused
+        with pytest.raises(StoreError, match="is another file than the one opened"):
+            store.record_run(run(1), [ok("kr.a", 2.0, 1)])
+        assert path.stat().st_size == 0
+        away.replace(path)  # the store is back: it carries on
+        store.record_run(run(2), [ok("kr.a", 3.0, 2)])
+        assert [r.started_at for r in store.runs()] == [at(2), at(0)]
+    with Store.open(f"sqlite:///{path}") as store:  # the refused run landed nowhere
+        assert [r.started_at for r in store.runs()] == [at(2), at(0)]
+
+
+def test_a_fence_that_fails_rolls_the_write_back(store_url: str) -> None:
+    def lost() -> None:
+        raise StoreError("the writer lock was lost")
+
+    with Store.open(store_url) as store:
+        with store.fenced(lost), pytest.raises(StoreError, match="writer lock was lost"):
+            store.record_run(run(), [ok("kr.a", 1.0, 0)])
+        assert store.runs() == []
+        assert store.states() == {}
+        store.record_run(run(), [ok("kr.a", 1.0, 0)])  # unfenced again
+        assert len(store.runs()) == 1
 
 
 # --- opening failures -------------------------------------------------------------------
