@@ -51,8 +51,9 @@ def parse_schedule(text: str) -> Schedule:
         every = parse_duration(text)
     except OverflowError:
         raise ValueError(f"schedule {text!r} is too long: at most {LONGEST.days}d") from None
-    except ValueError:
-        pass
+    except ValueError as exc:
+        if "too long" in str(exc):  # a duration, but longer than timedelta holds
+            raise ValueError(f"schedule {text!r} is too long: at most {LONGEST.days}d") from None
     else:
         if every < SHORTEST:
             raise ValueError(f"schedule {text!r} is too short: at least 1s")
