@@ -15,14 +15,14 @@ import resource
 import sys
 from collections import Counter
 
-from okrsync.simulators.jira import DEMO_TOKEN, JiraSimulator
-from okrsync.simulators.salesforce import (
+from okrsync.demo.simulators.jira import DEMO_TOKEN, JiraSimulator
+from okrsync.demo.simulators.salesforce import (
     DEMO_PASSWORD,
     DEMO_SECURITY_TOKEN,
     DEMO_USERNAME,
     SalesforceSimulator,
 )
-from okrsync.simulators.stats import StatsSimulator
+from okrsync.demo.simulators.stats import StatsSimulator
 
 STATS_TOKEN = "bench-token"  # noqa: S105 - a simulator's token
 

@@ -131,8 +131,8 @@ def naive(sims: dict[str, Any], directory: Path, sample: int) -> float:
     import requests  # noqa: TID251 - the session simple-salesforce needs, as a cron script would pass
     from simple_salesforce import Salesforce
 
-    from okrsync.loader import load
-    from okrsync.registry import Registry
+    from okrsync.config.loader import load
+    from okrsync.config.registry import Registry
 
     config = load(directory, Registry.default(), environ=bench_env(sims))
     chosen = list(config.krs.values())[:sample]
@@ -243,11 +243,11 @@ def main() -> None:
     sim_cpu_id = cpus[-1] if len(cpus) > 1 and not args.no_pin else None
 
     os.environ.setdefault("OKRSYNC_LOG_LEVEL", "warning")
-    from okrsync import engine
-    from okrsync.loader import load
-    from okrsync.logging import configure
-    from okrsync.registry import Registry
-    from okrsync.store import Store
+    from okrsync.config.loader import load
+    from okrsync.config.registry import Registry
+    from okrsync.service.logging import configure
+    from okrsync.store.database import Store
+    from okrsync.sync import engine
 
     configure("json", "warning")
     proc, sims = start_sims(args.latency, sim_cpu_id)

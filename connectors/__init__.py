@@ -1,8 +1,8 @@
-"""Built-in connectors, imported lazily by :mod:`okrsync.registry`.
+"""Built-in connectors, imported lazily by :mod:`okrsync.config.registry`.
 
 To add one: write ``connectors/<type>.py`` exposing ``CONNECTOR =
-Connector(...)`` (see :mod:`okrsync.connector`; reuse
-:mod:`okrsync.http_client` for HTTP APIs) and add ``"<type>":
+Connector(...)`` (see :mod:`okrsync.sdk.connector`; reuse
+:mod:`okrsync.sdk.http` for HTTP APIs) and add ``"<type>":
 "connectors.<type>:CONNECTOR"`` below. Keeping the list explicit means a
 broken or slow connector costs nothing until a connection uses its type.
 Third-party connectors use the ``okrsync.connectors`` entry-point group.

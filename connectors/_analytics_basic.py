@@ -23,7 +23,6 @@ from typing import Any, ClassVar, Self
 import httpx
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from okrsync.connector import ConnectionSettings, Runtime
 from okrsync.errors import (
     AuthError,
     MeasureError,
@@ -32,7 +31,8 @@ from okrsync.errors import (
     TransientError,
     excerpt,
 )
-from okrsync.http_client import (
+from okrsync.sdk.connector import ConnectionSettings, Runtime
+from okrsync.sdk.http import (
     AnswerLimit,
     CallCounter,
     Classify,
@@ -85,7 +85,7 @@ def vendor_message(response: httpx.Response) -> str:
 def status_error(
     response: httpx.Response, label: str, message: str, who: str
 ) -> MeasureError | None:
-    """The shared status table (:mod:`okrsync.http_client`) carrying the vendor's message.
+    """The shared status table (:mod:`okrsync.sdk.http`) carrying the vendor's message.
 
     ``who`` names the credentials (never the secret) for 401/403; None for 2xx.
     """

@@ -45,10 +45,10 @@ from connectors._analytics_basic import (
     finite,
     shape_error,
 )
-from okrsync.connector import Connector, Reading, Runtime, SourceBase
 from okrsync.errors import QueryError, SourceDataError
-from okrsync.http_client import CallCounter
-from okrsync.window import DateRange, check_range, render_window, span
+from okrsync.sdk.connector import Connector, Reading, Runtime, SourceBase
+from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
+from okrsync.sdk.http import CallCounter
 
 HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 SEGMENTATION = "/api/2/events/segmentation"

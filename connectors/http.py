@@ -33,9 +33,9 @@ from jsonpath_ng.ext.string import Sub
 from jsonpath_ng.jsonpath import Child, Descendants, Fields, Index, JSONPath, Root, This
 from pydantic import Field, field_validator
 
-from okrsync.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.errors import SourceDataError, excerpt
-from okrsync.http_client import AnswerLimit, CallCounter, check_base_url, make_client, request_json
+from okrsync.sdk.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
+from okrsync.sdk.http import AnswerLimit, CallCounter, check_base_url, make_client, request_json
 
 
 def _url(text: str) -> httpx.URL | None:

@@ -1,5 +1,5 @@
 """``python -m okrsync``."""
 
-from okrsync.cli import main
+from okrsync.cli.app import main
 
 main()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from okrsync.store import normalise_url
+from okrsync.store.database import normalise_url
 
 _PG_URL = os.environ.get("OKRSYNC_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _pg_down: list[str] = []  # why PostgreSQL is unusable, once known: skip fast after that

@@ -1,7 +1,7 @@
 """A real Prometheus server for the connector's tests, scraping a tiny exporter.
 
 :class:`RealPrometheus` serves known metrics in the text exposition format
-from a :class:`~okrsync.simulators.server.FakeServer`, starts the
+from a :class:`~okrsync.demo.simulators.server.FakeServer`, starts the
 ``prometheus`` binary on free 127.0.0.1 ports with a 1 s scrape interval and
 basic auth from a ``--web.config.file``, and waits (bounded) until a query
 returns the exporter's value. Prometheus needs ~5 s before its first scrape
@@ -24,7 +24,7 @@ from typing import Self
 
 import httpx
 
-from okrsync.simulators.server import FakeServer, Response
+from okrsync.demo.simulators.server import FakeServer, Response
 
 REQUIRE_ENV = "OKRSYNC_TEST_REQUIRE_PROMETHEUS"
 USERNAME = "okrsync"

@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from okrsync import loader
-from okrsync.connector import Connector, Reading, Runtime
-from okrsync.registry import Registry
+from okrsync.config import loader
+from okrsync.config.registry import Registry
+from okrsync.sdk.connector import Connector, Reading, Runtime
 
 TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
 TODAY = date(2026, 11, 15)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from okrsync.store import NoStoreYet, Store, normalise_url
+from okrsync.store.database import NoStoreYet, Store, normalise_url
 
 
 def whole_runs(url: str) -> dict[int, int]:

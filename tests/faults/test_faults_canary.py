@@ -29,23 +29,24 @@ import pytest
 import structlog
 from typer.testing import CliRunner
 
-from okrsync import engine, loader
-from okrsync.cli import app
-from okrsync.logging import configure
-from okrsync.registry import Registry
-from okrsync.simulators.amplitude import AmplitudeSimulator
-from okrsync.simulators.ga4 import DEMO_PROPERTY, Ga4Simulator
-from okrsync.simulators.jira import JiraSimulator
-from okrsync.simulators.mixpanel import DEMO_PROJECT_ID as MIXPANEL_PROJECT
-from okrsync.simulators.mixpanel import MixpanelSimulator
-from okrsync.simulators.plausible import DEMO_SITE_ID, PlausibleSimulator
-from okrsync.simulators.posthog import DEMO_PROJECT_ID as POSTHOG_PROJECT
-from okrsync.simulators.posthog import PostHogSimulator
-from okrsync.simulators.prometheus import PrometheusSimulator
-from okrsync.simulators.salesforce import SalesforceSimulator
-from okrsync.simulators.server import FakeServer, Request, Response
-from okrsync.simulators.stats import StatsSimulator
-from okrsync.store import Store
+from okrsync.cli.app import app
+from okrsync.config import loader
+from okrsync.config.registry import Registry
+from okrsync.demo.simulators.amplitude import AmplitudeSimulator
+from okrsync.demo.simulators.ga4 import DEMO_PROPERTY, Ga4Simulator
+from okrsync.demo.simulators.jira import JiraSimulator
+from okrsync.demo.simulators.mixpanel import DEMO_PROJECT_ID as MIXPANEL_PROJECT
+from okrsync.demo.simulators.mixpanel import MixpanelSimulator
+from okrsync.demo.simulators.plausible import DEMO_SITE_ID, PlausibleSimulator
+from okrsync.demo.simulators.posthog import DEMO_PROJECT_ID as POSTHOG_PROJECT
+from okrsync.demo.simulators.posthog import PostHogSimulator
+from okrsync.demo.simulators.prometheus import PrometheusSimulator
+from okrsync.demo.simulators.salesforce import SalesforceSimulator
+from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.stats import StatsSimulator
+from okrsync.service.logging import configure
+from okrsync.store.database import Store
+from okrsync.sync import engine
 from tests.faults.tally import TALLY
 from tests.support import FAST, NOW, write
 

@@ -25,13 +25,14 @@ from typing import Any
 
 import pytest
 
-from okrsync import engine, loader
-from okrsync.connector import Runtime
-from okrsync.http_client import MAX_RESPONSE_BYTES
-from okrsync.registry import Registry
-from okrsync.simulators.prometheus import UPTIME_QUERY
-from okrsync.simulators.server import FakeServer, Fault
-from okrsync.store import Store
+from okrsync.config import loader
+from okrsync.config.registry import Registry
+from okrsync.demo.simulators.prometheus import UPTIME_QUERY
+from okrsync.demo.simulators.server import FakeServer, Fault
+from okrsync.sdk.connector import Runtime
+from okrsync.sdk.http import MAX_RESPONSE_BYTES
+from okrsync.store.database import Store
+from okrsync.sync import engine
 from tests.faults.tally import TALLY, long_form, trials
 from tests.support import Sleeps, no_sleep, write
 
@@ -60,7 +61,7 @@ class Vendor:
 
 
 def _jira() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators.jira import DEMO_EMAIL, DEMO_TOKEN, JiraSimulator
+    from okrsync.demo.simulators.jira import DEMO_EMAIL, DEMO_TOKEN, JiraSimulator
 
     sim = JiraSimulator("cloud", email=DEMO_EMAIL, token=DEMO_TOKEN, today=_today).start()
     settings = {"url": sim.url, "flavor": "cloud", "email": DEMO_EMAIL, "token": "${JIRA_TOKEN}"}
@@ -68,7 +69,7 @@ def _jira() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _salesforce() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import salesforce as sf
+    from okrsync.demo.simulators import salesforce as sf
 
     sim = sf.SalesforceSimulator(today=_today).start()
     settings = {
@@ -81,7 +82,7 @@ def _salesforce() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _http() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators.stats import StatsSimulator
+    from okrsync.demo.simulators.stats import StatsSimulator
 
     sim = StatsSimulator(STATS_TOKEN, today=_today).start()
     settings = {"url": sim.url, "headers": {"Authorization": "Bearer ${STATS_TOKEN}"}}
@@ -89,7 +90,7 @@ def _http() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _ga4() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators.ga4 import DEMO_PROPERTY, Ga4Simulator
+    from okrsync.demo.simulators.ga4 import DEMO_PROPERTY, Ga4Simulator
 
     sim = Ga4Simulator(today=_today).start()
     settings = {"url": sim.url, "credentials": "${GA4_KEY}", "property": DEMO_PROPERTY}
@@ -97,7 +98,7 @@ def _ga4() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _mixpanel() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import mixpanel as mp
+    from okrsync.demo.simulators import mixpanel as mp
 
     sim = mp.MixpanelSimulator(today=_today, hourly_limit=1_000_000).start()
     settings = {
@@ -110,7 +111,7 @@ def _mixpanel() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _amplitude() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import amplitude as amp
+    from okrsync.demo.simulators import amplitude as amp
 
     sim = amp.AmplitudeSimulator(today=_today, cost_per_5_minutes=1_000_000).start()
     settings = {"url": sim.url, "api_key": amp.DEMO_API_KEY, "secret_key": "${AMP_SECRET}"}
@@ -118,7 +119,7 @@ def _amplitude() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _posthog() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import posthog as ph
+    from okrsync.demo.simulators import posthog as ph
 
     sim = ph.PostHogSimulator(today=_today).start()
     settings = {"url": sim.url, "project_id": ph.DEMO_PROJECT_ID, "api_key": "${PH_KEY}"}
@@ -126,7 +127,7 @@ def _posthog() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _plausible() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import plausible as pl
+    from okrsync.demo.simulators import plausible as pl
 
     sim = pl.PlausibleSimulator(today=_today).start()
     settings = {"url": sim.url, "site_id": pl.DEMO_SITE_ID, "api_key": "${PL_KEY}"}
@@ -134,7 +135,7 @@ def _plausible() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
 
 
 def _prometheus() -> tuple[FakeServer, dict[str, Any], dict[str, str]]:
-    from okrsync.simulators import prometheus as prom
+    from okrsync.demo.simulators import prometheus as prom
 
     sim = prom.PrometheusSimulator(today=_today).start()
     settings = {"url": sim.url, "username": prom.DEMO_USERNAME, "password": "${PROM_PASSWORD}"}

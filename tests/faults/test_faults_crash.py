@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from okrsync.simulators.stats import METRICS, StatsSimulator
-from okrsync.store import normalise_url
+from okrsync.demo.simulators.stats import METRICS, StatsSimulator
+from okrsync.store.database import normalise_url
 from tests.faults.runs import lost, whole_runs
 from tests.faults.tally import TALLY, trials
 from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write

@@ -32,10 +32,10 @@ import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from okrsync import loader
+from okrsync.config import loader
+from okrsync.config.registry import Registry
+from okrsync.demo.simulators.ga4 import Ga4Simulator
 from okrsync.errors import Problem
-from okrsync.registry import Registry
-from okrsync.simulators.ga4 import Ga4Simulator
 from tests.faults.tally import TALLY, long_form, trials
 from tests.support import EXAMPLES, TOKEN
 
@@ -556,8 +556,8 @@ _CHILD = textwrap.dedent(
     """
     import json, re, sys, time
     from pathlib import Path
-    from okrsync import loader
-    from okrsync.registry import Registry
+    from okrsync.config import loader
+    from okrsync.config.registry import Registry
 
     def status_mb(key):
         with open("/proc/self/status") as status:

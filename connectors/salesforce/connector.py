@@ -1,0 +1,406 @@
+"""``type: salesforce``: SOQL aggregates, record sums and report totals (simple-salesforce).
+
+Logins (:mod:`connectors.salesforce.auth`): exactly one flow per connection, the
+session shared by every call in flight, so an expired one costs exactly one new login.
+
+Quota: distinct ``soql`` + ``value`` queries go through the Composite Batch API, up to
+25 per round trip (:meth:`SalesforceConnection.measure_batch`); ``aggregate`` sources
+page through ``nextRecordsUrl``; reports run synchronously. Each Reading's ``raw`` ends
+with ``api-usage=USED/MAX`` from ``Sforce-Limit-Info``.
+
+Failures are classified in :mod:`connectors.salesforce.errors` (its table), numbers read
+out of answers in :mod:`connectors.salesforce.answers`. simple-salesforce retries
+nothing; every retry is :func:`~okrsync.sdk.retry.call_with_retries`. Messages never carry a
+password, token, secret or session id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from urllib.parse import urlencode
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from connectors.salesforce.answers import (
+    batch_results,
+    lookup,
+    number,
+    query_value,
+    records_of,
+    report_value,
+    subresult_value,
+)
+from connectors.salesforce.auth import ACCEPTED, AUTH_FIELDS, FLOWS, Session
+from connectors.salesforce.errors import SomeTransient, classify
+from okrsync.errors import MeasureError, SourceDataError, TransientError, excerpt
+from okrsync.sdk.connector import (
+    ConnectionSettings,
+    Connector,
+    Reading,
+    RenderContext,
+    Runtime,
+    SourceBase,
+)
+from okrsync.sdk.http import AnswerLimit
+from okrsync.sdk.placeholders import render_source
+from okrsync.sdk.retry import call_with_retries
+from okrsync.sdk.threads import ThreadedCalls
+
+if TYPE_CHECKING:
+    from simple_salesforce.api import Salesforce
+
+T = TypeVar("T")
+BATCH_SIZE = 25  # the Composite Batch API's limit
+MAX_PAGES = 500  # 1M records at 2000 a page: beyond that, SUM() in SOQL is the answer
+_REPORT_ID = re.compile(r"00O[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?")
+_NAME = re.compile(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
+
+
+class SalesforceSettings(ConnectionSettings, AnswerLimit):
+    type: Literal["salesforce"]
+    domain: str = Field(default="login", description="login | test | <mydomain>.my")
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    privatekey_file: Path | None = Field(default=None, description="PEM key for JWT bearer.")
+    instance_url: str | None = Field(default=None, description="With session_id.")
+    session_id: SecretStr | None = None
+    api_version: str = Field(default="62.0", pattern=r"^\d+\.\d$")
+
+    @field_validator("domain")
+    @classmethod
+    def _domain(cls, domain: str) -> str:
+        if "://" in domain or domain.endswith(".salesforce.com") or not domain:
+            raise ValueError(
+                "domain is login, test or <mydomain>.my (simple-salesforce adds "
+                f"https:// and .salesforce.com), not {domain!r}"
+            )
+        return domain
+
+    @model_validator(mode="after")
+    def _one_flow(self) -> SalesforceSettings:
+        if self.url is not None:
+            raise ValueError("salesforce connections take domain (or instance_url), not url")
+        given = {name for name in AUTH_FIELDS if getattr(self, name) is not None}
+        if self.flow_of(given) is None:
+            shown = ", ".join(sorted(given)) or "none"
+            raise ValueError(f"give exactly one login: {ACCEPTED}; got {shown}")
+        if given == FLOWS["client credentials"] and self.domain in ("login", "test"):
+            raise ValueError("client credentials need your My Domain: domain: <mydomain>.my")
+        if self.instance_url is not None and not self.instance_url.startswith("https://"):
+            raise ValueError("instance_url must start with https://")
+        return self
+
+    @staticmethod
+    def flow_of(given: set[str]) -> str | None:
+        return next((name for name, need in FLOWS.items() if given == need), None)
+
+    @property
+    def flow(self) -> str:
+        given = {name for name in AUTH_FIELDS if getattr(self, name) is not None}
+        return self.flow_of(given) or "?"
+
+    @property
+    def who(self) -> str:
+        """Who logs in, for messages: never a secret."""
+        if self.username:
+            return f"user {self.username}"
+        if self.consumer_key:
+            return f"consumer key {self.consumer_key}"
+        return f"the session for {self.instance_url}"
+
+
+class SalesforceSource(SourceBase):
+    soql: str | None = Field(default=None, description="A SELECT; placeholders become literals.")
+    value: str | None = Field(
+        default=None,
+        description="Alias or field of the one row (totalSize for COUNT()), or "
+        "the report aggregate's key or label (s!Amount, Sum of Amount, RowCount).",
+    )
+    aggregate: Literal["sum", "count"] | None = Field(
+        default=None, description="Sum or count `field` over every record the soql returns."
+    )
+    field: str | None = None
+    include_deleted: bool = Field(default=False, description="queryAll: deleted records too.")
+    report: str | None = Field(default=None, description="A report id (00O…); needs value.")
+
+    @model_validator(mode="after")
+    def _one_form(self) -> SalesforceSource:
+        forms = (
+            "soql + value (an alias or field; totalSize for COUNT()), soql + aggregate: "
+            "sum|count + field, or report + value"
+        )
+        if self.report is not None:
+            if self.soql or self.aggregate or self.field or self.include_deleted:
+                raise ValueError(f"report takes only value; give one of: {forms}")
+            if not _REPORT_ID.fullmatch(self.report):
+                raise ValueError(
+                    f"report must be a report id like 00O5g00000AbCdE, not {self.report!r}"
+                )
+        elif self.soql is None:
+            raise ValueError(f"give one of: {forms}")
+        elif not self.soql.lstrip().upper().startswith("SELECT"):
+            raise ValueError("soql must be a SELECT query")
+        elif self.aggregate is not None:
+            if self.value is not None:
+                raise ValueError("aggregate sums or counts field over the records: drop value")
+            if self.aggregate == "sum" and self.field is None:
+                raise ValueError("aggregate: sum needs field (the one to add up)")
+        elif self.field is not None:
+            raise ValueError("field goes with aggregate: sum|count; with value, drop field")
+        if self.aggregate is None and not self.value:
+            raise ValueError(f"value is required; give one of: {forms}")
+        if self.field is not None and not _NAME.fullmatch(self.field):
+            raise ValueError(f"field must be a field name like Amount, not {self.field!r}")
+        return self
+
+
+def soql_literals(ctx: RenderContext) -> dict[str, str]:
+    """SOQL date literals are unquoted: ``2026-10-01``; the instant ``2026-11-26T10:49:00Z``."""
+    return {
+        "cycle.start": ctx.cycle.start.isoformat(),
+        "cycle.end": ctx.cycle.end.isoformat(),
+        "as_of": ctx.as_of.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def render(source: SalesforceSource, ctx: RenderContext) -> SalesforceSource:
+    return render_source(source, ctx, soql_literals)
+
+
+def describe(source: SalesforceSource) -> str:
+    """``SOQL: SELECT … → total``, ``SOQL (queryAll): … → sum(Amount)``, ``report 00O… → s!Amount``."""
+    if source.report is not None:
+        return f"report {source.report} → {source.value}"
+    api = "SOQL (queryAll)" if source.include_deleted else "SOQL"
+    what = f"{source.aggregate}({source.field or 'records'})" if source.aggregate else source.value
+    return f"{api}: {' '.join((source.soql or '').split())} → {what}"
+
+
+@dataclass
+class _Tally:
+    calls: int = 0
+
+
+class SalesforceConnection:
+    """One lazily logged-in client per connection; blocking calls on its own threads."""
+
+    batch_size = BATCH_SIZE
+
+    def __init__(self, settings: SalesforceSettings, runtime: Runtime) -> None:
+        self._settings = settings
+        self._runtime = runtime
+        self._local = threading.local()  # Retry-After of this thread's last response
+        self._session = Session(settings, self._local)
+        self._threads = ThreadedCalls(settings.max_concurrency, "salesforce")
+        self.last_api_usage: tuple[int, int] | None = None  # (used, max) for the org today
+
+    @property
+    def logins(self) -> int:
+        """Logins so far; a ``session_id`` connection never logs in."""
+        return self._session.logins
+
+    # -- public -------------------------------------------------------------------
+
+    async def measure(self, source: SalesforceSource) -> Reading:
+        tally = _Tally()
+        if source.report is not None:
+            path = f"analytics/reports/{source.report}"
+            data = await self._rest("report", lambda sf: sf.restful(path), tally)
+            value, shown = report_value(data, source.value or "")
+        elif source.aggregate is None or (source.aggregate == "count" and source.field is None):
+            soql, deleted = source.soql or "", source.include_deleted
+            data = await self._rest("query", lambda sf: sf.query(soql, deleted), tally)
+            value, shown = query_value(data, source.value or "totalSize", soql)
+        else:
+            value, shown = await self._records(source, tally)
+        return Reading(value, self._raw(shown), calls=tally.calls)
+
+    async def measure_batch(
+        self, sources: Sequence[SalesforceSource]
+    ) -> list[Reading | MeasureError]:
+        """``soql`` + ``value`` sources through Composite Batch; the rest one by one."""
+        results: list[Reading | MeasureError | None] = [None] * len(sources)
+        batched = [i for i, s in enumerate(sources) if s.soql and s.aggregate is None]
+
+        async def single(i: int) -> None:
+            try:
+                results[i] = await self.measure(sources[i])
+            except MeasureError as exc:
+                results[i] = exc
+
+        chunks = [batched[k : k + BATCH_SIZE] for k in range(0, len(batched), BATCH_SIZE)]
+        await asyncio.gather(
+            *(single(i) for i in range(len(sources)) if i not in batched),
+            *(self._batch(chunk, sources, results) for chunk in chunks),
+        )
+        return [r if r is not None else MeasureError("no result") for r in results]
+
+    async def aclose(self) -> None:
+        self._threads.close()
+        self._session.close()
+
+    # -- queries ------------------------------------------------------------------
+
+    async def _records(self, source: SalesforceSource, tally: _Tally) -> tuple[float, str]:
+        soql, field = source.soql or "", source.field or "Id"
+        page = await self._rest("query", lambda sf: sf.query(soql, source.include_deleted), tally)
+        total, count, pages, seen = 0.0, 0, 1, set()
+        while True:
+            for record in records_of(page):
+                found = lookup(record, field)
+                if found is None:
+                    continue
+                count += 1
+                if source.aggregate == "sum":
+                    total += float(number(found, field))
+            if page.get("done", True):
+                break
+            url = page.get("nextRecordsUrl")
+            if not isinstance(url, str) or url in seen or pages >= MAX_PAGES:
+                raise SourceDataError(
+                    f"paging stopped after {pages} pages (repeated or missing nextRecordsUrl, "
+                    f"or over {MAX_PAGES} pages: use SELECT SUM(...) with value instead)"
+                )
+            seen.add(url)
+            page = await self._rest("query_more", _more(url), tally)
+            pages += 1
+        value = total if source.aggregate == "sum" else float(count)
+        shown = {f"{source.aggregate}({field})": value, "records": count, "pages": pages}
+        return value, json.dumps(shown)
+
+    async def _batch(
+        self,
+        indices: list[int],
+        sources: Sequence[SalesforceSource],
+        results: list[Reading | MeasureError | None],
+    ) -> None:
+        tally, pending = _Tally(), list(indices)
+
+        async def attempt() -> None:
+            batch = [sources[i] for i in pending]
+            subs = await self._threads.call(
+                self._run, lambda sf: self._post_batch(sf, batch), tally
+            )
+            retry: list[int] = []
+            for i, sub in zip(list(pending), subs, strict=True):
+                outcome = self._subresult(sources[i], sub)
+                results[i] = outcome
+                if isinstance(outcome, TransientError):
+                    retry.append(i)
+            pending[:] = retry
+            if retry:  # only those go again, after the policy's wait
+                raise SomeTransient(
+                    f"{len(retry)} of the batch failed for now: {results[retry[0]]}"
+                )
+
+        try:
+            await call_with_retries(
+                attempt,
+                self._settings.retry,
+                self._runtime.sleep,
+                what="salesforce composite/batch",
+            )
+        except SomeTransient:
+            pass  # each has its own error already
+        except MeasureError as exc:  # the batch request itself failed
+            for i in pending:
+                results[i] = exc
+        first = next((i for i in indices if isinstance(results[i], Reading)), None)
+        if first is not None:
+            reading = results[first]
+            assert isinstance(reading, Reading)
+            results[first] = replace(reading, calls=tally.calls)
+
+    def _post_batch(self, sf: Salesforce, batch: list[SalesforceSource]) -> list[Any]:
+        paths = [
+            f"v{self._settings.api_version}/{'queryAll' if s.include_deleted else 'query'}/?"
+            + urlencode({"q": s.soql})
+            for s in batch
+        ]
+        body = {"batchRequests": [{"method": "GET", "url": p} for p in paths], "haltOnError": False}
+        data = sf.restful("composite/batch", method="POST", json=body)
+        return batch_results(data, len(batch))
+
+    def _subresult(self, source: SalesforceSource, sub: Any) -> Reading | MeasureError:
+        found = subresult_value(sub, source.value or "", source.soql or "")
+        if isinstance(found, MeasureError):
+            return found
+        return Reading(found[0], self._raw(found[1]), calls=0)
+
+    def _raw(self, shown: str) -> str:
+        usage = self.last_api_usage
+        suffix = f" | api-usage={usage[0]}/{usage[1]}" if usage else ""
+        return excerpt(shown, 260) + suffix
+
+    # -- calls (worker threads) ---------------------------------------------------
+
+    async def _rest(self, what: str, op: Callable[[Salesforce], T], tally: _Tally) -> T:
+        async def attempt() -> T:
+            return await self._threads.call(self._run, op, tally)
+
+        return await call_with_retries(
+            attempt, self._settings.retry, self._runtime.sleep, what=f"salesforce {what}"
+        )
+
+    def _run(self, op: Callable[[Salesforce], T], tally: _Tally) -> T:
+        return self._session.run(lambda client: self._attempt(client, op, tally))
+
+    def _attempt(self, client: Salesforce, op: Callable[[Salesforce], T], tally: _Tally) -> T:
+        import requests  # noqa: TID251 - simple-salesforce's transport
+        from simple_salesforce.exceptions import SalesforceError
+
+        self._local.retry_after = None
+        tally.calls += 1
+        try:
+            return op(client)
+        except (SalesforceError, requests.RequestException, RecursionError) as exc:
+            raise classify(exc, self._settings, getattr(self._local, "retry_after", None)) from None
+        finally:
+            usage = client.api_usage.get("api-usage")
+            if usage is not None:
+                self.last_api_usage = (usage.used, usage.total)
+
+
+def _more(url: str) -> Callable[[Salesforce], Any]:
+    return lambda sf: sf.query_more(url, identifier_is_url=True)
+
+
+def open_connection(settings: SalesforceSettings, runtime: Runtime) -> SalesforceConnection:
+    try:
+        return SalesforceConnection(settings, runtime)
+    except ValueError as exc:  # an unreadable ca_bundle
+        error = MeasureError(str(exc))
+        error.kind = "config"
+        raise error from None
+
+
+CONNECTOR = Connector(
+    type="salesforce",
+    settings_model=SalesforceSettings,
+    source_model=SalesforceSource,
+    open=open_connection,
+    render=render,
+    describe=describe,
+    doc="Salesforce: SOQL aggregates (batched 25 a call), record sums and report totals.",
+)
+
+__all__ = [
+    "CONNECTOR",
+    "SalesforceConnection",
+    "SalesforceSettings",
+    "SalesforceSource",
+    "describe",
+    "render",
+    "soql_literals",
+]

@@ -1,0 +1,466 @@
+"""``okrsync …``: the commands of SPEC §4 (typer).
+
+Exit codes: 0 all good; 1 some key results failed (or validate found errors);
+2 the configuration, a setting or the store cannot be used. Read-only commands
+(plan, status, explain, history, db revision) open the store read-only: they
+never create or migrate it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import structlog
+import typer
+
+from okrsync import __version__
+from okrsync.cli import console
+from okrsync.config import loader
+from okrsync.config.registry import Registry
+from okrsync.errors import ConfigError, StoreError
+from okrsync.publish import snapshot as status
+from okrsync.sdk.connector import Runtime
+from okrsync.service.logging import configure
+from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
+from okrsync.service.settings import Settings, SettingsError, load_settings
+from okrsync.store.database import NoStoreYet, Store, StoreUnusable
+from okrsync.store.lock import writer_lock
+from okrsync.sync import engine
+
+app = typer.Typer(
+    name="okrsync",
+    help="Keep OKR key results in sync with the tools where the numbers live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+log = structlog.get_logger("okrsync.cli.app")
+
+MappingsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--mappings", help="Mappings directory [default: $OKRSYNC_MAPPINGS or ./mappings]"
+    ),
+]
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", help="Store URL [default: $OKRSYNC_STORE_URL or sqlite:///okrsync.db]"),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+_AllOpt = Annotated[bool, typer.Option("--all", help="Measure every key result, due or not.")]
+SimOpt = Annotated[
+    bool,
+    typer.Option(
+        "--simulators", help="Point connections at the built-in simulators, as `demo` does."
+    ),
+]
+
+
+def _settings() -> Settings:
+    """The settings, or exit 2 with one line naming each wrong variable."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"settings error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"okrsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+    log_format: Annotated[
+        str | None,
+        typer.Option("--log-format", help="json | console [default: $OKRSYNC_LOG_FORMAT]"),
+    ] = None,
+) -> None:
+    settings = _settings()
+    fmt = log_format or settings.log_format
+    if fmt not in (None, "json", "console"):
+        raise typer.BadParameter("use json or console", param_hint="--log-format")
+    configure(fmt, settings.log_level)  # type: ignore[arg-type]
+
+
+def _load(mappings: Path | None, *, secrets: bool = True) -> loader.Config:
+    """The checked config, or exit 2 listing every problem.
+
+    Read-only commands pass ``secrets=False``: they need no credentials.
+    """
+    directory = mappings or _settings().mappings
+    try:
+        return loader.load(directory, Registry.default(), secrets=secrets)
+    except ConfigError as exc:
+        _config_error(exc, directory)
+
+
+@contextmanager
+def _config(mappings: Path | None, simulators: bool) -> Iterator[loader.Config]:
+    """The config, with its connections on the built-in simulators when asked."""
+    if not simulators:
+        yield _load(mappings)
+        return
+    from okrsync.demo.runner import simulated
+
+    try:
+        with simulated(mappings or _settings().mappings) as config:
+            yield config
+    except ConfigError as exc:
+        _config_error(exc, mappings or _settings().mappings)
+
+
+def _config_error(exc: ConfigError, directory: Path) -> NoReturn:
+    out = console.make_console(stderr=True)
+    console.problems(out, exc.problems)
+    out.print(f"configuration error: {len(exc.problems)} problem(s) in {directory}", style="red")
+    raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _store_error(exc: StoreError) -> NoReturn:
+    typer.echo(f"store error: {exc}", err=True)
+    raise typer.Exit(EXIT_CONFIG) from None
+
+
+def _open(url: str | None, *, upgrade: bool | None = None, read_only: bool = False) -> Store:
+    settings = _settings()
+    return Store.open(
+        url or settings.store_url,
+        upgrade=settings.auto_upgrade if upgrade is None else upgrade,
+        read_only=read_only,
+    )
+
+
+@contextmanager
+def _store(
+    url: str | None, *, upgrade: bool | None = None, read_only: bool = False
+) -> Iterator[Store]:
+    """The open store for the block; any store failure, at open or later, exits 2 in one line."""
+    try:
+        opened = _open(url, upgrade=upgrade, read_only=read_only)
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        yield opened
+
+
+@app.command()
+def validate(
+    directory: Annotated[Path | None, typer.Argument(help="Mappings directory.")] = None,
+    mappings: MappingsOpt = None,
+) -> None:
+    """Check mappings and connections: file:line:col errors and lint warnings."""
+    target = directory or mappings or _settings().mappings
+    config, found = loader.check(target, Registry.default())
+    out = console.make_console()
+    console.problems(out, found)
+    errors = sum(p.severity == "error" for p in found)
+    warnings = len(found) - errors
+    if config is None:
+        out.print(f"{errors} error(s), {warnings} warning(s) in {target}", style="red")
+        raise typer.Exit(EXIT_FAILED)
+    out.print(
+        f"ok: {len(config.objectives)} objectives, {len(config.krs)} key results, "
+        f"{len(config.connections)} connections; {warnings} warning(s)",
+        style="green",
+    )
+
+
+@app.command()
+def plan(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    all_: _AllOpt = False,
+    simulators: SimOpt = False,
+) -> None:
+    """Query the sources for what is due and show what would change; writes nothing."""
+    now = datetime.now(UTC)
+    with _config(mappings, simulators) as config:
+        states = _states_if_any(store)
+        planned, _, records = asyncio.run(
+            engine.measure(config, states, now, Runtime(), force=all_)
+        )
+    out = console.make_console()
+    out.print(console.plan_table(config, planned, records, states))
+    for kr_id, why in planned.skipped.items():
+        out.print(f"skipped {kr_id}: {why}", style="dim")
+    raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
+
+
+def _states_if_any(url: str | None) -> dict[str, Any]:
+    """The stored states, read-only; none at all before the first sync."""
+    try:
+        opened = _open(url, read_only=True)
+    except NoStoreYet:
+        return {}
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        return opened.states()
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    try:
+        yield
+    except StoreError as exc:
+        _store_error(exc)
+
+
+@app.command()
+def sync(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    all_: _AllOpt = False,
+    simulators: SimOpt = False,
+) -> None:
+    """One sync run now: measure due key results, store them as one run."""
+    settings = _settings()
+    with _config(mappings, simulators) as config, _store(store) as st:
+        lock = writer_lock(store or settings.store_url)
+        try:
+            if not lock.acquire(timeout=settings.lock_wait):
+                typer.echo(
+                    f"another okrsync holds the writer lock ({lock.holder()}); "
+                    f"waited {settings.lock_wait:g}s",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_LOCKED)
+            result = engine.sync(config, st, force=all_)
+        finally:
+            lock.close()
+    _print_summary(result)
+    raise typer.Exit(result.exit_code)
+
+
+def _print_summary(result: engine.SyncResult) -> None:
+    s = result.summary
+    out = console.make_console(stderr=True)
+    out.print(
+        f"run {result.run_id}: {s['ok']} ok, {s['errors']} failed, {s['held']} held, "
+        f"{s['skipped']} not due; {s['queries']} queries, {s['calls']} calls in {s['duration_s']}s"
+    )
+    for r in result.failed:
+        out.print(f"  {r.kr_id}: {r.error}", style="red", soft_wrap=True)
+
+
+@app.command("status")
+def status_cmd(
+    mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """The OKR tree: progress, expected progress, status, last value, freshness."""
+    config = _load(mappings, secrets=False)
+    now = datetime.now(UTC)
+    with _store(store, read_only=True) as st:
+        views = _views(config, st, now)
+    _print_status(views, now, as_json)
+
+
+def _views(config: loader.Config, st: Store, now: datetime) -> list[status.ObjectiveView]:
+    def history(kr_id: str, since: datetime) -> list[tuple[datetime, float]]:
+        return [
+            (m.measured_at, m.value)
+            for m in st.history(kr_id, since=since)
+            if m.status == "ok" and m.value is not None
+        ]
+
+    return status.build(config, st.states(), now, history, st.initiatives())
+
+
+def _print_status(views: list[status.ObjectiveView], now: datetime, as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(status.to_json(views), indent=2))
+    else:
+        console.make_console().print(console.status_table(views, now))
+
+
+@app.command()
+def explain(
+    kr: Annotated[str, typer.Argument(help="Key result id.")],
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Where a number came from: connection, rendered query, raw answer, time, history."""
+    config = _load(mappings, secrets=False)
+    entry = _entry(config, kr)
+    with _store(store, read_only=True) as st:
+        state = st.state(kr)
+        points = st.history(kr, limit=10)
+    info = console.explain_data(config, entry, state, points)
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+    else:
+        console.print_explain(console.make_console(), info)
+
+
+@app.command()
+def history(
+    kr: Annotated[str, typer.Argument(help="Key result id.")],
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    limit: Annotated[int, typer.Option(help="Newest N measurements.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """The measured values of a key result over time."""
+    config = _load(mappings, secrets=False)
+    entry = _entry(config, kr)
+    with _store(store, read_only=True) as st:
+        points = st.history(kr, limit=limit)
+    if as_json:
+        rows = [console.measurement_json(entry, m) for m in points]
+        typer.echo(json.dumps({"key_result": kr, "history": rows}, indent=2))
+    else:
+        console.make_console().print(console.history_table(entry, points))
+
+
+def _entry(config: loader.Config, kr: str) -> loader.KrEntry:
+    if kr not in config.krs:
+        hint = difflib.get_close_matches(kr, list(config.krs), n=1)
+        more = f"; did you mean {hint[0]!r}?" if hint else ""
+        typer.echo(f"unknown key result {kr!r}{more}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    return config.krs[kr]
+
+
+@app.command()
+def run(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    once: Annotated[bool, typer.Option("--once", help="One sync, then exit (CronJobs).")] = False,
+    schedule: Annotated[
+        str | None, typer.Option("--schedule", help="Interval or cron [default: $OKRSYNC_SCHEDULE]")
+    ] = None,
+    health_port: Annotated[
+        int | None,
+        typer.Option("--health-port", help="[default: $OKRSYNC_HEALTH_PORT or 8080]; 0 = off"),
+    ] = None,
+) -> None:
+    """The scheduler loop for the container: sync on OKRSYNC_SCHEDULE until SIGTERM."""
+    from okrsync.service.health import HealthServer, Heartbeat
+    from okrsync.service.scheduler import (
+        Runner,
+        StopFlag,
+        open_store,
+        readiness,
+        run_forever,
+        stall_bound,
+    )
+    from okrsync.service.timetable import parse_schedule
+
+    settings = _settings()
+    try:
+        plan_ = parse_schedule(schedule or settings.schedule)
+    except ValueError as exc:
+        typer.echo(f"{'--schedule' if schedule else 'OKRSYNC_SCHEDULE'}: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    directory = mappings or settings.mappings
+    url = store or settings.store_url
+    if once:
+        _load(directory)  # a CronJob run fails fast on a broken config
+    try:
+        st = open_store(url, upgrade=settings.auto_upgrade, wait=settings.store_wait)
+    except StoreError as exc:
+        waited = (
+            "" if isinstance(exc, StoreUnusable) else f" (gave up after {settings.store_wait:g}s)"
+        )
+        typer.echo(f"store error: {exc}{waited}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    lock = writer_lock(url)
+    runner = Runner(
+        directory, st, lock, lock_wait=settings.lock_wait if once else 0.0, schedule=plan_
+    )
+    stop = StopFlag(settings.stop_grace)
+    stop.install()
+    port = settings.health_port if health_port is None else health_port
+    heartbeat = Heartbeat(stall_bound(plan_))
+    health = HealthServer(port, heartbeat, readiness(runner)).start() if port and not once else None
+    try:
+        if once:
+            runner.trigger = "once"
+            code = runner.cycle()
+        else:
+            code = run_forever(runner, plan_, stop.event, heartbeat.beat)
+    finally:
+        if health is not None:
+            health.stop()
+        lock.close()
+        st.close()
+    raise typer.Exit(code)
+
+
+db_app = typer.Typer(help="Store maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(store: StoreOpt = None, mappings: MappingsOpt = None) -> None:
+    """Apply the store's schema migrations (run also does this at start).
+
+    ``--mappings`` is accepted, like every command takes it, and not needed.
+    """
+    del mappings
+    with _store(store, upgrade=True) as st:
+        typer.echo(f"{st.url}: schema at revision {st.schema_revision()}")
+
+
+@db_app.command("revision")
+def db_revision(store: StoreOpt = None, mappings: MappingsOpt = None) -> None:
+    """Print the store's schema revision without changing anything (nor creating it)."""
+    del mappings
+    try:
+        opened = _open(store, upgrade=False, read_only=True)
+    except NoStoreYet as exc:
+        typer.echo(f"schema at revision none: {exc}")
+        return
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened as st:
+        typer.echo(f"{st.url}: schema at revision {st.schema_revision() or 'none'}")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of mapping files (for editor autocompletion)."""
+    from okrsync.config.schema import mapping_schema
+
+    typer.echo(json.dumps(mapping_schema(Registry.default()), indent=2))
+
+
+@app.command()
+def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Sync the example mappings against built-in simulators, then show the status."""
+    from okrsync.demo.runner import run_demo
+
+    directory = mappings or _settings().mappings
+    try:
+        with _store(store) as st:
+            result, config = run_demo(directory, st)
+            _print_summary(result)
+            now = datetime.now(UTC)
+            views = _views(config, st, now)
+    except ConfigError as exc:
+        _config_error(exc, directory)
+    _print_status(views, now, as_json)
+    raise typer.Exit(result.exit_code)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point."""
+    return app(args=argv if argv is not None else sys.argv[1:], prog_name="okrsync")
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,528 @@
+"""Load the mappings directory into one checked :class:`Config`, or say every problem.
+
+Two passes: each file against the pydantic models (file:line:col for every
+error), then across files: unique ids, parents that exist and form no loop,
+connections that exist, each ``source`` against its connector's own model,
+placeholders from the fixed set. Lint findings are warnings, never errors.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ValidationError
+
+from okrsync.config.registry import Registry, UnknownConnectorType
+from okrsync.config.secrets import REDACTOR, Redactor, SecretError, expand
+from okrsync.config.yaml_positions import YamlDocument, YamlSyntaxError, dotted, locate, parse
+from okrsync.domain.cycle import Cycle
+from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
+from okrsync.errors import ConfigError, Problem
+from okrsync.sdk.connector import ConnectionSettings, SourceBase
+from okrsync.sdk.placeholders import PLACEHOLDERS, find_placeholders
+
+CONNECTIONS_FILE = "connections.yaml"
+MIN_KRS, MAX_KRS = 2, 5
+MAX_SHOWN = 100  # errors listed from one model's validation; the rest are counted
+
+
+@dataclass(frozen=True)
+class KrEntry:
+    """A key result with what it needs to be measured."""
+
+    kr: KeyResult
+    objective: Objective
+    cycle: Cycle
+    source: SourceBase | None
+    connection_type: str | None
+    file: str
+    initiatives: tuple[tuple[str, str], ...] = ()  # (connection, issue key), resolved
+
+
+@dataclass
+class Config:
+    """A checked configuration: what the engine, status and explain read."""
+
+    directory: Path
+    objectives: list[Objective]
+    krs: dict[str, KrEntry]
+    connections: dict[str, ConnectionSettings]
+    registry: Registry
+    cycles: dict[str, Cycle]  # objective id → cycle
+    warnings: list[Problem] = field(default_factory=list)
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """A problem whose line:col is not looked up yet."""
+
+    doc: YamlDocument
+    loc: tuple[str | int, ...]
+    message: str
+    file: str
+    severity: Literal["error", "warning"]
+    keep_field: bool
+
+
+class _Collector:
+    """Problems found so far; their file:line:col are looked up when first read.
+
+    Lookups run one file at a time and that file's positions are dropped after,
+    so a load with a thousand warnings never holds every file's positions at once.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._found: list[Problem | _Pending] = []  # in the order found
+        self.redactor = redactor
+
+    def add(
+        self,
+        doc: YamlDocument | None,
+        loc: Sequence[str | int],
+        message: str,
+        *,
+        file: str = "",
+        severity: str = "error",
+        keep_field: bool = False,
+    ) -> None:
+        level = _severity(severity)
+        if doc is None:
+            self.located(Problem(file, None, None, dotted(loc), message, level))
+        else:
+            self._found.append(_Pending(doc, tuple(loc), message, file, level, keep_field))
+
+    def located(self, problem: Problem) -> None:
+        message = self.redactor.redact(problem.message)
+        self._found.append(replace(problem, message=message))
+
+    @property
+    def problems(self) -> list[Problem]:
+        return self.collected()
+
+    def collected(self, *, locate_warnings: bool = True) -> list[Problem]:
+        """Every problem in order; warnings keep only file and field unless ``locate_warnings``.
+
+        ``load`` (sync, run) never shows warnings: it skips the lookup, which for
+        an organisation with a warning per objective was a second parse of every file.
+        """
+        self._resolve(lambda item: item.severity == "error" or locate_warnings)
+        if not locate_warnings:
+            for index, item in enumerate(self._found):
+                if isinstance(item, _Pending):
+                    field = dotted(item.loc)
+                    message = self.redactor.redact(item.message)
+                    file = item.file or str(item.doc.path)
+                    self._found[index] = Problem(file, None, None, field, message, item.severity)
+        return [item for item in self._found if isinstance(item, Problem)]
+
+    def _resolve(self, wanted: Callable[[_Pending], bool]) -> None:
+        """Locate the wanted pending problems, one file at a time, then drop its positions."""
+        by_doc: dict[int, list[int]] = {}
+        for index, item in enumerate(self._found):
+            if isinstance(item, _Pending) and wanted(item):
+                by_doc.setdefault(id(item.doc), []).append(index)
+        for indices in by_doc.values():
+            doc: YamlDocument | None = None
+            for index in indices:
+                item = self._found[index]
+                assert isinstance(item, _Pending)
+                doc = item.doc
+                self._found[index] = self._locate(item)
+            if doc is not None:
+                doc.forget_positions()
+
+    def _locate(self, item: _Pending) -> Problem:
+        line, col, found = locate(item.doc, item.loc)
+        return Problem(
+            file=item.file or str(item.doc.path),
+            line=line,
+            column=col,
+            field=dotted(item.loc if item.keep_field else found),
+            message=self.redactor.redact(item.message),
+            severity=item.severity,
+        )
+
+    def pydantic(
+        self,
+        doc: YamlDocument,
+        exc: ValidationError,
+        prefix: Sequence[str | int] = (),
+        vocabulary: Iterable[str] = (),
+    ) -> None:
+        found = exc.errors(include_input=False, include_url=False)
+        for err in found[:MAX_SHOWN]:
+            loc = [*prefix, *err["loc"]]
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                name = str(err["loc"][-1])
+                message = f"unknown field {name!r}"
+                if close := difflib.get_close_matches(name, list(vocabulary), n=1):
+                    message += f"; did you mean {close[0]!r}?"
+            elif err["type"] == "missing":
+                message = f"missing required field {err['loc'][-1]!r}"
+            self.add(doc, loc, message, keep_field=err["type"] in ("missing", "extra_forbidden"))
+        if len(found) > MAX_SHOWN:  # 100,000 list items of the wrong type took 3 s to list
+            more = len(found) - MAX_SHOWN
+            loc = [*prefix, *found[MAX_SHOWN]["loc"]]
+            self.add(doc, loc, f"and {more:,} more error(s) from here on, not shown")
+
+    @property
+    def errors(self) -> list[Problem]:
+        self._resolve(lambda item: item.severity == "error")
+        return [p for p in self._found if isinstance(p, Problem) and p.severity == "error"]
+
+
+def _severity(text: str) -> Literal["error", "warning"]:
+    return "warning" if text == "warning" else "error"
+
+
+def _fields(*models: type[BaseModel]) -> set[str]:
+    return {name for m in models for name in m.model_fields}
+
+
+_MAPPING_WORDS = _fields(MappingFile, Objective, KeyResult, Initiative, Cycle)
+
+
+def check(
+    directory: Path,
+    registry: Registry,
+    *,
+    environ: Mapping[str, str] | None = None,
+    redactor: Redactor = REDACTOR,
+    secrets: bool = True,
+    locate_warnings: bool = True,
+) -> tuple[Config | None, list[Problem]]:
+    """Everything :func:`load` finds, errors and warnings; a Config only when error-free.
+
+    ``secrets=False`` is for read-only commands (status, explain, history): a
+    connection whose secrets are not set is kept with its type only, no error.
+    ``locate_warnings=False`` leaves warnings without line:col (errors always have it).
+    """
+    out = _Collector(redactor)
+    if not directory.is_dir():
+        out.add(None, (), "mappings directory does not exist", file=str(directory))
+        return None, out.problems
+
+    connections, types = _load_connections(directory, registry, out, environ, redactor, secrets)
+    docs: list[tuple[YamlDocument, MappingFile]] = []
+    files = sorted(
+        p
+        for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
+        if p.name != CONNECTIONS_FILE
+    )
+    if not files:
+        out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
+    digest = hashlib.sha256()
+    for path in files:
+        doc = _parse(path, out)  # reads no more than the size limit, then stops
+        if doc is None:
+            continue
+        digest.update(path.name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
+        try:
+            # The models are what the rest reads; the raw dicts go now, not after every file.
+            docs.append((replace(doc, data=None), MappingFile.model_validate(doc.data)))
+        except ValidationError as exc:
+            out.pydantic(doc, exc, vocabulary=_MAPPING_WORDS)
+
+    objectives, krs, cycles = _cross_check(docs, types, registry, out)
+    if out.errors:
+        return None, out.problems
+    _lint(objectives, krs, out, docs)
+    config = Config(
+        directory=directory,
+        objectives=objectives,
+        krs=krs,
+        connections=connections,
+        registry=registry,
+        cycles=cycles,
+        fingerprint=digest.hexdigest()[:16],
+    )
+    problems = out.collected(locate_warnings=locate_warnings)
+    config.warnings.extend(p for p in problems if p.severity == "warning")
+    return config, problems
+
+
+def load(
+    directory: Path,
+    registry: Registry,
+    *,
+    environ: Mapping[str, str] | None = None,
+    redactor: Redactor = REDACTOR,
+    secrets: bool = True,
+) -> Config:
+    """A checked Config; :class:`ConfigError` lists every error at once.
+
+    Its warnings name file and field only: ``okrsync validate`` (:func:`check`)
+    is where people read them, located.
+    """
+    config, problems = check(
+        directory,
+        registry,
+        environ=environ,
+        redactor=redactor,
+        secrets=secrets,
+        locate_warnings=False,
+    )
+    if config is None:
+        raise ConfigError([p for p in problems if p.severity == "error"])
+    return config
+
+
+def _parse(path: Path, out: _Collector) -> YamlDocument | None:
+    try:
+        doc = parse(path)
+    except YamlSyntaxError as exc:
+        out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
+        return None
+    if doc.data is None:  # nothing, comments only, or a bare ``~``
+        line, column, _ = locate(doc, ())
+        message = "file is empty" if line is None else "the top level is null"
+        where = str(path), line or 1, column or 1
+        out.located(Problem(*where, "", f"{message}: a mapping file needs cycle: and objectives:"))
+        return None
+    if not isinstance(doc.data, dict):
+        out.add(doc, (), "the top level must be a mapping (cycle:, objectives:)")
+        return None
+    return doc
+
+
+def _load_connections(
+    directory: Path,
+    registry: Registry,
+    out: _Collector,
+    environ: Mapping[str, str] | None,
+    redactor: Redactor,
+    secrets: bool,
+) -> tuple[dict[str, ConnectionSettings], dict[str, str]]:
+    path = directory / CONNECTIONS_FILE
+    settings: dict[str, ConnectionSettings] = {}
+    types: dict[str, str] = {}  # also for connections whose settings failed: avoids echo errors
+    if not path.exists():
+        return settings, types
+    doc = _parse(path, out)
+    if doc is None:
+        return settings, types
+    try:
+        parsed = ConnectionsFile.model_validate(doc.data)
+    except ValidationError as exc:
+        out.pydantic(doc, exc, vocabulary=_fields(ConnectionsFile))
+        return settings, types
+    for name, raw in parsed.connections.items():
+        loc: list[str | int] = ["connections", name]
+        type_name = raw.get("type")
+        if not isinstance(type_name, str):
+            out.add(doc, [*loc, "type"], "missing required field 'type'", keep_field=True)
+            continue
+        try:
+            connector = registry[type_name]
+        except UnknownConnectorType as exc:
+            out.add(doc, [*loc, "type"], str(exc))
+            continue
+        types[name] = type_name
+        expanded, failures = _expand_all(raw, redactor, environ)
+        if failures:
+            for sub, message in failures if secrets else []:
+                out.add(doc, [*loc, *sub], message)
+            if not secrets:  # read-only use: the type is all that is needed
+                plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
+                settings[name] = connector.settings_model.model_construct(**plain)
+            continue
+        try:
+            settings[name] = connector.settings_model.model_validate(expanded)
+        except ValidationError as exc:
+            out.pydantic(doc, exc, loc, vocabulary=_fields(connector.settings_model))
+        except ValueError as exc:  # raised by validators that open files (ca_bundle)
+            out.add(doc, loc, str(exc))
+    return settings, types
+
+
+def _expand_all(
+    value: Any,
+    redactor: Redactor,
+    environ: Mapping[str, str] | None,
+    at: tuple[str | int, ...] = (),
+) -> tuple[Any, list[tuple[tuple[str | int, ...], str]]]:
+    """Expand secrets everywhere, collecting each failure with its path (for line numbers)."""
+    if isinstance(value, dict):
+        out, failures = {}, []
+        for key, item in value.items():
+            out[key], more = _expand_all(item, redactor, environ, (*at, key))
+            failures += more
+        return out, failures
+    if isinstance(value, list):
+        pairs = [_expand_all(v, redactor, environ, (*at, i)) for i, v in enumerate(value)]
+        return [v for v, _ in pairs], [f for _, fs in pairs for f in fs]
+    try:
+        return expand(value, redactor, environ), []
+    except SecretError as exc:
+        return None, [(at, str(exc))]
+
+
+def _cross_check(
+    docs: list[tuple[YamlDocument, MappingFile]],
+    types: dict[str, str],
+    registry: Registry,
+    out: _Collector,
+) -> tuple[list[Objective], dict[str, KrEntry], dict[str, Cycle]]:
+    objectives: list[Objective] = []
+    krs: dict[str, KrEntry] = {}
+    cycles: dict[str, Cycle] = {}
+    seen: dict[str, tuple[YamlDocument, list[str | int]]] = {}  # id → where it was first defined
+    owner_of: dict[str, str] = {}  # kr id → objective id
+    parents: list[tuple[YamlDocument, int, Objective]] = []
+
+    def claim(doc: YamlDocument, loc: list[str | int], id_: str) -> bool:
+        if id_ in seen:  # where the first one is, looked up only now: positions cost
+            first_doc, first_loc = seen[id_]
+            line, _, _ = locate(first_doc, [*first_loc, "id"])
+            where = f"{first_doc.path}:{line}"
+            out.add(doc, [*loc, "id"], f"duplicate id {id_!r}; first defined at {where}")
+            return False
+        seen[id_] = (doc, loc)
+        return True
+
+    for doc, mapping in docs:
+        for i, obj in enumerate(mapping.objectives):
+            oloc: list[str | int] = ["objectives", i]
+            if not claim(doc, oloc, obj.id):
+                continue
+            objectives.append(obj)
+            cycles[obj.id] = obj.cycle or mapping.cycle
+            if obj.parent is not None:
+                parents.append((doc, i, obj))
+            for j, kr in enumerate(obj.key_results):
+                kloc: list[str | int] = [*oloc, "key_results", j]
+                if not claim(doc, kloc, kr.id):
+                    continue
+                owner_of[kr.id] = obj.id
+                source, ctype = _check_source(doc, kloc, kr, types, registry, out)
+                initiatives = _check_initiatives(doc, kloc, kr, types, out)
+                krs[kr.id] = KrEntry(
+                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives
+                )
+
+    objective_ids = {o.id for o in objectives}
+    parent_of: dict[str, str] = {}
+    for doc, i, obj in parents:
+        assert obj.parent is not None
+        target = owner_of.get(obj.parent, obj.parent)
+        if obj.parent not in objective_ids and obj.parent not in owner_of:
+            hint = difflib.get_close_matches(obj.parent, [*objective_ids, *owner_of], n=1)
+            more = f"; did you mean {hint[0]!r}?" if hint else ""
+            out.add(doc, ["objectives", i, "parent"], f"parent {obj.parent!r} does not exist{more}")
+        elif target == obj.id:
+            out.add(doc, ["objectives", i, "parent"], "an objective cannot align to itself")
+        else:
+            parent_of[obj.id] = target
+    for doc, i, obj in parents:
+        chain = [obj.id]
+        node = parent_of.get(obj.id)
+        while node is not None and node not in chain:
+            chain.append(node)
+            node = parent_of.get(node)
+        if node == obj.id:
+            loop = " → ".join([*chain, obj.id])
+            out.add(doc, ["objectives", i, "parent"], f"parent chain loops: {loop}")
+    return objectives, krs, cycles
+
+
+def _check_source(
+    doc: YamlDocument,
+    loc: list[str | int],
+    kr: KeyResult,
+    types: dict[str, str],
+    registry: Registry,
+    out: _Collector,
+) -> tuple[SourceBase | None, str | None]:
+    if kr.source is None:
+        return None, None
+    sloc = [*loc, "source"]
+    name = kr.source.get("connection")
+    if not isinstance(name, str):
+        out.add(doc, [*sloc, "connection"], "missing required field 'connection'", keep_field=True)
+        return None, None
+    if name not in types:
+        hint = difflib.get_close_matches(name, list(types), n=1)
+        more = f"; did you mean {hint[0]!r}?" if hint else ""
+        known = ", ".join(sorted(types)) or f"none: add {CONNECTIONS_FILE}"
+        out.add(doc, [*sloc, "connection"], f"unknown connection {name!r}{more} (defined: {known})")
+        return None, None
+    unknown = find_placeholders(kr.source) - set(PLACEHOLDERS)
+    for placeholder in sorted(unknown):
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        out.add(doc, sloc, f"unknown placeholder {{{placeholder}}}; allowed: {allowed}")
+    connector = registry[types[name]]
+    try:
+        source = connector.source_model.model_validate(kr.source)
+    except ValidationError as exc:
+        out.pydantic(doc, exc, sloc, vocabulary=_fields(connector.source_model))
+        return None, None
+    return (None if unknown else source), types[name]
+
+
+def _check_initiatives(
+    doc: YamlDocument,
+    loc: list[str | int],
+    kr: KeyResult,
+    types: dict[str, str],
+    out: _Collector,
+) -> tuple[tuple[str, str], ...]:
+    """Each initiative as (connection, issue key); the jira shorthand needs one jira connection."""
+    jira = sorted(n for n, t in types.items() if t == "jira")
+    resolved: list[tuple[str, str]] = []
+    for k, initiative in enumerate(kr.initiatives):
+        iloc = [*loc, "initiatives", k]
+        if initiative.jira is not None and len(jira) != 1:
+            out.add(
+                doc,
+                iloc,
+                f"'jira: KEY' needs exactly one jira connection (found {len(jira)}); "
+                "write {connection: NAME, issue: KEY}",
+            )
+        elif initiative.connection is not None and initiative.connection not in types:
+            out.add(doc, [*iloc, "connection"], f"unknown connection {initiative.connection!r}")
+        else:
+            resolved.append((initiative.connection or jira[0], initiative.key))
+    return tuple(resolved)
+
+
+def _lint(
+    objectives: list[Objective],
+    krs: dict[str, KrEntry],
+    out: _Collector,
+    docs: list[tuple[YamlDocument, MappingFile]],
+) -> None:
+    for doc, mapping in docs:
+        for i, obj in enumerate(mapping.objectives):
+            loc: list[str | int] = ["objectives", i]
+            n = len(obj.key_results)
+            if n == 0:
+                out.add(doc, loc, f"objective {obj.id!r} has no key results", severity="warning")
+            elif n < MIN_KRS or n > MAX_KRS:
+                out.add(
+                    doc,
+                    [*loc, "key_results"],
+                    f"objective {obj.id!r} has {n} key result{'s' * (n != 1)}; "
+                    f"{MIN_KRS}–{MAX_KRS} keep an objective focused",
+                    severity="warning",
+                )
+            for j, kr in enumerate(obj.key_results):
+                kloc = [*loc, "key_results", j]
+                if kr.owner is None:
+                    out.add(doc, kloc, f"key result {kr.id!r} has no owner", severity="warning")
+                if kr.source is None:
+                    out.add(
+                        doc,
+                        kloc,
+                        f"key result {kr.id!r} has no source; it will never be measured",
+                        severity="warning",
+                    )
+
+
+__all__ = ["CONNECTIONS_FILE", "Config", "KrEntry", "check", "load"]

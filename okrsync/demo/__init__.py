@@ -1,0 +1,1 @@
+"""``okrsync demo``: the example company synced against the built-in simulators."""

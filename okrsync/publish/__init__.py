@@ -1,0 +1,1 @@
+"""Publishing: the snapshot of a stored run, and the publishers that carry it out."""

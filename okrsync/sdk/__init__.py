@@ -1,0 +1,1 @@
+"""Everything a connector may import, and nothing else."""

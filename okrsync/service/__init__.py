@@ -1,0 +1,1 @@
+"""The long-running service: scheduler, schedule parsing, health endpoints, settings, logging."""

@@ -1,0 +1,1 @@
+"""The store: tables, migrations, the single-writer lock; one transaction per run."""

@@ -1,0 +1,663 @@
+"""Where measured values live: runs, every measurement, and each KR's latest state.
+
+SQLAlchemy Core on SQLite (the default, one file) or PostgreSQL. A sync run is
+written in ONE transaction — the run, its measurements and the ``kr_state``
+upserts — so a process killed mid-run leaves the previous complete state.
+``kr_state.value`` is the last GOOD value: an error or a held (suspicious)
+value never overwrites it. The schema is owned by the alembic scripts in
+``okrsync/migrations``; :meth:`Store.open` upgrades to head unless told not to,
+refuses a database that holds tables but no okrsync schema version, and a
+read-only open never creates or migrates anything. A SQLite store pins the
+file it opened: moved, deleted or replaced, it fails every use with the reason
+instead of writing the moved file or creating an empty one in its place.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy import Connection, Engine
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+from okrsync.errors import StoreError, excerpt
+from okrsync.store import initiatives as store_initiatives
+from okrsync.store.initiatives import InitiativeRecord
+from okrsync.store.tables import (
+    SCHEMA_HEAD,
+    UtcDateTime,
+    check_aware,
+    kr_state_table,
+    measurements_table,
+    metadata,
+    runs_table,
+)
+
+DEFAULT_URL = "sqlite:///okrsync.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+PG_CONNECT_TIMEOUT_S = 10
+_PG_MIGRATION_LOCK = 0x6F6B7273  # "okrs": serialises concurrent first opens on PostgreSQL
+_WRITE = "okrsync_write"  # execution option: take SQLite's write lock at BEGIN
+
+NO_STORE_HINT = "run okrsync sync or okrsync db upgrade"
+
+MeasurementStatus = Literal["ok", "error", "held"]
+RunStatus = Literal["ok", "partial", "failed"]
+
+
+class StoreUnusable(StoreError):
+    """The store answered and cannot be used as it is: retrying will not help.
+
+    A schema newer than this code, a database that is not an okrsync store,
+    or no store at all for a read-only command.
+    """
+
+
+class NoStoreYet(StoreUnusable):
+    """A read-only open found nothing: no file, or an empty database."""
+
+
+@dataclass(frozen=True)
+class MeasurementRecord:
+    """One attempt to measure one KR; ``value`` is the held value for ``held``."""
+
+    kr_id: str
+    measured_at: datetime
+    status: MeasurementStatus
+    value: float | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    connection: str | None = None
+    query: str | None = None
+    raw: str | None = None
+    duration_ms: float = 0.0
+    calls: int = 0
+    run_id: int | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("measured_at", self.measured_at)
+        if self.status not in ("ok", "error", "held"):
+            raise ValueError(f"status must be ok, error or held, not {self.status!r}")
+        # SQLite would silently store NaN as NULL, turning a value into "no value".
+        if self.status != "error" and (self.value is None or not math.isfinite(self.value)):
+            raise ValueError(f"a {self.status} measurement needs a finite value, got {self.value}")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One sync (or demo) run; ``summary`` is free-form JSON for reports."""
+
+    started_at: datetime
+    finished_at: datetime
+    status: RunStatus
+    trigger: str = "sync"
+    summary: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        check_aware("started_at", self.started_at)
+        check_aware("finished_at", self.finished_at)
+        if self.status not in ("ok", "partial", "failed"):
+            raise ValueError(f"status must be ok, partial or failed, not {self.status!r}")
+
+
+@dataclass(frozen=True)
+class KrState:
+    """What we know of a KR now: the last good value and how the last attempt went."""
+
+    kr_id: str
+    value: float | None
+    measured_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status: MeasurementStatus | None
+    last_error_kind: str | None
+    last_error: str | None
+    held_value: float | None
+    held_at: datetime | None
+    last_run_id: int | None
+    connection: str | None
+    query: str | None
+
+
+# kr_state columns each status writes; the rest keep what an earlier run left.
+_ALWAYS = ("last_attempt_at", "last_status", "last_run_id", "connection", "query")
+WRITE_CHUNK = 1000  # rows per executemany: bounds what a 10,000-KR run builds at once
+_STATE_COLUMNS = tuple(c.name for c in kr_state_table.columns)
+_WRITES: dict[str, tuple[str, ...]] = {
+    "ok": ("value", "measured_at", "held_value", "held_at", "last_error_kind", "last_error"),
+    "held": ("held_value", "held_at"),
+    "error": ("last_error_kind", "last_error"),
+}
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a store URL; plain ``postgresql://``/``postgres://`` mean psycopg 3."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            url = "postgresql+psycopg://" + url[len(prefix) :]
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError(f"store URL is not a database URL: {exc}") from None
+    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+        shown = parsed.render_as_string(hide_password=True)
+        raise StoreError(f"store URL {shown}: use sqlite:///PATH or postgresql://…")
+    return parsed
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The absolute path of a file-backed SQLite store; None for memory or PostgreSQL."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    if url.query.get("uri") == "true":  # the user's own URI form: left as given
+        return None
+    return Path(url.database).absolute()
+
+
+def _existing_file_only(url: URL) -> URL:
+    """The same SQLite file, opened so that a missing file is an error, never created."""
+    path = sqlite_file(url)
+    if path is None:
+        return url
+    from urllib.parse import quote
+
+    query = {**url.query, "mode": "rw", "uri": "true"}
+    return url.set(database=f"file:{quote(str(path))}", query=query)
+
+
+def create_store_engine(url: URL, *, wal: bool = True, existing: bool = False) -> Engine:
+    """An engine set up for the store: SQLite pragmas and real transactions.
+
+    ``existing`` opens a SQLite file in ``mode=rw``: the store's own engine,
+    so no connection ever creates an empty database at its path. ``wal=False``
+    leaves the journal mode alone (a database that may not be ours is
+    inspected, not changed); :func:`enable_wal` turns it on once it is known.
+    """
+    if url.get_backend_name() == "postgresql":
+        # host:pid, as the writer lock's session: an operator can tell processes apart
+        name = f"okrsync store {socket.gethostname()}:{os.getpid()}"
+        connect_args: dict[str, Any] = {"application_name": name}
+        if "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = PG_CONNECT_TIMEOUT_S
+        return sa.create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+    engine = sa.create_engine(_existing_file_only(url) if existing else url)
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy emit BEGIN itself (below): the sqlite3 module's legacy
+        # mode would autocommit DDL and leave SELECTs outside any transaction.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        if wal:
+            _journal_mode_wal(cursor)  # readers never block the writer
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # IMMEDIATE takes the write lock up front (waiting busy_timeout), so a
+        # writer never fails half-way when another process committed meanwhile.
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def _journal_mode_wal(cursor: Any) -> None:
+    """Switch to WAL, waiting out other first openers of a new file.
+
+    Switching needs the file to itself, and SQLite answers "database is
+    locked" at once rather than through busy_timeout when another connection
+    is switching it too: a few processes opening a new store together failed
+    about one time in twenty.
+    """
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def enable_wal(engine: Engine, conn: Connection) -> None:
+    """WAL on this connection (outside any transaction) and on every later one."""
+    if engine.dialect.name != "sqlite":
+        return
+    conn.commit()
+    _wal_on_connect(conn.connection.dbapi_connection, None)
+    sa.event.listen(engine, "connect", _wal_on_connect)
+
+
+def _wal_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        _journal_mode_wal(cursor)  # readers never block the writer
+    finally:
+        cursor.close()
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    return excerpt(str(exc.orig if isinstance(exc, DBAPIError) else exc))
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+Fresh = Literal["create", "migrate"]
+
+
+def _is_empty(conn: Connection) -> bool:
+    """No table at all (in PostgreSQL: in the current schema): nothing to respect."""
+    return not sa.inspect(conn).get_table_names()
+
+
+def _refuse_foreign(conn: Connection, shown: str) -> None:
+    """Tables but no okrsync schema version: someone else's database; never write into it."""
+    names = sorted(sa.inspect(conn).get_table_names())
+    if names and "alembic_version" not in names:
+        listed = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        raise StoreUnusable(
+            f"store {shown} holds tables ({listed}) but no okrsync schema version: "
+            "not an okrsync store; point OKRSYNC_STORE_URL at an empty database or schema"
+        )
+
+
+def _revision(conn: Connection) -> str | None:
+    """The alembic revision the database is at (plain SQL: no alembic import on the hot path)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if rows else None
+
+
+class Store:
+    """The store behind one URL. Open with :meth:`open`; close (or use ``with``)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        shown_url: str,
+        head: str,
+        ready: bool,
+        file: tuple[Path, int, int] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._head = head
+        self._ready = ready  # schema known to be at head; it never goes back
+        self._closed = False
+        self._file = file  # SQLite: (path, st_dev, st_ino) of the file opened
+        self._fence: Callable[[], None] | None = None
+        self.url = shown_url  # password masked: safe to print and log
+
+    @classmethod
+    def open(
+        cls,
+        url: str = DEFAULT_URL,
+        *,
+        upgrade: bool = True,
+        fresh: Fresh = "create",
+        read_only: bool = False,
+    ) -> Store:
+        """Connect, refuse a schema newer than this code or a foreign database, upgrade to head.
+
+        An empty database is created from :mod:`okrsync.store.tables` and stamped at
+        head (``fresh="create"``), as alembic's own cookbook advises: importing
+        alembic, mako and pygments for it cost a service 12 MB of memory for
+        good. ``fresh="migrate"`` runs the migration scripts instead (tests
+        prove both give the same schema). ``read_only`` creates and migrates
+        nothing (no file either): no store yet raises :class:`NoStoreYet`.
+        """
+        parsed = normalise_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        path = sqlite_file(parsed)
+        if path is not None and not path.exists():
+            if read_only or not upgrade:
+                raise NoStoreYet(f"no store yet at {shown}: {NO_STORE_HINT}")
+            try:
+                path.touch()  # SQLite takes an empty file for an empty database
+            except OSError as exc:
+                raise StoreError(f"cannot open store {shown}: {exc.strerror}") from None
+        engine = create_store_engine(parsed, wal=False, existing=True)
+        head = SCHEMA_HEAD
+        try:
+            with engine.connect() as conn:
+                current = _revision(conn)
+                if current is None:
+                    _refuse_foreign(conn, shown)
+                    if read_only:
+                        raise NoStoreYet(f"no store yet at {shown} (empty): {NO_STORE_HINT}")
+                if not read_only:
+                    enable_wal(engine, conn)  # known ours (or empty) now
+                if current is None and upgrade and fresh == "create":
+                    current = cls._create(conn)
+                if current != head:  # alembic (and its import) only when there is work
+                    current = cls._migrate(conn, shown, upgrade and not read_only)
+            pinned = _pin(path, shown) if path is not None else None
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open store {shown}: {_reason(exc)}") from exc
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, shown, head, ready=current == head, file=pinned)
+
+    @classmethod
+    def _create(cls, conn: Connection) -> str | None:
+        """Create head's tables in an empty database; another opener may win the race."""
+        conn.commit()  # end the read transaction; create under a write lock
+        with conn.execution_options(**{_WRITE: True}).begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            if not _is_empty(conn):
+                return _revision(conn)  # created (or migrated) meanwhile: decide again
+            metadata.create_all(conn)
+            version = sa.Table(
+                "alembic_version",
+                sa.MetaData(),
+                sa.Column("version_num", sa.String(32), nullable=False),  # alembic's own shape
+                sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+            )
+            version.create(conn)
+            conn.execute(version.insert().values(version_num=SCHEMA_HEAD))
+        return SCHEMA_HEAD
+
+    @classmethod
+    def _migrate(cls, conn: Connection, shown: str, upgrade: bool) -> str | None:
+        """Refuse a schema newer than this code; upgrade to head when asked. Returns the revision."""
+        from alembic import command
+        from alembic.script import ScriptDirectory
+
+        script = ScriptDirectory.from_config(_alembic_config(conn))
+        assert script.get_current_head() == SCHEMA_HEAD, "tables.SCHEMA_HEAD is stale"
+        current = cls._check_known(conn, script, shown)
+        if not upgrade or current == SCHEMA_HEAD:
+            return current
+        conn.commit()  # end the read transaction; migrate under a write lock
+        with conn.execution_options(**{_WRITE: True}).begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_MIGRATION_LOCK})
+            cls._check_known(conn, script, shown)
+            command.upgrade(_alembic_config(conn), "head")
+        return SCHEMA_HEAD
+
+    @staticmethod
+    def _check_known(conn: Connection, script: Any, shown: str) -> str | None:
+        current = _revision(conn)
+        known = {s.revision for s in script.walk_revisions()}
+        if current is not None and current not in known:
+            raise StoreUnusable(
+                f"store {shown} has schema revision {current}, newer than this "
+                f"okrsync knows (head {SCHEMA_HEAD}): upgrade okrsync"
+            )
+        return current
+
+    @contextmanager
+    def fenced(self, check: Callable[[], None]) -> Iterator[None]:
+        """Run ``check`` inside every write transaction, just before it commits.
+
+        The scheduler passes the writer lock's check: a run whose lock was lost
+        on the way (its PostgreSQL session ended) raises and is rolled back.
+        """
+        self._fence = check
+        try:
+            yield
+        finally:
+            self._fence = None
+
+    def _check_file(self) -> None:
+        """The SQLite file at the store's path is still the one opened (same inode)."""
+        if self._file is None:
+            return
+        path, dev, ino = self._file
+        try:
+            now = os.stat(path)
+        except OSError:
+            raise StoreError(
+                f"store file {path} is gone (moved or deleted): put it back; "
+                "nothing is written until then"
+            ) from None
+        if (now.st_dev, now.st_ino) != (dev, ino):
+            raise StoreError(
+                f"store file {path} is another file than the one opened (inode {ino} → "
+                f"{now.st_ino}): put the original back, or restart okrsync to use the new one"
+            )
+
+    @contextmanager
+    def _connect(self, *, write: bool = False, schema: bool = True) -> Iterator[Connection]:
+        """A connection in a transaction, committed on success; DB errors become StoreError.
+
+        With ``schema`` the tables must be at head: a store opened with
+        ``upgrade=False`` fails here with a clear message, not "no such table".
+        A write checks the SQLite file and the fence again just before commit.
+        """
+        if self._closed:
+            raise StoreError(f"store {self.url} is closed")
+        self._check_file()
+        try:
+            with self._engine.connect() as conn:
+                if write:
+                    conn.execution_options(**{_WRITE: True})
+                with conn.begin():
+                    if schema and not self._ready:
+                        if (current := _revision(conn)) != self._head:
+                            raise StoreError(
+                                f"store {self.url} schema is at revision {current or 'none'}, "
+                                f"this okrsync needs {self._head}: run okrsync db upgrade"
+                            )
+                        self._ready = True
+                    yield conn
+                    if write:
+                        self._check_file()
+                        if self._fence is not None:
+                            self._fence()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"store {self.url}: {_reason(exc)}") from exc
+
+    def schema_revision(self) -> str | None:
+        """The alembic revision the database is at; None before the first migration."""
+        with self._connect(schema=False) as conn:
+            return _revision(conn)
+
+    def record_run(
+        self,
+        run: RunRecord,
+        measurements: Sequence[MeasurementRecord],
+        initiatives: Sequence[InitiativeRecord] = (),
+    ) -> int:
+        """Write a run, its measurements, KR states and initiatives atomically; returns the run id."""
+        values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if f.name != "id"}
+        values["summary"] = json.dumps(run.summary, ensure_ascii=False)
+        with self._connect(write=True) as conn:
+            insert_run = sa.insert(runs_table).values(values).returning(runs_table.c.id)
+            run_id: int = conn.execute(insert_run).scalar_one()
+            for start in range(0, len(measurements), WRITE_CHUNK):
+                part = measurements[start : start + WRITE_CHUNK]
+                conn.execute(
+                    sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part]
+                )
+            if measurements:
+                _upsert_states(conn, run_id, measurements)
+            if initiatives:
+                store_initiatives.upsert(conn, initiatives)
+        return run_id
+
+    def initiatives(self) -> dict[str, list[InitiativeRecord]]:
+        """The latest initiative readings, by key result id."""
+        with self._connect() as conn:
+            return store_initiatives.read(conn)
+
+    def states(self) -> dict[str, KrState]:
+        """Every KR ever measured, by id."""
+        with self._connect() as conn:
+            rows = conn.execute(
+                sa.select(kr_state_table).order_by(kr_state_table.c.kr_id)
+            ).mappings()
+            return {row["kr_id"]: _state(row) for row in rows}
+
+    def state(self, kr_id: str) -> KrState | None:
+        with self._connect() as conn:
+            row = (
+                conn.execute(sa.select(kr_state_table).where(kr_state_table.c.kr_id == kr_id))
+                .mappings()
+                .first()
+            )
+            return None if row is None else _state(row)
+
+    def history(
+        self, kr_id: str, *, since: datetime | None = None, limit: int | None = None
+    ) -> list[MeasurementRecord]:
+        """Measurements of one KR, oldest first; ``limit`` keeps the newest ones."""
+        check_aware("since", since)
+        query = sa.select(measurements_table).where(measurements_table.c.kr_id == kr_id)
+        if since is not None:
+            query = query.where(measurements_table.c.measured_at >= since)
+        newest_first = query.order_by(
+            measurements_table.c.measured_at.desc(), measurements_table.c.id.desc()
+        )
+        if limit is not None:
+            newest_first = newest_first.limit(limit)
+        with self._connect() as conn:
+            rows = conn.execute(newest_first).mappings().all()
+        return [_measurement(row) for row in reversed(rows)]
+
+    def runs(self, limit: int = 20) -> list[RunRecord]:
+        """The latest runs, newest first."""
+        query = (
+            sa.select(runs_table)
+            .order_by(runs_table.c.started_at.desc(), runs_table.c.id.desc())
+            .limit(limit)
+        )
+        with self._connect() as conn:
+            return [_run(row) for row in conn.execute(query).mappings()]
+
+    def last_run(self) -> RunRecord | None:
+        latest = self.runs(limit=1)
+        return latest[0] if latest else None
+
+    def close(self) -> None:
+        """Release every pooled connection; the store cannot be used afterwards."""
+        self._closed = True
+        self._engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({self.url!r})"
+
+
+def _pin(path: Path, shown: str) -> tuple[Path, int, int]:
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise StoreError(f"cannot open store {shown}: {exc.strerror}") from None
+    return path, st.st_dev, st.st_ino
+
+
+def _upsert_states(conn: Connection, run_id: int, records: Sequence[MeasurementRecord]) -> None:
+    """Fold each KR's measurements in order, then upsert once per set of columns written.
+
+    ON CONFLICT … DO UPDATE names only the columns the statuses wrote, so the
+    others (the last good value above all) keep what is stored: no read
+    needed, and concurrent writers cannot lose each other's updates. Rows are
+    built WRITE_CHUNK key results at a time, so a big run never holds them all.
+    """
+    by_kr: dict[str, list[MeasurementRecord]] = {}
+    for m in records:
+        by_kr.setdefault(m.kr_id, []).append(m)
+    kr_ids = list(by_kr)
+    dialect: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
+    for start in range(0, len(kr_ids), WRITE_CHUNK):
+        groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+        for kr_id in kr_ids[start : start + WRITE_CHUNK]:
+            row, written = _fold(kr_id, by_kr[kr_id], run_id)
+            groups.setdefault(written, []).append(row)
+        for columns, rows in groups.items():
+            stmt = dialect.insert(kr_state_table)
+            update = {c: stmt.excluded[c] for c in (*_ALWAYS, *sorted(columns))}
+            conn.execute(stmt.on_conflict_do_update(index_elements=["kr_id"], set_=update), rows)
+
+
+def _fold(
+    kr_id: str, measurements: list[MeasurementRecord], run_id: int
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """One KR's state row after its measurements, in order, and the columns they wrote."""
+    row: dict[str, Any] = dict.fromkeys(_STATE_COLUMNS)
+    row["kr_id"] = kr_id
+    written: frozenset[str] = frozenset()
+    for m in measurements:
+        row.update(last_attempt_at=m.measured_at, last_status=m.status, last_run_id=run_id)
+        row.update(connection=m.connection, query=m.query)
+        if m.status == "ok":
+            row.update(value=m.value, measured_at=m.measured_at, held_value=None, held_at=None)
+            row.update(last_error_kind=None, last_error=None)
+        elif m.status == "held":
+            row.update(held_value=m.value, held_at=m.measured_at)
+        else:
+            row.update(last_error_kind=m.error_kind, last_error=m.error)
+        written = written.union(_WRITES[m.status])
+    return row, written
+
+
+_MEASUREMENT_FIELDS = [f.name for f in fields(MeasurementRecord)]
+
+
+def _measurement_row(run_id: int, m: MeasurementRecord) -> dict[str, Any]:
+    return {**{name: getattr(m, name) for name in _MEASUREMENT_FIELDS}, "run_id": run_id}
+
+
+def _measurement(row: Any) -> MeasurementRecord:
+    return MeasurementRecord(**{name: row[name] for name in _MEASUREMENT_FIELDS})
+
+
+def _run(row: Any) -> RunRecord:
+    return RunRecord(**{**row, "summary": json.loads(row["summary"])})
+
+
+def _state(row: Any) -> KrState:
+    return KrState(**{c.name: row[c.name] for c in kr_state_table.columns})
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "InitiativeRecord",
+    "KrState",
+    "MeasurementRecord",
+    "MeasurementStatus",
+    "NoStoreYet",
+    "RunRecord",
+    "RunStatus",
+    "Store",
+    "StoreUnusable",
+    "UtcDateTime",
+    "create_store_engine",
+    "metadata",
+    "normalise_url",
+]

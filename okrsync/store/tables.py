@@ -1,0 +1,125 @@
+"""The store's tables (SQLAlchemy Core); the migrations create exactly these.
+
+Kept apart from :mod:`okrsync.store.database` so the schema reads on one page;
+``tests/test_store.py`` checks the metadata and the migrations never drift.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Dialect
+
+SCHEMA_HEAD = "0002"  # the newest migration; tests check it against the scripts
+
+
+def check_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Stores UTC and always returns aware UTC: SQLite keeps no offset of its own."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        check_aware("datetime", value)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# Mirrors migrations/versions/*; tests/test_store.py checks the two never drift.
+metadata = sa.MetaData(
+    naming_convention={"fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s"}
+)
+_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")  # SQLite autoincrements INTEGER only
+
+
+runs_table = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("finished_at", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("trigger", sa.Text(), nullable=False),
+    sa.Column("summary", sa.Text(), nullable=False),  # JSON
+    sa.CheckConstraint("status IN ('ok', 'partial', 'failed')", name="ck_runs_status"),
+)
+
+measurements_table = sa.Table(
+    "measurements",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("run_id", _ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("kr_id", sa.String(100), nullable=False),
+    sa.Column("measured_at", UtcDateTime(), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float()),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("error", sa.Text()),
+    sa.Column("connection", sa.Text()),
+    sa.Column("query", sa.Text()),
+    sa.Column("raw", sa.Text()),
+    sa.Column("duration_ms", sa.Float(), nullable=False),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.CheckConstraint("status IN ('ok', 'error', 'held')", name="ck_measurements_status"),
+    sa.Index("ix_measurements_kr_id_measured_at", "kr_id", "measured_at"),
+    sa.Index("ix_measurements_run_id", "run_id"),
+)
+
+kr_state_table = sa.Table(
+    "kr_state",
+    metadata,
+    sa.Column("kr_id", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Float()),
+    sa.Column("measured_at", UtcDateTime()),
+    sa.Column("last_attempt_at", UtcDateTime()),
+    sa.Column("last_status", sa.String(16)),
+    sa.Column("last_error_kind", sa.String(32)),
+    sa.Column("last_error", sa.Text()),
+    sa.Column("held_value", sa.Float()),
+    sa.Column("held_at", UtcDateTime()),
+    sa.Column("last_run_id", _ID, sa.ForeignKey("runs.id", ondelete="SET NULL")),
+    sa.Column("connection", sa.Text()),
+    sa.Column("query", sa.Text()),
+    sa.CheckConstraint("last_status IN ('ok', 'error', 'held')", name="ck_kr_state_last_status"),
+)
+
+
+initiatives_table = sa.Table(
+    "initiatives",
+    metadata,
+    sa.Column("kr_id", sa.String(100), primary_key=True),
+    sa.Column("issue", sa.String(100), primary_key=True),
+    sa.Column("connection", sa.Text(), nullable=False),
+    sa.Column("title", sa.Text()),
+    sa.Column("done", sa.Integer()),
+    sa.Column("total", sa.Integer()),
+    sa.Column("status", sa.String(32)),
+    sa.Column("measured_at", UtcDateTime()),  # of the last good reading
+    sa.Column("checked_at", UtcDateTime(), nullable=False),
+    sa.Column("error", sa.Text()),
+)
+
+
+__all__ = [
+    "SCHEMA_HEAD",
+    "UtcDateTime",
+    "check_aware",
+    "initiatives_table",
+    "kr_state_table",
+    "measurements_table",
+    "metadata",
+    "runs_table",
+]

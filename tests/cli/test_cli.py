@@ -1,0 +1,325 @@
+"""The commands as users run them: exit codes, output, and what reaches the store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from okrsync.cli.app import app
+from okrsync.demo.simulators.stats import StatsSimulator
+from okrsync.store.database import Store
+from tests.support import EXAMPLES, TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+
+runner = CliRunner()
+ENV = {"TEST_STATS_TOKEN": TOKEN, "OKRSYNC_LOG_FORMAT": "json"}
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args), env={**ENV, **(env or {})})
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def sim() -> Iterator[StatsSimulator]:
+    with StatsSimulator(token=TOKEN) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def mappings(tmp_path: Path, sim: StatsSimulator) -> Path:
+    krs = [
+        kr_yaml("tickets", "support_tickets_month"),
+        kr_yaml("steps", "checkout_steps", start=9, target=6),
+    ]
+    files = {
+        "connections.yaml": connections_yaml(sim.url),
+        "okrs.yaml": mapping([objective_yaml("obj", krs)]),
+    }
+    return write(tmp_path / "mappings", files)
+
+
+def test_version() -> None:
+    code, out, _ = run("--version")
+    assert (code, out.strip()) == (0, "okrsync 0.1.0")
+
+
+def test_validate_ok_and_broken(tmp_path: Path, mappings: Path) -> None:
+    code, out, _ = run("validate", str(mappings))
+    assert code == 0
+    assert "ok: 1 objectives, 2 key results, 1 connections" in out
+    (mappings / "bad.yaml").write_text(
+        "cycle: 2026-Q4\nobjectives:\n  - id: Bad Id\n    title: x\n"
+    )
+    code, out, _ = run("validate", "--mappings", str(mappings))
+    assert code == 1
+    assert f"{mappings / 'bad.yaml'}:3:" in out
+    assert "objectives[0].id" in out
+
+
+def test_sync_refuses_a_broken_config_and_never_touches_the_store(
+    tmp_path: Path, mappings: Path
+) -> None:
+    (mappings / "bad.yaml").write_text("cycle: 2026-Q9\n")
+    db = tmp_path / "never.db"
+    code, _, err = run("sync", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "invalid cycle '2026-Q9'" in err
+    assert not db.exists()
+
+
+def test_sync_status_explain_history(tmp_path: Path, mappings: Path, sim: StatsSimulator) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    code, _, err = run("sync", "--mappings", str(mappings), "--store", store)
+    assert code == 0, err
+    assert "run 1: 2 ok, 0 failed" in err
+
+    code, out, _ = run("status", "--json", "--mappings", str(mappings), "--store", store)
+    assert code == 0
+    data = json.loads(out)
+    [obj] = data["objectives"]
+    assert set(obj) >= {"id", "title", "progress", "status", "key_results"}
+    kr = obj["key_results"][0]
+    assert set(kr) >= {"id", "value", "unit", "progress", "expected", "status", "measured_at"}
+    assert 0 <= kr["progress"] <= 1
+    assert kr["value"] is not None
+
+    code, out, _ = run("status", "--mappings", str(mappings), "--store", store)
+    assert code == 0
+    assert "tickets" in out
+    assert "█" in out
+
+    code, out, _ = run("explain", "steps", "--json", "--mappings", str(mappings), "--store", store)
+    info = json.loads(out)
+    assert info["connection"]["name"] == "stats"
+    assert info["rendered_query"].startswith("GET /api/v1/metrics/checkout_steps?from=2026-")
+    assert '"checkout_steps"' in info["last_attempt"]["raw"]
+
+    # a second sync with nothing due still records a run; --all measures everything
+    run("sync", "--mappings", str(mappings), "--store", store, "--all")
+    code, out, _ = run("history", "steps", "--json", "--mappings", str(mappings), "--store", store)
+    assert [h["status"] for h in json.loads(out)["history"]] == ["ok", "ok"]
+
+    code, _, err = run("explain", "stpes", "--mappings", str(mappings), "--store", store)
+    assert code == 1
+    assert "did you mean 'steps'?" in err
+
+
+def test_sync_exit_code_is_1_when_a_key_result_fails(tmp_path: Path, mappings: Path) -> None:
+    (mappings / "more.yaml").write_text(
+        mapping([objective_yaml("o2", [kr_yaml("ghost", "no_such_metric")])])
+    )
+    code, _, err = run(
+        "sync", "--mappings", str(mappings), "--store", f"sqlite:///{tmp_path / 's.db'}"
+    )
+    assert code == 1
+    assert "ghost: connection 'stats': HTTP 404" in err
+
+
+def test_plan_queries_but_writes_nothing(tmp_path: Path, mappings: Path) -> None:
+    db = tmp_path / "s.db"
+    code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "Plan: 2 queries for 2 key results" in out
+    with Store.open(f"sqlite:///{db}") as st:
+        assert st.runs() == []
+        assert st.states() == {}
+
+
+def test_schema_is_json_schema_with_each_connectors_source_form() -> None:
+    _code, out, _ = run("schema")
+    schema = json.loads(out)
+    assert schema["$schema"].startswith("https://json-schema.org/")
+    source = schema["$defs"]["KeyResult"]["properties"]["source"]
+    assert {"$ref": "#/$defs/source_http"} in source["anyOf"]
+    assert "jsonpath" in json.dumps(schema["$defs"]["source_http"]).lower()
+
+
+def test_demo_in_a_fresh_process_twice(tmp_path: Path) -> None:
+    """What `make demo` runs: a real process, the example mappings, a real SQLite file."""
+    workdir = tmp_path / "work"
+    shutil.copytree(EXAMPLES, workdir / "mappings")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")}
+    cmd = [sys.executable, "-m", "okrsync", "--log-format", "json", "demo"]
+    first = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    for kr_id in ("annual-revenue", "new-product-sales", "support-tickets", "checkout-steps",
+                  "time-on-site", "key-account-mau", "uptime", "launch-2-0"):  # fmt: skip
+        assert kr_id in first.stdout
+    assert "never" not in first.stdout  # every key result was measured
+    second = subprocess.run(
+        [*cmd, "--json"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert second.returncode == 0, second.stderr
+    statuses = [
+        kr["status"] for o in json.loads(second.stdout)["objectives"] for kr in o["key_results"]
+    ]
+    assert "stale" not in statuses
+    assert "error" not in statuses
+    with Store.open(f"sqlite:///{workdir / 'okrsync.db'}") as st:
+        assert [r.trigger for r in st.runs()] == ["demo", "demo"]
+
+
+def test_console_prints_brackets_verbatim(capsys: pytest.CaptureFixture[str]) -> None:
+    from okrsync.cli.console import make_console
+
+    text = "rate(x[5m]) [bold]not markup[/bold] [link=https://e.x]t[/link] arr[1]"
+    make_console().print(text)
+    assert capsys.readouterr().out.strip() == text
+
+
+# --- settings and read-only commands (issue #16, points 7c and 10) ----------------------
+
+
+def okrsync(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A real `okrsync` process with only the given OKRSYNC_* settings."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")}
+    return subprocess.run(
+        [sys.executable, "-m", "okrsync", *args],
+        cwd=cwd,
+        env={**clean, **ENV, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def one_clean_line(err: str) -> str:
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "says"),
+    [
+        (
+            {"OKRSYNC_SCHEDULE": "99999999999d"},
+            ["run"],
+            "OKRSYNC_SCHEDULE: schedule '99999999999d' is too long: at most 366d",
+        ),
+        (
+            {"OKRSYNC_AUTO_UPGRADE": "maybe"},
+            ["status"],
+            "settings error: OKRSYNC_AUTO_UPGRADE: input should be a valid boolean",
+        ),
+        (
+            {"OKRSYNC_HEALTH_PORT": "99999", "OKRSYNC_LOCK_WAIT": "nan"},
+            ["sync"],
+            "OKRSYNC_HEALTH_PORT: input should be less than or equal to 65535",
+        ),
+        (
+            {"OKRSYNC_AUTO_UPGRADE": "false"},
+            ["status"],
+            "store error: no store yet at sqlite:///okrsync.db: run okrsync sync or okrsync db "
+            "upgrade",
+        ),
+        ({"OKRSYNC_SCHEDULE": "0.0001s"}, ["run"], "schedule '0.0001s' is too short: at least 1s"),
+    ],
+)
+def test_bad_settings_are_one_line_errors_exit_2(
+    tmp_path: Path, mappings: Path, env: dict[str, str], args: list[str], says: str
+) -> None:
+    done = okrsync(*args, cwd=tmp_path, OKRSYNC_MAPPINGS=str(mappings), **env)
+    assert done.returncode == 2, done.stderr
+    assert says in one_clean_line(done.stderr)
+    assert not (tmp_path / "okrsync.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status"],
+        ["status", "--json"],
+        ["explain", "steps"],
+        ["history", "steps"],
+    ],
+)
+def test_read_only_commands_on_no_store_create_nothing(
+    tmp_path: Path, mappings: Path, args: list[str]
+) -> None:
+    db = tmp_path / "none.db"
+    code, out, err = run(*args, "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "no store yet at sqlite:///" in err
+    assert "run okrsync sync or okrsync db upgrade" in err
+    assert out == ""
+    assert not db.exists()
+    assert list(tmp_path.glob("none.db*")) == []  # no -wal, -shm or .lock either
+
+
+def test_plan_and_db_revision_on_no_store_create_nothing(tmp_path: Path, mappings: Path) -> None:
+    db = tmp_path / "none.db"
+    code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "Plan: 2 queries for 2 key results" in out
+    code, out, _ = run("db", "revision", "--store", f"sqlite:///{db}")
+    assert code == 0
+    assert "schema at revision none: no store yet" in out
+    assert list(tmp_path.glob("none.db*")) == []
+
+
+def foreign_sqlite(path: Path) -> None:
+    plain = sqlite3.connect(path)
+    plain.execute("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)")
+    plain.commit()
+    plain.close()
+
+
+def sqlite_tables(path: Path) -> list[str]:
+    plain = sqlite3.connect(path)
+    try:
+        return [r[0] for r in plain.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    finally:
+        plain.close()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["status"], ["history", "steps"], ["plan"], ["sync"], ["db", "upgrade"], ["db", "revision"]],
+)
+def test_a_foreign_database_is_refused_by_every_command(
+    tmp_path: Path, mappings: Path, args: list[str]
+) -> None:
+    db = tmp_path / "theirs.db"
+    foreign_sqlite(db)
+    extra = [] if args[0] == "db" else ["--mappings", str(mappings)]
+    code, _, err = run(*args, *extra, "--store", f"sqlite:///{db}")
+    assert code == 2
+    assert "holds tables (invoices) but no okrsync schema version: not an okrsync store" in err
+    assert sqlite_tables(db) == ["invoices"]
+
+
+def test_status_never_migrates_an_old_store(tmp_path: Path, mappings: Path) -> None:
+    from alembic import command
+
+    from okrsync.store.database import _alembic_config, create_store_engine, normalise_url
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_store_engine(normalise_url(url))
+    try:
+        with engine.begin() as conn:
+            command.upgrade(_alembic_config(conn), "0001")
+    finally:
+        engine.dispose()
+    code, _, err = run("status", "--mappings", str(mappings), "--store", url)
+    assert code == 2
+    assert "schema is at revision 0001, this okrsync needs 0002: run okrsync db upgrade" in err
+    code, out, _ = run("db", "revision", "--store", url)
+    assert "schema at revision 0001" in out  # still: status changed nothing
+    code, out, _ = run("db", "upgrade", "--store", url, "--mappings", str(mappings))
+    assert code == 0  # db upgrade takes --mappings like every command
+    assert "schema at revision 0002" in out
+    code, _, err = run("status", "--mappings", str(mappings), "--store", url)
+    assert code == 0, err
