@@ -18,10 +18,10 @@ from rich.text import Text
 from okrsync.config.loader import Config, KrEntry
 from okrsync.config.secrets import REDACTOR
 from okrsync.domain.progress import raw_progress
+from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.domain.units import format_value
 from okrsync.errors import Problem
 from okrsync.publish.snapshot import KrView, ObjectiveView, roots
-from okrsync.store.database import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.sync.engine import Plan
 
 STATUS_STYLE = {

@@ -39,9 +39,9 @@ from typing import Literal
 
 from okrsync.domain.cycle import Cycle
 from okrsync.domain.model import KeyResult, Objective
+from okrsync.domain.records import MeasurementStatus
 
 Status = Literal["on_track", "at_risk", "off_track", "done", "stale", "error"]
-LastStatus = Literal["ok", "error", "held"]
 
 ON_TRACK_GAP = 0.10  # largest expected - progress gap still on_track
 AT_RISK_GAP = 0.25  # largest gap still at_risk; beyond is off_track
@@ -114,7 +114,7 @@ def kr_status(
     expected: float,
     now: datetime,
     measured_at: datetime | None,
-    last_status: LastStatus | None,
+    last_status: MeasurementStatus | None,
     forecast: float | None = None,
     cycle_over: bool = False,
 ) -> Status:
@@ -239,7 +239,6 @@ __all__ = [
     "SUCCESS_ASPIRATIONAL",
     "SUCCESS_COMMITTED",
     "Grade",
-    "LastStatus",
     "Status",
     "clamp",
     "expected_progress",

@@ -14,7 +14,7 @@ from typing import Any
 from okrsync.config.loader import Config
 from okrsync.domain import progress as pm
 from okrsync.domain.model import Objective
-from okrsync.store.database import InitiativeRecord, KrState
+from okrsync.domain.records import InitiativeRecord, KrState
 
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
 

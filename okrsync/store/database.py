@@ -15,14 +15,13 @@ instead of writing the moved file or creating an empty one in its place.
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -33,13 +32,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
+from okrsync.domain.records import (
+    InitiativeRecord,
+    KrState,
+    MeasurementRecord,
+    RunRecord,
+    check_aware,
+)
 from okrsync.errors import StoreError, excerpt
 from okrsync.store import initiatives as store_initiatives
-from okrsync.store.initiatives import InitiativeRecord
 from okrsync.store.tables import (
     SCHEMA_HEAD,
     UtcDateTime,
-    check_aware,
     kr_state_table,
     measurements_table,
     metadata,
@@ -55,9 +59,6 @@ _WRITE = "okrsync_write"  # execution option: take SQLite's write lock at BEGIN
 
 NO_STORE_HINT = "run okrsync sync or okrsync db upgrade"
 
-MeasurementStatus = Literal["ok", "error", "held"]
-RunStatus = Literal["ok", "partial", "failed"]
-
 
 class StoreUnusable(StoreError):
     """The store answered and cannot be used as it is: retrying will not help.
@@ -69,68 +70,6 @@ class StoreUnusable(StoreError):
 
 class NoStoreYet(StoreUnusable):
     """A read-only open found nothing: no file, or an empty database."""
-
-
-@dataclass(frozen=True)
-class MeasurementRecord:
-    """One attempt to measure one KR; ``value`` is the held value for ``held``."""
-
-    kr_id: str
-    measured_at: datetime
-    status: MeasurementStatus
-    value: float | None = None
-    error_kind: str | None = None
-    error: str | None = None
-    connection: str | None = None
-    query: str | None = None
-    raw: str | None = None
-    duration_ms: float = 0.0
-    calls: int = 0
-    run_id: int | None = None
-
-    def __post_init__(self) -> None:
-        check_aware("measured_at", self.measured_at)
-        if self.status not in ("ok", "error", "held"):
-            raise ValueError(f"status must be ok, error or held, not {self.status!r}")
-        # SQLite would silently store NaN as NULL, turning a value into "no value".
-        if self.status != "error" and (self.value is None or not math.isfinite(self.value)):
-            raise ValueError(f"a {self.status} measurement needs a finite value, got {self.value}")
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One sync (or demo) run; ``summary`` is free-form JSON for reports."""
-
-    started_at: datetime
-    finished_at: datetime
-    status: RunStatus
-    trigger: str = "sync"
-    summary: dict[str, Any] = field(default_factory=dict)
-    id: int | None = None
-
-    def __post_init__(self) -> None:
-        check_aware("started_at", self.started_at)
-        check_aware("finished_at", self.finished_at)
-        if self.status not in ("ok", "partial", "failed"):
-            raise ValueError(f"status must be ok, partial or failed, not {self.status!r}")
-
-
-@dataclass(frozen=True)
-class KrState:
-    """What we know of a KR now: the last good value and how the last attempt went."""
-
-    kr_id: str
-    value: float | None
-    measured_at: datetime | None
-    last_attempt_at: datetime | None
-    last_status: MeasurementStatus | None
-    last_error_kind: str | None
-    last_error: str | None
-    held_value: float | None
-    held_at: datetime | None
-    last_run_id: int | None
-    connection: str | None
-    query: str | None
 
 
 # kr_state columns each status writes; the rest keep what an earlier run left.
@@ -647,13 +586,7 @@ def _state(row: Any) -> KrState:
 
 __all__ = [
     "DEFAULT_URL",
-    "InitiativeRecord",
-    "KrState",
-    "MeasurementRecord",
-    "MeasurementStatus",
     "NoStoreYet",
-    "RunRecord",
-    "RunStatus",
     "Store",
     "StoreUnusable",
     "UtcDateTime",

@@ -7,40 +7,15 @@ check keeps the last good numbers and records the error beside them.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
-from datetime import datetime
+from dataclasses import fields
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from okrsync.store.tables import check_aware, initiatives_table
-
-
-@dataclass(frozen=True)
-class InitiativeRecord:
-    kr_id: str
-    issue: str
-    connection: str
-    checked_at: datetime
-    title: str | None = None
-    done: int | None = None
-    total: int | None = None
-    status: str | None = None
-    measured_at: datetime | None = None  # set by a good reading
-    error: str | None = None
-
-    def __post_init__(self) -> None:
-        check_aware("checked_at", self.checked_at)
-        check_aware("measured_at", self.measured_at)
-
-    @property
-    def completion(self) -> float | None:
-        if self.done is None or not self.total:
-            return None
-        return self.done / self.total
-
+from okrsync.domain.records import InitiativeRecord
+from okrsync.store.tables import initiatives_table
 
 _GOOD = ("title", "done", "total", "status", "measured_at")
 

@@ -11,12 +11,9 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy import Dialect
 
+from okrsync.domain.records import check_aware
+
 SCHEMA_HEAD = "0002"  # the newest migration; tests check it against the scripts
-
-
-def check_aware(name: str, value: datetime | None) -> None:
-    if value is not None and value.utcoffset() is None:
-        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):

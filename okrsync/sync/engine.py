@@ -18,7 +18,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any, Literal, cast
+from typing import Any, cast
 
 import structlog
 from aiolimiter import AsyncLimiter
@@ -26,6 +26,13 @@ from aiolimiter import AsyncLimiter
 from okrsync.config.loader import Config, KrEntry
 from okrsync.config.secrets import REDACTOR
 from okrsync.domain.model import max_change_allows
+from okrsync.domain.records import (
+    InitiativeRecord,
+    KrState,
+    MeasurementRecord,
+    RunRecord,
+    RunStatus,
+)
 from okrsync.errors import MeasureError, QueryError
 from okrsync.sdk.connector import (
     BatchConnection,
@@ -38,10 +45,9 @@ from okrsync.sdk.connector import (
     SourceBase,
 )
 from okrsync.sdk.placeholders import render_source
-from okrsync.store.database import InitiativeRecord, KrState, MeasurementRecord, RunRecord, Store
+from okrsync.store.database import Store
 
 log = structlog.get_logger("okrsync.sync.engine")
-RunStatus = Literal["ok", "partial", "failed"]
 
 # A KR whose refresh is the schedule interval must not be skipped for being a
 # few seconds early: it is due once this much of its refresh has passed.

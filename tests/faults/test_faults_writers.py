@@ -23,7 +23,8 @@ from typing import Any
 import pytest
 
 from okrsync.demo.simulators.stats import StatsSimulator
-from okrsync.store.database import RunRecord, Store
+from okrsync.domain.records import RunRecord
+from okrsync.store.database import Store
 from tests.faults.runs import whole_runs
 from tests.faults.tally import TALLY, trials
 from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write

@@ -23,7 +23,8 @@ import pytest
 import sqlalchemy as sa
 
 from okrsync.demo.simulators.stats import StatsSimulator
-from okrsync.store.database import RunRecord, Store, normalise_url
+from okrsync.domain.records import RunRecord
+from okrsync.store.database import Store, normalise_url
 from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
 
 METRICS = ["support_tickets_month", "checkout_steps"]

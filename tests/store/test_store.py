@@ -19,11 +19,10 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from okrsync.domain.records import MeasurementRecord, RunRecord
 from okrsync.errors import StoreError
 from okrsync.store.database import (
-    MeasurementRecord,
     NoStoreYet,
-    RunRecord,
     Store,
     StoreUnusable,
     create_store_engine,
@@ -584,7 +583,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine, event
 
-from okrsync.store.database import MeasurementRecord, RunRecord, Store
+from okrsync.domain.records import MeasurementRecord, RunRecord
+
+from okrsync.store.database import Store
 
 url, marker, stall_step = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3])
 armed, steps = False, 0
@@ -721,7 +722,7 @@ def test_kill_9_at_random_moments(store_url: str, tmp_path: Path) -> None:
 
 
 def test_initiatives_keep_their_last_good_numbers_on_error(store: Store) -> None:
-    from okrsync.store.database import InitiativeRecord
+    from okrsync.domain.records import InitiativeRecord
 
     t1 = datetime(2026, 11, 1, tzinfo=UTC)
     t2 = datetime(2026, 11, 2, tzinfo=UTC)
