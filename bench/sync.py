@@ -16,6 +16,7 @@ clients), extrapolated to the whole organisation, and the speed-up.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -247,7 +248,7 @@ def main() -> None:
     from okrsync.config.registry import Registry
     from okrsync.service.logging import configure
     from okrsync.store.database import Store
-    from okrsync.sync import engine
+    from okrsync.sync import run
 
     configure("json", "warning")
     proc, sims = start_sims(args.latency, sim_cpu_id)
@@ -265,8 +266,8 @@ def main() -> None:
             result = None  # as in a service: the previous run's records are gone
             with Store.open(f"sqlite:///{Path(tmp) / f'bench-{attempt}.db'}") as store:
                 cpu1, t1 = cpu(), time.perf_counter()
-                result = engine.sync(
-                    config, store, now=datetime(2026, 11, 15, tzinfo=UTC), force=True
+                result = asyncio.run(
+                    run.sync(config, store, now=datetime(2026, 11, 15, tzinfo=UTC), force=True)
                 )
                 walls.append(time.perf_counter() - t1)
                 cpu_runs.append(cpu() - cpu1)

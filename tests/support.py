@@ -11,6 +11,8 @@ from typing import Any
 from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.sdk.connector import Connector, Reading, Runtime
+from okrsync.store.database import Store
+from okrsync.sync import run
 
 TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
 TODAY = date(2026, 11, 15)
@@ -100,3 +102,8 @@ def measure_once(
             await connection.aclose()
 
     return asyncio.run(run())
+
+
+def sync_now(config: loader.Config, store: Store, **kwargs: Any) -> run.SyncResult:
+    """One :func:`okrsync.sync.run.sync` from test code that has no event loop of its own."""
+    return asyncio.run(run.sync(config, store, **kwargs))

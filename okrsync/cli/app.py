@@ -33,7 +33,7 @@ from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXI
 from okrsync.service.settings import Settings, SettingsError, load_settings
 from okrsync.store.database import NoStoreYet, Store, StoreUnusable
 from okrsync.store.lock import writer_lock
-from okrsync.sync import engine
+from okrsync.sync import run as sync_run
 
 app = typer.Typer(
     name="okrsync",
@@ -191,7 +191,7 @@ def plan(
     with _config(mappings, simulators) as config:
         states = _states_if_any(store)
         planned, _, records = asyncio.run(
-            engine.measure(config, states, now, Runtime(), force=all_)
+            sync_run.measure(config, states, now, Runtime(), force=all_)
         )
     out = console.make_console()
     out.print(console.plan_table(config, planned, records, states))
@@ -232,21 +232,19 @@ def sync(
     with _config(mappings, simulators) as config, _store(store) as st:
         lock = writer_lock(store or settings.store_url)
         try:
-            if not lock.acquire(timeout=settings.lock_wait):
-                typer.echo(
-                    f"another okrsync holds the writer lock ({lock.holder()}); "
-                    f"waited {settings.lock_wait:g}s",
-                    err=True,
-                )
-                raise typer.Exit(EXIT_LOCKED)
-            result = engine.sync(config, st, force=all_)
+            result = asyncio.run(
+                sync_run.locked_sync(config, st, lock, wait=settings.lock_wait, force=all_)
+            )
+        except sync_run.WriterBusy as exc:
+            typer.echo(f"{exc}; waited {settings.lock_wait:g}s", err=True)
+            raise typer.Exit(EXIT_LOCKED) from None
         finally:
             lock.close()
     _print_summary(result)
     raise typer.Exit(result.exit_code)
 
 
-def _print_summary(result: engine.SyncResult) -> None:
+def _print_summary(result: sync_run.SyncResult) -> None:
     s = result.summary
     out = console.make_console(stderr=True)
     out.print(
@@ -391,9 +389,9 @@ def run(
     try:
         if once:
             runner.trigger = "once"
-            code = runner.cycle()
+            code = asyncio.run(runner.cycle())
         else:
-            code = run_forever(runner, plan_, stop.event, heartbeat.beat)
+            code = asyncio.run(run_forever(runner, plan_, stop.event, heartbeat.beat))
     finally:
         if health is not None:
             health.stop()
@@ -448,7 +446,7 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
     directory = mappings or _settings().mappings
     try:
         with _store(store) as st:
-            result, config = run_demo(directory, st)
+            result, config = asyncio.run(run_demo(directory, st))
             _print_summary(result)
             now = datetime.now(UTC)
             views = _views(config, st, now)

@@ -22,7 +22,7 @@ from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.domain.units import format_value
 from okrsync.errors import Problem
 from okrsync.publish.snapshot import KrView, ObjectiveView, roots
-from okrsync.sync.engine import Plan
+from okrsync.sync.plan import Plan
 
 STATUS_STYLE = {
     "on_track": "green",

@@ -22,7 +22,7 @@ from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.demo.simulators.server import FakeServer
 from okrsync.store.database import Store
-from okrsync.sync import engine
+from okrsync.sync import run
 
 
 @dataclass
@@ -143,10 +143,10 @@ def simulated(directory: Path) -> Iterator[loader.Config]:
         yield config
 
 
-def run_demo(directory: Path, store: Store) -> tuple[engine.SyncResult, loader.Config]:
+async def run_demo(directory: Path, store: Store) -> tuple[run.SyncResult, loader.Config]:
     """Start the simulators, sync every key result once, stop them."""
     with simulated(directory) as config:
-        return engine.sync(config, store, force=True, trigger="demo"), config
+        return await run.sync(config, store, force=True, trigger="demo"), config
 
 
 __all__ = ["SIMULATED", "Simulated", "run_demo", "simulated"]

@@ -13,6 +13,7 @@ still going after the grace period is abandoned (nothing half-written).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -41,7 +42,7 @@ from okrsync.sdk.connector import Runtime
 from okrsync.service.timetable import Schedule, jitter, period
 from okrsync.store.database import Store, StoreUnusable
 from okrsync.store.lock import WriterLock
-from okrsync.sync import engine
+from okrsync.sync import run
 
 log = structlog.get_logger("okrsync.service.scheduler")
 
@@ -107,34 +108,32 @@ class Runner:
                 shortest_refresh=format_duration(shortest),
             )
 
-    def cycle(self, now: datetime | None = None) -> int:
+    async def cycle(self, now: datetime | None = None) -> int:
         """One sync as of ``now`` (the cycle's start: refresh windows count from it)."""
         config = self.load()
         if config is None:
             return EXIT_CONFIG
         try:
-            code = self._locked_sync(config, now)
+            result = await run.locked_sync(
+                config,
+                self.store,
+                self.lock,
+                wait=self.lock_wait,
+                now=now,
+                runtime=self.runtime,
+                trigger=self.trigger,
+            )
+        except run.WriterBusy as exc:
+            log.warning(
+                "another okrsync holds the writer lock: skipping this run", holder=exc.holder
+            )
+            return EXIT_LOCKED
         except StoreError as exc:
             self.trouble = f"last run failed, nothing was written: {exc}"
             log.error("run failed: the store is unavailable, nothing was written", error=str(exc))
             return EXIT_FAILED
         self.trouble = None
-        return code
-
-    def _locked_sync(self, config: loader.Config, now: datetime | None) -> int:
-        if not self.lock.acquire(timeout=self.lock_wait):
-            # The holder may finish between our try and this look: say so, not nothing.
-            holder = self.lock.holder() or "another process (released it just now)"
-            log.warning("another okrsync holds the writer lock: skipping this run", holder=holder)
-            return EXIT_LOCKED
-        try:
-            with self.store.fenced(self.lock.check):
-                result = engine.sync(
-                    config, self.store, now=now, runtime=self.runtime, trigger=self.trigger
-                )
-            return result.exit_code
-        finally:
-            self.lock.release()
+        return result.exit_code
 
 
 def open_store(url: str, *, upgrade: bool, wait: float) -> Store:
@@ -196,7 +195,7 @@ class StopFlag:
         os._exit(EXIT_ABANDONED)
 
 
-def run_forever(
+async def run_forever(
     runner: Runner,
     schedule: Schedule,
     stop: threading.Event,
@@ -213,7 +212,7 @@ def run_forever(
     while not stop.is_set():
         started = clock()
         beat()
-        runner.cycle(started)
+        await runner.cycle(started)
         beat()
         now = clock()
         due = schedule.next_after(started)
@@ -221,15 +220,16 @@ def run_forever(
             due = schedule.next_after(due)
         delay = (due - now).total_seconds() + jitter(schedule, now)
         log.debug("next run", at=(now + timedelta(seconds=delay)).isoformat())
-        _sleep(delay, stop, beat)
+        await _sleep(delay, stop, beat)
     log.info("scheduler stopped")
     return EXIT_OK
 
 
-def _sleep(seconds: float, stop: threading.Event, beat: Callable[[], None]) -> None:
+async def _sleep(seconds: float, stop: threading.Event, beat: Callable[[], None]) -> None:
+    """Sleep between cycles, woken by ``stop`` (set from a signal handler)."""
     deadline = time.monotonic() + seconds
     while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
-        stop.wait(min(left, HEARTBEAT_SECONDS))
+        await asyncio.to_thread(stop.wait, min(left, HEARTBEAT_SECONDS))
         beat()
 
 

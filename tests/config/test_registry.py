@@ -79,7 +79,8 @@ def test_a_registration_under_the_wrong_name_is_refused() -> None:
 def test_public_api_names_exist() -> None:
     modules = ["domain.cycle", "sdk.connector", "errors", "domain.model", "domain.progress",
                "config.registry", "sdk.placeholders", "sdk.retry", "config.secrets",
-               "store.database", "domain.units", "config.loader", "sync.engine",
+               "store.database", "domain.units", "config.loader", "sync.plan", "sync.execute",
+               "sync.assess", "sync.run", "domain.records",
                "publish.snapshot"]  # fmt: skip
     for name in modules:
         module = importlib.import_module(f"okrsync.{name}")

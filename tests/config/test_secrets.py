@@ -27,7 +27,6 @@ from okrsync.demo.simulators.server import FakeServer, Request, Response
 from okrsync.sdk.connector import Runtime
 from okrsync.service.logging import configure
 from okrsync.store.database import Store
-from okrsync.sync import engine
 from tests.support import (
     NOW,
     TOKEN,
@@ -36,6 +35,7 @@ from tests.support import (
     load,
     mapping,
     objective_yaml,
+    sync_now,
     write,
 )
 
@@ -201,7 +201,7 @@ def test_a_failed_sync_leaks_the_token_nowhere(
     try:
         db = tmp_path / "store.db"
         with Store.open(f"sqlite:///{db}") as store:
-            result = engine.sync(config, store, now=NOW, runtime=Runtime())
+            result = sync_now(config, store, now=NOW, runtime=Runtime())
             structlog.get_logger("test").error("boom", detail=f"Bearer {TOKEN}")
     finally:
         configure("console", "info")

@@ -38,8 +38,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, Sleeps, measure_once, write
+from tests.support import FAST, Sleeps, measure_once, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -453,7 +452,7 @@ def test_sync_stores_values_and_keeps_the_last_good_value(
 ) -> None:
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
         config = sync_config(tmp_path, sim)
-        result = engine.sync(config, store, now=NOW, runtime=FAST)
+        result = sync_now(config, store, now=NOW, runtime=FAST)
         assert result.failed == []
         states = store.states()
         assert states["actives"].value == expected("uniques", "_active")
@@ -466,7 +465,7 @@ def test_sync_stores_values_and_keeps_the_last_good_value(
 
         sim.add_fault(SEG, Fault.status(503, b"Service Unavailable"), times=100)
         later = NOW + timedelta(hours=2)
-        records = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+        records = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
         assert {r.status for r in records.values()} == {"error"}
         assert records["purchases"].error_kind == "transient"
         after = store.state("purchases")
@@ -484,9 +483,7 @@ def test_sync_stores_values_and_keeps_the_last_good_value(
 def test_sync_with_a_wrong_secret_never_stores_it(tmp_path: Path, sim: AmplitudeSimulator) -> None:
     wrong = "not-the-secret-key-3c3c"
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        records = engine.sync(
-            sync_config(tmp_path, sim, wrong), store, now=NOW, runtime=FAST
-        ).records
+        records = sync_now(sync_config(tmp_path, sim, wrong), store, now=NOW, runtime=FAST).records
         assert {(r.status, r.error_kind) for r in records} == {("error", "auth")}
         for record in records:
             stored = (record.error or "") + (record.raw or "")

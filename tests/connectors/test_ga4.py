@@ -45,8 +45,7 @@ from okrsync.errors import (
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.sdk.date_ranges import render_window, span
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, Sleeps, write
+from tests.support import FAST, Sleeps, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -876,7 +875,7 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
     directory = write(tmp_path / "m", {"connections.yaml": connections, "okrs.yaml": okrs})
     config = loader.load(directory, Registry.default(), environ={})
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+        first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
         assert first["users"].value == metric_value(
             "mau_key_accounts", date(2026, 10, 1), TODAY, TODAY
         )
@@ -896,7 +895,7 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
 
         sim.spend_quota("day")
         later = NOW + timedelta(hours=2)
-        second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+        second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
         assert second["users"].status == "error"
         assert second["users"].error_kind == "quota"
         assert "Exhausted property tokens per day" in (second["users"].error or "")

@@ -45,8 +45,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, Sleeps, measure_once, write
+from tests.support import FAST, Sleeps, measure_once, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -544,7 +543,7 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
 ) -> None:
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
         config = sync_config(tmp_path, sim)
-        first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+        first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
         assert {k: r.status for k, r in first.items()} == {
             "signups": "ok",
             "buyers": "ok",
@@ -565,7 +564,7 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
 
         sim.add_fault(SEG, Fault.status(503, {"error": "down"}), times=100)
         later = NOW + timedelta(hours=2)
-        second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+        second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
         assert (second["signups"].status, second["signups"].error_kind) == ("error", "transient")
         assert second["weekly"].status == "ok"  # insights is another path
         after = store.state("signups")
@@ -583,9 +582,7 @@ def test_sync_stores_values_errors_and_keeps_the_last_good_value(
 def test_sync_with_a_wrong_secret_never_stores_it(tmp_path: Path, sim: MixpanelSimulator) -> None:
     wrong = "not-the-secret-5a5a5a"
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        records = engine.sync(
-            sync_config(tmp_path, sim, wrong), store, now=NOW, runtime=FAST
-        ).records
+        records = sync_now(sync_config(tmp_path, sim, wrong), store, now=NOW, runtime=FAST).records
         for record in records:
             assert (record.status, record.error_kind) == ("error", "auth")
             assert (record.error or "").startswith("connection 'mixpanel': HTTP 401")

@@ -42,8 +42,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, NOW, TODAY, Sleeps, write
+from tests.support import FAST, NOW, TODAY, Sleeps, sync_now, write
 
 Q4 = Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31))
 CTX = RenderContext(cycle=Q4, as_of=NOW)
@@ -686,7 +685,7 @@ def test_sync_stores_values_errors_and_keeps_last_good(
     tmp_path: Path, sim: PlausibleSimulator, store: Store
 ) -> None:
     config = setup(tmp_path, sim)
-    first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+    first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     assert (first["visitors"].status, first["pricing"].status) == ("ok", "ok")
     visitors = store.state("visitors")
     assert visitors is not None
@@ -697,7 +696,7 @@ def test_sync_stores_values_errors_and_keeps_last_good(
 
     sim.add_fault(V2, Fault.status(503), times=10)
     later = NOW + timedelta(hours=2)
-    second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+    second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
     assert (second["visitors"].status, second["visitors"].error_kind) == ("error", "transient")
     after = store.state("visitors")
     assert after is not None
@@ -708,7 +707,7 @@ def test_sync_with_a_wrong_key_never_shows_it(
     tmp_path: Path, sim: PlausibleSimulator, store: Store
 ) -> None:
     config = setup(tmp_path, sim, key=WRONG_KEY)
-    for record in engine.sync(config, store, now=NOW, runtime=FAST).records:
+    for record in sync_now(config, store, now=NOW, runtime=FAST).records:
         assert (record.status, record.error_kind) == ("error", "auth")
         assert (record.error or "").startswith("connection 'web': HTTP 401: credentials rejected")
         stored = (record.error or "") + (record.raw or "")

@@ -38,8 +38,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, NOW, TODAY, Sleeps, write
+from tests.support import FAST, NOW, TODAY, Sleeps, sync_now, write
 
 Q4 = Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31))
 CTX = RenderContext(cycle=Q4, as_of=NOW)
@@ -684,7 +683,7 @@ def test_sync_stores_value_errors_and_keeps_last_good(
     tmp_path: Path, sim: PostHogSimulator, store: Store
 ) -> None:
     config = setup(tmp_path, sim)
-    first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+    first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     assert first["pageviews"].status == "ok"
     good = store.state("pageviews")
     assert good is not None
@@ -696,7 +695,7 @@ def test_sync_stores_value_errors_and_keeps_last_good(
 
     sim.add_fault(PATH, Fault.status(503), times=10)
     later = NOW + timedelta(hours=2)
-    second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+    second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
     assert (second["pageviews"].status, second["pageviews"].error_kind) == ("error", "transient")
     after = store.state("pageviews")
     assert after is not None
@@ -708,7 +707,7 @@ def test_sync_with_a_wrong_key_never_shows_it(
     tmp_path: Path, sim: PostHogSimulator, store: Store
 ) -> None:
     config = setup(tmp_path, sim, key=WRONG_KEY)
-    records = engine.sync(config, store, now=NOW, runtime=FAST).records
+    records = sync_now(config, store, now=NOW, runtime=FAST).records
     for record in records:
         assert (record.status, record.error_kind) == ("error", "auth")
         assert (record.error or "").startswith("connection 'ph': HTTP 401: credentials rejected")

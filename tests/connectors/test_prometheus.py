@@ -56,10 +56,9 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext
 from okrsync.store.database import Store
-from okrsync.sync import engine
 from tests import prom_support
 from tests.prom_support import PASSWORD, REQUESTS, USERNAME, RealPrometheus
-from tests.support import FAST, Sleeps, measure_once, write
+from tests.support import FAST, Sleeps, measure_once, sync_now, write
 
 CYCLE = Cycle.model_validate("2026-Q4")
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -506,7 +505,7 @@ def test_sync_stores_values_and_keeps_the_last_good_one(
     ]
     config = setup(tmp_path, sim.url, krs, password=DEMO_PASSWORD)
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+        first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
         assert (first["uptime"].status, first["latency"].status) == ("ok", "ok")
         assert first["uptime"].value == metric_value(
             UPTIME, TODAY - timedelta(days=30), TODAY, TODAY
@@ -524,7 +523,7 @@ def test_sync_stores_values_and_keeps_the_last_good_one(
 
         sim.add_fault("/api/v1/query", Fault.status(503, PROM_TIMEOUT), times=50)
         later = NOW + timedelta(hours=2)
-        second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+        second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
         state = store.state("uptime")
     assert second["uptime"].status == "error"
     assert second["uptime"].error_kind == "query"  # not retried: it would time out again
@@ -537,7 +536,7 @@ def test_identical_queries_are_asked_once(sim: PrometheusSimulator, tmp_path: Pa
     krs = [kr(f"u{i}", UPTIME_QUERY, maintain=True) for i in range(4)]
     config = setup(tmp_path, sim.url, krs, password=DEMO_PASSWORD)
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        result = engine.sync(config, store, now=NOW, runtime=FAST)
+        result = sync_now(config, store, now=NOW, runtime=FAST)
     assert result.failed == []
     assert len(sim.requests) == 1
 
@@ -548,7 +547,7 @@ def test_wrong_password_in_a_sync_never_shows_the_secret(
     secret = "not-the-demo-password-8812"
     config = setup(tmp_path, sim.url, [kr("uptime", UPTIME_QUERY, maintain=True)], password=secret)
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        [record] = engine.sync(config, store, now=NOW, runtime=FAST).records
+        [record] = sync_now(config, store, now=NOW, runtime=FAST).records
     assert (record.status, record.error_kind) == ("error", "auth")
     assert (record.error or "").startswith("connection 'prom': HTTP 401: Prometheus rejected")
     assert secret not in (record.error or "") + (record.raw or "")
@@ -718,7 +717,7 @@ def test_real_sync_stores_the_value(prom: RealPrometheus, tmp_path: Path) -> Non
     krs = [kr("real-uptime", "okrsync_test_uptime_ratio * 100", maintain=True)]
     config = setup(tmp_path, prom.url, krs, password=PASSWORD, username=USERNAME)
     with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
-        result = engine.sync(config, store, now=now, runtime=FAST)
+        result = sync_now(config, store, now=now, runtime=FAST)
         state = store.state("real-uptime")
     assert result.failed == []
     assert state is not None

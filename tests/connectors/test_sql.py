@@ -45,8 +45,7 @@ from okrsync.domain.cycle import Cycle
 from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, NOW, TODAY, Sleeps, write
+from tests.support import FAST, NOW, TODAY, Sleeps, sync_now, write
 
 CYCLE = Cycle.model_validate("2026-Q4")
 CTX = RenderContext(CYCLE, NOW)  # 2026-11-15 12:00 UTC
@@ -722,7 +721,7 @@ def test_whole_sync_stores_values_and_keeps_the_last_good_one(tmp_path: Path) ->
     ]  # fmt: skip
     config = _config(tmp_path, connections, krs, {"WAREHOUSE_URL": url_for(warehouse)})
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+        first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
         assert {k: r.status for k, r in first.items()} == dict.fromkeys(first, "ok")
         states = store.states()
         assert states["arr"].value == metric_value("annual_revenue", CYCLE.start, CYCLE.end, TODAY)
@@ -739,7 +738,7 @@ def test_whole_sync_stores_values_and_keeps_the_last_good_one(tmp_path: Path) ->
 
         warehouse.rename(tmp_path / "moved.db")
         later = NOW + timedelta(hours=2)
-        second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+        second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
         record = second["arr"]
         assert (record.status, record.error_kind) == ("error", "query")
         assert (record.error or "").startswith("connection 'warehouse': cannot open ")
@@ -764,7 +763,7 @@ def test_whole_sync_with_a_wrong_password_never_stores_it(tmp_path: Path, pg: Db
     ]
     config = _config(tmp_path, connections, krs, {"PG_PASSWORD": PASSWORD, "GOOD_URL": pg.url})
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        records = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+        records = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     bad = records["revenue"]
     assert (bad.status, bad.error_kind) == ("error", "auth")
     assert 'role "okrsync_nobody" does not exist' in (bad.error or "")
@@ -783,7 +782,7 @@ def test_a_secret_url_shows_neither_user_nor_database_in_errors(tmp_path: Path, 
     krs = [_kr("revenue", "SELECT COUNT(*) FROM sales", start=0, target=100)]
     config = _config(tmp_path, connections, krs, {"CANARY_URL": secret})
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
-        bad = engine.sync(config, store, now=NOW, runtime=FAST).records[0]
+        bad = sync_now(config, store, now=NOW, runtime=FAST).records[0]
     text = (bad.error or "") + (bad.raw or "")
     assert (bad.status, bad.error_kind) == ("error", "auth"), text
     assert "refused the login" in text

@@ -46,9 +46,8 @@ from okrsync.demo.simulators.server import FakeServer, Request, Response
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.service.logging import configure
 from okrsync.store.database import Store
-from okrsync.sync import engine
 from tests.faults.tally import TALLY
-from tests.support import FAST, NOW, write
+from tests.support import FAST, NOW, sync_now, write
 
 USER = "ops@example.com"
 
@@ -282,7 +281,7 @@ def test_no_canary_in_any_form_reaches_logs_store_or_output(
     configure("json", "debug", stream=logs)
     try:
         with Store.open(f"sqlite:///{db}") as store:
-            result = engine.sync(config, store, now=NOW, runtime=FAST, force=True)
+            result = sync_now(config, store, now=NOW, runtime=FAST, force=True)
         structlog.get_logger("test").info("done", summary=result.summary)
     finally:
         configure("console", "info")

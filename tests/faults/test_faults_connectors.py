@@ -32,9 +32,8 @@ from okrsync.demo.simulators.server import FakeServer, Fault
 from okrsync.sdk.connector import Runtime
 from okrsync.sdk.http import MAX_RESPONSE_BYTES
 from okrsync.store.database import Store
-from okrsync.sync import engine
 from tests.faults.tally import TALLY, long_form, trials
-from tests.support import Sleeps, no_sleep, write
+from tests.support import Sleeps, no_sleep, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -290,7 +289,7 @@ def test_a_misbehaving_vendor_fails_only_its_key_results(
     with Store.open(f"sqlite:///{tmp_path / 'store.db'}") as store:
         for rep in range(trials(1, 3)):
             now = NOW + timedelta(hours=4 * rep)
-            healthy = engine.sync(config, store, now=now, runtime=Runtime(sleep=no_sleep))
+            healthy = sync_now(config, store, now=now, runtime=Runtime(sleep=no_sleep))
             assert not healthy.failed, [r.error for r in healthy.failed]
             good = store.state("faulty-kr")
             control = store.state("control-kr")
@@ -303,7 +302,7 @@ def test_a_misbehaving_vendor_fails_only_its_key_results(
             TALLY.fault(fault)
             sleeps = Sleeps()
             try:
-                run = engine.sync(
+                run = sync_now(
                     config, store, now=now + timedelta(hours=2), runtime=Runtime(sleep=sleeps)
                 )
             finally:

@@ -23,8 +23,7 @@ from okrsync.demo.simulators.salesforce import (
 )
 from okrsync.demo.simulators.server import Fault
 from okrsync.store.database import Store
-from okrsync.sync import engine
-from tests.support import FAST, write
+from tests.support import FAST, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
@@ -133,7 +132,7 @@ def test_every_source_form_stores_its_value(
         "        source:", "        initiatives:\n          - jira: " + EPIC + "\n        source:"
     )
     config = setup(tmp_path, jira, sf, krs)
-    result = engine.sync(config, store, now=NOW, runtime=FAST)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
     assert [r.kr_id for r in result.failed] == []
     states = store.states()
     assert (
@@ -166,7 +165,7 @@ def test_identical_queries_once_and_60_distinct_soql_in_3_batches(
     same_jql = "connection: jira\njql: project = SUP AND created >= {cycle.start}\naggregate: count"
     krs += [kr(f"jira-{i}", same_jql) for i in range(5)]
     config = setup(tmp_path, jira, sf, krs)
-    result = engine.sync(config, store, now=NOW, runtime=FAST)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
     assert result.failed == []
     sf_paths = [r.path for r in sf.requests]
     assert sum(p.endswith("/composite/batch") for p in sf_paths) == 3
@@ -192,7 +191,7 @@ def test_errors_are_isolated_and_keep_the_last_good_value(
         kr("good-jira", "connection: jira\njql: project = SUP\naggregate: count"),
     ]
     config = setup(tmp_path, jira, sf, krs)
-    first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+    first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     assert (first["good-sf"].status, first["good-jira"].status) == ("ok", "ok")
     assert first["bad-soql"].status == "error"
     assert first["bad-soql"].error_kind == "query"
@@ -205,7 +204,7 @@ def test_errors_are_isolated_and_keep_the_last_good_value(
     jira.add_fault(r"/rest/api/2/search/jql", Fault.status(503), times=20)
     second = {
         r.kr_id: r
-        for r in engine.sync(config, store, now=NOW + timedelta(hours=2), runtime=FAST).records
+        for r in sync_now(config, store, now=NOW + timedelta(hours=2), runtime=FAST).records
     }
     assert second["good-jira"].status == "error"
     assert second["good-jira"].error_kind == "transient"
@@ -235,7 +234,7 @@ def test_wrong_credentials_name_the_connection_never_the_secret(
         "SF_TOKEN": "wrongSecTok789",
     }
     config = loader.load(directory, Registry.default(), environ=wrong)
-    records = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+    records = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     for kr_id, name in (("j", "jira"), ("s", "sf")):
         record = records[kr_id]
         assert record.status == "error"

@@ -13,7 +13,9 @@ from okrsync.config.loader import Config
 from okrsync.demo.simulators.server import Fault
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.store.database import Store
-from okrsync.sync import engine
+from okrsync.sync import execute as execute_stage
+from okrsync.sync import plan as plan_stage
+from okrsync.sync import run
 from tests.support import (
     FAST,
     NOW,
@@ -24,6 +26,7 @@ from tests.support import (
     load,
     mapping,
     objective_yaml,
+    sync_now,
     write,
 )
 
@@ -59,7 +62,7 @@ def test_sync_stores_every_value_with_provenance(
             kr_yaml("steps", "checkout_steps", start=9, target=6),
         ],
     )
-    result = engine.sync(config, store, now=NOW, runtime=FAST)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
     assert result.exit_code == 0
     assert [r.status for r in result.records] == ["ok", "ok"]
     state = store.state("tickets")
@@ -85,7 +88,7 @@ def test_identical_queries_are_fetched_once(
     krs = [kr_yaml(f"same-{i}", "annual_revenue", start=12e6, target=24e6) for i in range(3)]
     krs.append(kr_yaml("other", "website_pageviews", start=3e5, target=5e5))
     config = config_for(tmp_path, sim, krs)
-    result = engine.sync(config, store, now=NOW, runtime=FAST)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
     paths = [r.path for r in sim.requests]
     assert len(paths) == 2, paths
     assert result.summary["queries"] == 2
@@ -105,13 +108,13 @@ def test_one_failing_source_keeps_its_last_good_value_and_spares_the_rest(
             kr_yaml("flaky", "checkout_steps", start=9, target=6),
         ],
     )
-    engine.sync(config, store, now=NOW, runtime=FAST)
+    sync_now(config, store, now=NOW, runtime=FAST)
     before = store.state("flaky")
     assert before is not None
     assert before.value is not None
 
     sim.add_fault("/api/v1/metrics/checkout_steps", Fault.malformed(), times=10)
-    result = engine.sync(config, store, now=NOW + timedelta(hours=2), runtime=FAST)
+    result = sync_now(config, store, now=NOW + timedelta(hours=2), runtime=FAST)
     assert result.exit_code == 1
     by_id = {r.kr_id: r for r in result.records}
     assert by_id["good"].status == "ok"
@@ -139,7 +142,7 @@ def test_source_errors_are_classified(
 ) -> None:
     kr = kr_yaml("k", "support_tickets_month")
     kr = kr.replace(path_change, "no_such_metric" if kind == "query" else "$.data.missing")
-    result = engine.sync(config_for(tmp_path, sim, [kr]), store, now=NOW, runtime=FAST)
+    result = sync_now(config_for(tmp_path, sim, [kr]), store, now=NOW, runtime=FAST)
     [record] = result.records
     assert (record.status, record.error_kind) == ("error", kind)
     assert message in (record.error or "")
@@ -155,7 +158,7 @@ def test_a_boolean_for_a_numeric_key_result_is_an_error(
         )
         .replace("$.data.value", "$.done")
     )
-    [record] = engine.sync(config_for(tmp_path, sim, [kr]), store, now=NOW, runtime=FAST).records
+    [record] = sync_now(config_for(tmp_path, sim, [kr]), store, now=NOW, runtime=FAST).records
     assert record.status == "error"
     assert "got a boolean" in (record.error or "")
 
@@ -174,7 +177,7 @@ def test_timeouts_and_5xx_are_retried_then_isolated(
     )
     sim.add_fault("/api/v1/metrics/support_tickets_month", Fault.hang(2.0), times=1)
     sim.add_fault("/api/v1/metrics/support_tickets_month", Fault.status(503), times=10)
-    result = engine.sync(config, store, now=NOW, runtime=FAST)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
     by_id = {r.kr_id: r for r in result.records}
     assert by_id["fine"].status == "ok"
     assert by_id["slow"].status == "error"
@@ -191,7 +194,7 @@ def test_suspicious_values_are_held_not_stored_as_progress(
         kr_yaml("jumpy", "annual_revenue", start=12e6, target=24e6, max_change="1%"),
     ]
     config = config_for(tmp_path, sim, krs)
-    first = {r.kr_id: r for r in engine.sync(config, store, now=NOW, runtime=FAST).records}
+    first = {r.kr_id: r for r in sync_now(config, store, now=NOW, runtime=FAST).records}
     assert first["capped"].status == "held"
     assert "above max 50" in (first["capped"].error or "")
     assert first["jumpy"].status == "ok"  # nothing to compare with yet
@@ -203,7 +206,7 @@ def test_suspicious_values_are_held_not_stored_as_progress(
     # a month later the revenue moved more than 1 %: held, the old value stays
     later = NOW + timedelta(days=30)
     sim.today = lambda: TODAY + timedelta(days=30)
-    second = {r.kr_id: r for r in engine.sync(config, store, now=later, runtime=FAST).records}
+    second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
     assert second["jumpy"].status == "held"
     assert "exceeds max_change 1%" in (second["jumpy"].error or "")
     assert store.state("jumpy").value == first["jumpy"].value  # type: ignore[union-attr]
@@ -218,13 +221,13 @@ def test_key_results_are_measured_only_when_due(
         kr_yaml("daily", "checkout_steps", start=9, target=6, refresh="1d"),
     ]
     config = config_for(tmp_path, sim, krs)
-    engine.sync(config, store, now=NOW, runtime=FAST)
-    second = engine.sync(config, store, now=NOW + timedelta(minutes=50), runtime=FAST)
+    sync_now(config, store, now=NOW, runtime=FAST)
+    second = sync_now(config, store, now=NOW + timedelta(minutes=50), runtime=FAST)
     assert second.records == []
     assert set(second.plan.skipped) == {"hourly", "daily"}
-    third = engine.sync(config, store, now=NOW + timedelta(hours=2), runtime=FAST)
+    third = sync_now(config, store, now=NOW + timedelta(hours=2), runtime=FAST)
     assert [r.kr_id for r in third.records] == ["hourly"]
-    forced = engine.sync(config, store, now=NOW + timedelta(hours=2), runtime=FAST, force=True)
+    forced = sync_now(config, store, now=NOW + timedelta(hours=2), runtime=FAST, force=True)
     assert {r.kr_id for r in forced.records} == {"hourly", "daily"}
     assert len(store.runs()) == 4  # every sync is a run, even one with nothing due
 
@@ -242,8 +245,8 @@ def test_per_connection_concurrency_limit_holds(tmp_path: Path, sim: StatsSimula
     config = config_for(tmp_path, sim, krs, max_concurrency=2)
     for m in metrics:
         sim.add_fault(f"/api/v1/metrics/{m}", Fault.delay(0.2))
-    plan = engine.make_plan(config, {}, NOW)
-    outcomes = asyncio.run(engine.execute(plan, config, FAST)).outcomes
+    plan = plan_stage.make_plan(config, {}, NOW)
+    outcomes = asyncio.run(execute_stage.execute(plan, config, FAST)).outcomes
     assert all(o.reading is not None for o in outcomes.values())
     starts = sorted(r.time for r in sim.requests)
     # with two in flight, the third request can only start once one of the first two is done
@@ -253,7 +256,7 @@ def test_per_connection_concurrency_limit_holds(tmp_path: Path, sim: StatsSimula
 
 def test_plan_writes_nothing(tmp_path: Path, sim: StatsSimulator, store: Store) -> None:
     config = config_for(tmp_path, sim, [kr_yaml("k", "support_tickets_month")])
-    plan, _, records = asyncio.run(engine.measure(config, store.states(), NOW, FAST))
+    plan, _, records = asyncio.run(run.measure(config, store.states(), NOW, FAST))
     assert [r.status for r in records] == ["ok"]
     assert plan.kr_count == 1
     assert store.runs() == []
@@ -264,7 +267,7 @@ def test_per_connection_rate_limit_spaces_requests(tmp_path: Path, sim: StatsSim
     metrics = ["annual_revenue", "new_product_sales", "support_tickets_month", "checkout_steps"]
     krs = [kr_yaml(f"k{i}", m, start=0, target=1) for i, m in enumerate(metrics)]
     config = config_for(tmp_path, sim, krs, rate_limit=2)
-    asyncio.run(engine.execute(engine.make_plan(config, {}, NOW), config, FAST))
+    asyncio.run(execute_stage.execute(plan_stage.make_plan(config, {}, NOW), config, FAST))
     starts = sorted(r.time for r in sim.requests)
     assert len(starts) == 4
     assert starts[3] - starts[0] >= 0.8  # 2 per second: the 4th waits about a second
@@ -273,7 +276,8 @@ def test_per_connection_rate_limit_spaces_requests(tmp_path: Path, sim: StatsSim
 def test_plan_and_outcomes_have_short_reprs() -> None:
     """asyncio.run formats its task's result on exit: a full repr of a big plan cost 9 MB."""
     from okrsync.sdk.connector import SourceBase
-    from okrsync.sync.engine import Executed, Outcome, Plan, PlannedQuery
+    from okrsync.sync.execute import Executed, Outcome
+    from okrsync.sync.plan import Plan, PlannedQuery
 
     source = SourceBase(connection="c")
     queries = {str(i): PlannedQuery("c", source, f"query {i}") for i in range(1000)}
@@ -281,3 +285,28 @@ def test_plan_and_outcomes_have_short_reprs() -> None:
     outcomes = {str(i): Outcome(None, None, 0.0) for i in range(1000)}
     assert repr(plan) == "Plan(as_of=2026-11-15T00:00:00+00:00, 1000 queries)"
     assert repr(Executed(outcomes, {})) == "Executed(1000 outcomes, 0 initiatives)"
+
+
+def test_sync_runs_inside_a_running_event_loop(
+    tmp_path: Path, sim: StatsSimulator, store: Store
+) -> None:
+    """The dashboard server awaits a sync on its own loop; the loop keeps serving meanwhile."""
+    config = config_for(tmp_path, sim, [kr_yaml("tickets", "support_tickets_month")])
+    sim.latency = 0.3  # each answer takes this long: the loop must tick while it waits
+    ticks: list[float] = []
+
+    async def server_loop() -> run.SyncResult:
+        async def ticker() -> None:
+            while True:
+                ticks.append(asyncio.get_running_loop().time())
+                await asyncio.sleep(0.02)
+
+        beat = asyncio.create_task(ticker())
+        try:
+            return await run.sync(config, store, now=NOW, runtime=FAST)
+        finally:
+            beat.cancel()
+
+    result = asyncio.run(server_loop())
+    assert [r.status for r in result.records] == ["ok"]
+    assert len(ticks) >= 5, f"the event loop was blocked during the sync ({len(ticks)} ticks)"

@@ -1,0 +1,91 @@
+"""Stage 1, plan: which key results are due, their sources rendered, identical queries merged.
+
+Identical (connection, rendered source) pairs become one query, so ten key
+results counting the same JQL cost one vendor call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from okrsync.config.loader import Config, KrEntry
+from okrsync.domain.records import KrState
+from okrsync.sdk.connector import RenderContext, SourceBase
+from okrsync.sdk.placeholders import render_source
+
+# A KR whose refresh is the schedule interval must not be skipped for being a
+# few seconds early: it is due once this much of its refresh has passed.
+DUE_FRACTION = 0.95
+
+
+@dataclass
+class PlannedQuery:
+    connection: str
+    source: SourceBase
+    text: str
+    kr_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, repr=False)
+class Plan:
+    as_of: datetime
+    queries: dict[str, PlannedQuery]  # dedup key → query
+    skipped: dict[str, str]  # kr id → why it is not measured now
+    initiatives: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    # (connection, issue key) → the due key results it stands beside
+
+    @property
+    def kr_count(self) -> int:
+        return sum(len(q.kr_ids) for q in self.queries.values())
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio.run formats its task's result once on exit
+        # (a SIGINT-handler check), and a 10,000-KR plan's full repr was 9 MB.
+        return f"Plan(as_of={self.as_of.isoformat()}, {len(self.queries)} queries)"
+
+
+def is_due(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
+    if state is None or state.last_attempt_at is None:
+        return True
+    return now - state.last_attempt_at >= entry.kr.refresh * DUE_FRACTION
+
+
+def make_plan(
+    config: Config,
+    states: Mapping[str, KrState],
+    now: datetime,
+    *,
+    force: bool = False,
+    only: set[str] | None = None,
+) -> Plan:
+    queries: dict[str, PlannedQuery] = {}
+    skipped: dict[str, str] = {}
+    initiatives: dict[tuple[str, str], list[str]] = {}
+    for kr_id, entry in config.krs.items():
+        if only is not None and kr_id not in only:
+            continue
+        if entry.source is None or entry.connection_type is None:
+            skipped[kr_id] = "no source"
+            continue
+        if not force and not is_due(entry, states.get(kr_id), now):
+            skipped[kr_id] = f"not due (refresh {entry.kr.refresh})"
+            continue
+        for pair in entry.initiatives:
+            initiatives.setdefault(pair, []).append(kr_id)
+        connector = config.registry[entry.connection_type]
+        ctx = RenderContext(cycle=entry.cycle, as_of=now)
+        rendered = (
+            connector.render(entry.source, ctx)
+            if connector.render
+            else render_source(entry.source, ctx)
+        )
+        key = f"{rendered.connection}\0{rendered.model_dump_json()}"
+        if key not in queries:
+            queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
+        queries[key].kr_ids.append(kr_id)
+    return Plan(as_of=now, queries=queries, skipped=skipped, initiatives=initiatives)
+
+
+__all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "is_due", "make_plan"]

@@ -1,0 +1,144 @@
+"""Stage 4, run: plan → execute → assess, then one store write; the whole of a sync.
+
+``sync`` is a coroutine, callable from a running event loop (the dashboard
+server will call it); ``asyncio.run`` lives in the CLI only. ``locked_sync``
+is the one place the single-writer lock is taken around a sync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+
+from okrsync.config.loader import Config
+from okrsync.domain.records import (
+    InitiativeRecord,
+    KrState,
+    MeasurementRecord,
+    RunRecord,
+    RunStatus,
+)
+from okrsync.sdk.connector import Runtime
+from okrsync.store.database import Store
+from okrsync.store.lock import WriterLock
+from okrsync.sync.assess import assess, initiative_records, summarize
+from okrsync.sync.execute import Executed, execute
+from okrsync.sync.plan import Plan, make_plan
+
+log = structlog.get_logger("okrsync.sync.run")
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    run_id: int | None
+    plan: Plan
+    records: list[MeasurementRecord]
+    summary: dict[str, Any]
+    initiatives: list[InitiativeRecord] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[MeasurementRecord]:
+        return [r for r in self.records if r.status == "error"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+async def measure(
+    config: Config,
+    states: Mapping[str, KrState],
+    now: datetime,
+    runtime: Runtime,
+    *,
+    force: bool = False,
+    only: set[str] | None = None,
+) -> tuple[Plan, Executed, list[MeasurementRecord]]:
+    """Plan, execute and assess without writing: what ``plan`` shows and ``sync`` stores."""
+    plan = make_plan(config, states, now, force=force, only=only)
+    executed = await execute(plan, config, runtime)
+    return plan, executed, assess(plan, executed.outcomes, config, states)
+
+
+async def sync(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    runtime: Runtime | None = None,
+    force: bool = False,
+    trigger: str = "sync",
+) -> SyncResult:
+    """Measure what is due as of ``now`` and store it as one run (one transaction).
+
+    ``now`` (default: the wall clock) is what is measured and when refresh
+    windows count from; the run's own start and end are always wall-clock.
+    The store calls are short and synchronous: one read before, one
+    transaction after; the measuring in between is what takes the time.
+    """
+    started = datetime.now(UTC)
+    as_of = now or started
+    clock = time.perf_counter()
+    states = store.states()
+    plan, executed, records = await measure(
+        config, states, as_of, runtime or Runtime(), force=force
+    )
+    initiatives = initiative_records(plan, executed)
+    seconds = time.perf_counter() - clock
+    summary = summarize(config, plan, executed, records, seconds)
+    errors = summary["errors"]
+    status: RunStatus = "ok" if not errors else ("failed" if errors == len(records) else "partial")
+    run = RunRecord(
+        started_at=started,
+        finished_at=started + timedelta(seconds=seconds),
+        status=status,
+        trigger=trigger,
+        summary=summary,
+    )
+    run_id = store.record_run(run, records, initiatives)
+    result = SyncResult(run_id, plan, records, summary, initiatives)
+    log.info("sync finished", run_id=run_id, status=status, exit_code=result.exit_code, **summary)
+    return result
+
+
+class WriterBusy(Exception):
+    """Another process holds the single-writer lock; nothing was measured or written."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"another okrsync holds the writer lock ({holder})")
+        self.holder = holder
+
+
+async def locked_sync(
+    config: Config,
+    store: Store,
+    lock: WriterLock,
+    *,
+    wait: float = 0.0,
+    now: datetime | None = None,
+    runtime: Runtime | None = None,
+    force: bool = False,
+    trigger: str = "sync",
+) -> SyncResult:
+    """:func:`sync` under the single-writer lock: ``okrsync sync``, ``run`` and ``run --once``.
+
+    Waits up to ``wait`` seconds for the lock, else raises :class:`WriterBusy`.
+    Every write transaction checks the lock is still held just before it
+    commits (a PostgreSQL session that ended mid-run loses its run whole).
+    """
+    if not lock.acquire(timeout=wait):
+        # The holder may finish between our try and this look: say so, not nothing.
+        raise WriterBusy(lock.holder() or "another process, which released it just now")
+    try:
+        with store.fenced(lock.check):
+            return await sync(config, store, now=now, runtime=runtime, force=force, trigger=trigger)
+    finally:
+        lock.release()
+
+
+__all__ = ["SyncResult", "WriterBusy", "locked_sync", "measure", "sync"]
