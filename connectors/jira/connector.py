@@ -351,6 +351,9 @@ def open_connection(settings: JiraSettings, runtime: Runtime) -> JiraConnection:
     return JiraConnection(settings, runtime, JIRA)
 
 
+# Jira's status category keys (statusCategory.key) as its UI words them.
+STATUS_CATEGORY_WORDS = {"new": "to do", "indeterminate": "in progress", "done": "done"}
+
 CONNECTOR = Connector(
     type="jira",
     settings_model=JiraSettings,
@@ -359,6 +362,8 @@ CONNECTOR = Connector(
     render=render,
     describe=describe,
     doc="Jira Cloud and Data Center: JQL counts and sums, issue milestones, epic completion.",
+    initiatives=True,
+    status_words=STATUS_CATEGORY_WORDS,
 )
 
 __all__ = ["CONNECTOR", "JiraConnection", "JiraSettings", "JiraSource", "describe", "render"]

@@ -385,6 +385,11 @@ def open_connection(settings: SalesforceSettings, runtime: Runtime) -> Salesforc
         raise error from None
 
 
+def address(settings: SalesforceSettings) -> str:
+    """The org a connection reads: its instance, else the login host it authenticates at."""
+    return settings.instance_url or f"https://{settings.domain}.salesforce.com"
+
+
 CONNECTOR = Connector(
     type="salesforce",
     settings_model=SalesforceSettings,
@@ -393,6 +398,7 @@ CONNECTOR = Connector(
     render=render,
     describe=describe,
     doc="Salesforce: SOQL aggregates (batched 25 a call), record sums and report totals.",
+    address=address,
 )
 
 __all__ = [

@@ -25,8 +25,9 @@ from okrsync import __version__
 from okrsync.cli import console
 from okrsync.config import loader
 from okrsync.config.registry import Registry
+from okrsync.domain.snapshot import ObjectiveView
 from okrsync.errors import ConfigError, StoreError
-from okrsync.publish import snapshot as status
+from okrsync.publish import snapshot
 from okrsync.sdk.connector import Runtime
 from okrsync.service.logging import configure
 from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
@@ -253,6 +254,8 @@ def _print_summary(result: sync_run.SyncResult) -> None:
     )
     for r in result.failed:
         out.print(f"  {r.kr_id}: {r.error}", style="red", soft_wrap=True)
+    for p in result.unpublished:
+        out.print(f"  publish {p.name}: {p.error}", style="red", soft_wrap=True)
 
 
 @app.command("status")
@@ -267,7 +270,7 @@ def status_cmd(
     _print_status(views, now, as_json)
 
 
-def _views(config: loader.Config, st: Store, now: datetime) -> list[status.ObjectiveView]:
+def _views(config: loader.Config, st: Store, now: datetime) -> list[ObjectiveView]:
     def history(kr_id: str, since: datetime) -> list[tuple[datetime, float]]:
         return [
             (m.measured_at, m.value)
@@ -275,12 +278,12 @@ def _views(config: loader.Config, st: Store, now: datetime) -> list[status.Objec
             if m.status == "ok" and m.value is not None
         ]
 
-    return status.build(config, st.states(), now, history, st.initiatives())
+    return snapshot.build(config, st.states(), now, history, st.initiatives())
 
 
-def _print_status(views: list[status.ObjectiveView], now: datetime, as_json: bool) -> None:
+def _print_status(views: list[ObjectiveView], now: datetime, as_json: bool) -> None:
     if as_json:
-        typer.echo(json.dumps(status.to_json(views), indent=2))
+        typer.echo(json.dumps(snapshot.to_json(views), indent=2))
     else:
         console.make_console().print(console.status_table(views, now))
 
@@ -298,7 +301,7 @@ def explain(
     with _store(store, read_only=True) as st:
         state = st.state(kr)
         points = st.history(kr, limit=10)
-    info = console.explain_data(config, entry, state, points)
+    info = snapshot.explain(config, entry, state, points)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
     else:
@@ -319,7 +322,7 @@ def history(
     with _store(store, read_only=True) as st:
         points = st.history(kr, limit=limit)
     if as_json:
-        rows = [console.measurement_json(entry, m) for m in points]
+        rows = [snapshot.measurement(entry, m) for m in points]
         typer.echo(json.dumps({"key_result": kr, "history": rows}, indent=2))
     else:
         console.make_console().print(console.history_table(entry, points))

@@ -16,12 +16,11 @@ from rich.table import Table
 from rich.text import Text
 
 from okrsync.config.loader import Config, KrEntry
-from okrsync.config.secrets import REDACTOR
-from okrsync.domain.progress import raw_progress
-from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
+from okrsync.domain.records import KrState, MeasurementRecord
+from okrsync.domain.snapshot import InitiativeView, KrView, ObjectiveView
 from okrsync.domain.units import format_value
 from okrsync.errors import Problem
-from okrsync.publish.snapshot import KrView, ObjectiveView, roots
+from okrsync.publish.snapshot import measurement, roots
 from okrsync.sync.plan import Plan
 
 STATUS_STYLE = {
@@ -33,7 +32,6 @@ STATUS_STYLE = {
     "error": "bold red",
 }
 BAR_WIDTH = 20
-CATEGORY_WORDS = {"new": "to do", "indeterminate": "in progress", "done": "done"}  # Jira's keys
 PIPE_WIDTH = 160
 
 
@@ -117,10 +115,10 @@ def status_table(views: list[ObjectiveView], now: datetime) -> Table:
         for item in kr.initiatives:
             add_initiative(item, depth + 1)
 
-    def add_initiative(item: InitiativeRecord, depth: int) -> None:
+    def add_initiative(view: InitiativeView, depth: int) -> None:
+        item = view.record
         label = Text(f"{'  ' * depth}↳ {item.issue}", style="dim")
-        shown = CATEGORY_WORDS.get(item.status or "", item.status or "")
-        note = Text("error", style="red") if item.error else Text(shown, style="dim")
+        note = Text("error", style="red") if item.error else Text(view.status_word, style="dim")
         done = "" if item.total is None else f"{item.done}/{item.total} done"
         table.add_row(
             label, Text(item.title or "", style="dim"), bar(item.completion),
@@ -166,24 +164,13 @@ def plan_table(
     return table
 
 
-def measurement_json(entry: KrEntry, m: MeasurementRecord) -> dict[str, Any]:
-    raw = raw_progress(entry.kr, m.value) if m.status == "ok" else None
-    return {
-        "measured_at": m.measured_at.isoformat(),
-        "status": m.status,
-        "value": m.value,
-        "progress": None if raw is None else round(raw, 4),
-        "error": m.error,
-        "run_id": m.run_id,
-    }
-
-
 def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
+    """``points`` formatted; their progress comes from :func:`okrsync.publish.snapshot.measurement`."""
     table = Table(title=f"History of {entry.kr.id}: {entry.kr.title}", title_justify="left")
     for name in ("Measured at (UTC)", "Status", "Value", "Progress", "Note"):
         table.add_column(name, justify="right" if name in ("Value", "Progress") else "left")
     for m in points:
-        row = measurement_json(entry, m)
+        row = measurement(entry, m)
         table.add_row(
             f"{m.measured_at:%Y-%m-%d %H:%M:%S}",
             Text(m.status, style={"ok": "green", "held": "yellow"}.get(m.status, "red")),
@@ -192,56 +179,6 @@ def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
             m.error or "",
         )
     return table
-
-
-def explain_data(
-    config: Config,
-    entry: KrEntry,
-    state: KrState | None,
-    points: Sequence[MeasurementRecord],
-) -> dict[str, Any]:
-    """Provenance of a key result's number, as data (printed or --json)."""
-    kr = entry.kr
-    connection = None
-    if entry.source is not None:
-        settings = config.connections.get(entry.source.connection)
-        connection = {
-            "name": entry.source.connection,
-            "type": entry.connection_type,
-            "url": REDACTOR.redact(_address(settings)) if settings else None,
-        }
-    last = points[-1] if points else None
-    return {
-        "key_result": {"id": kr.id, "title": kr.title, "type": kr.kind, "unit": kr.unit,
-                       "start": kr.start, "target": kr.target, "owner": kr.owner},
-        "objective": entry.objective.id,
-        "file": entry.file,
-        "connection": connection,
-        "source": entry.source.model_dump(mode="json", exclude_none=True) if entry.source else None,
-        "rendered_query": state.query if state else None,
-        "value": state.value if state else None,
-        "measured_at": state.measured_at.isoformat() if state and state.measured_at else None,
-        "last_attempt": {
-            "at": last.measured_at.isoformat(),
-            "status": last.status,
-            "value": last.value,
-            "raw": last.raw,
-            "error": last.error,
-            "error_kind": last.error_kind,
-            "duration_ms": last.duration_ms,
-            "calls": last.calls,
-            "run_id": last.run_id,
-        } if last else None,
-        "history": [measurement_json(entry, m) for m in points],
-    }  # fmt: skip
-
-
-def _address(settings: Any) -> str:
-    """Where a connection points: its url, else what it logs in through (Salesforce)."""
-    for name in ("url", "instance_url", "domain"):
-        if value := getattr(settings, name, None):
-            return str(value)
-    return ""
 
 
 def print_explain(out: Console, info: dict[str, Any]) -> None:
@@ -294,10 +231,8 @@ def make_console(stderr: bool = False) -> Console:
 __all__ = [
     "age",
     "bar",
-    "explain_data",
     "history_table",
     "make_console",
-    "measurement_json",
     "plan_table",
     "print_explain",
     "problems",

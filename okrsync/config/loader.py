@@ -13,11 +13,11 @@ import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from okrsync.config.registry import Registry, UnknownConnectorType
+from okrsync.config.registry import P, PublisherRegistry, Registry, UnknownType
 from okrsync.config.secrets import REDACTOR, Redactor, SecretError, expand
 from okrsync.config.yaml_positions import YamlDocument, YamlSyntaxError, dotted, locate, parse
 from okrsync.domain.cycle import Cycle
@@ -25,10 +25,12 @@ from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, Mapping
 from okrsync.errors import ConfigError, Problem
 from okrsync.sdk.connector import ConnectionSettings, SourceBase
 from okrsync.sdk.placeholders import PLACEHOLDERS, find_placeholders
+from okrsync.sdk.publisher import PublisherSettings
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5
 MAX_SHOWN = 100  # errors listed from one model's validation; the rest are counted
+S = TypeVar("S", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,9 @@ class Config:
     cycles: dict[str, Cycle]  # objective id → cycle
     warnings: list[Problem] = field(default_factory=list)
     fingerprint: str = ""
+    destinations: dict[str, PublisherSettings] = field(default_factory=dict)  # OKR tools
+    channels: dict[str, PublisherSettings] = field(default_factory=dict)  # chat, webhooks
+    publishers: PublisherRegistry = field(default_factory=lambda: PublisherRegistry({}))
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,7 @@ def check(
     directory: Path,
     registry: Registry,
     *,
+    publishers: PublisherRegistry | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
     secrets: bool = True,
@@ -209,7 +215,9 @@ def check(
         out.add(None, (), "mappings directory does not exist", file=str(directory))
         return None, out.problems
 
-    connections, types = _load_connections(directory, registry, out, environ, redactor, secrets)
+    publishers = PublisherRegistry.default() if publishers is None else publishers
+    outlets = _load_connections(directory, registry, publishers, out, environ, redactor, secrets)
+    types = outlets.types
     docs: list[tuple[YamlDocument, MappingFile]] = []
     files = sorted(
         p
@@ -238,10 +246,13 @@ def check(
         directory=directory,
         objectives=objectives,
         krs=krs,
-        connections=connections,
+        connections=outlets.connections,
         registry=registry,
         cycles=cycles,
         fingerprint=digest.hexdigest()[:16],
+        destinations=outlets.destinations,
+        channels=outlets.channels,
+        publishers=publishers,
     )
     problems = out.collected(locate_warnings=locate_warnings)
     config.warnings.extend(p for p in problems if p.severity == "warning")
@@ -252,6 +263,7 @@ def load(
     directory: Path,
     registry: Registry,
     *,
+    publishers: PublisherRegistry | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
     secrets: bool = True,
@@ -264,6 +276,7 @@ def load(
     config, problems = check(
         directory,
         registry,
+        publishers=publishers,
         environ=environ,
         redactor=redactor,
         secrets=secrets,
@@ -295,51 +308,101 @@ def _parse(path: Path, out: _Collector) -> YamlDocument | None:
 def _load_connections(
     directory: Path,
     registry: Registry,
+    publishers: PublisherRegistry,
     out: _Collector,
     environ: Mapping[str, str] | None,
     redactor: Redactor,
     secrets: bool,
-) -> tuple[dict[str, ConnectionSettings], dict[str, str]]:
+) -> _Outlets:
+    """``connections.yaml``: its connections, and the destinations and channels publishers serve."""
+    found = _Outlets()
     path = directory / CONNECTIONS_FILE
-    settings: dict[str, ConnectionSettings] = {}
-    types: dict[str, str] = {}  # also for connections whose settings failed: avoids echo errors
     if not path.exists():
-        return settings, types
+        return found
     doc = _parse(path, out)
     if doc is None:
-        return settings, types
+        return found
     try:
         parsed = ConnectionsFile.model_validate(doc.data)
     except ValidationError as exc:
         out.pydantic(doc, exc, vocabulary=_fields(ConnectionsFile))
-        return settings, types
+        return found
+    named = _Named(doc, out, environ, redactor, secrets)
     for name, raw in parsed.connections.items():
-        loc: list[str | int] = ["connections", name]
+        connector = named.plugin(["connections", name], raw, registry)
+        if connector is None:
+            continue
+        found.types[name] = connector.type
+        settings = named.settings(["connections", name], raw, connector.settings_model)
+        if settings is not None:
+            found.connections[name] = settings
+    for section, entries in (("destinations", parsed.destinations), ("channels", parsed.channels)):
+        for name, raw in entries.items():
+            loc: list[str | int] = [section, name]
+            publisher = named.plugin(loc, raw, publishers)
+            if publisher is None:
+                continue
+            if publisher.section != section:
+                out.add(
+                    doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
+                )
+                continue
+            outlet = named.settings(loc, raw, publisher.settings_model)
+            if outlet is not None:
+                found.outlets(section)[name] = outlet
+    return found
+
+
+@dataclass
+class _Outlets:
+    connections: dict[str, ConnectionSettings] = field(default_factory=dict)
+    types: dict[str, str] = field(default_factory=dict)  # also for settings that failed: no echoes
+    destinations: dict[str, PublisherSettings] = field(default_factory=dict)
+    channels: dict[str, PublisherSettings] = field(default_factory=dict)
+
+    def outlets(self, section: str) -> dict[str, PublisherSettings]:
+        return self.destinations if section == "destinations" else self.channels
+
+
+@dataclass
+class _Named:
+    """Reads one named entry of connections.yaml: its type's plugin, then its settings."""
+
+    doc: YamlDocument
+    out: _Collector
+    environ: Mapping[str, str] | None
+    redactor: Redactor
+    secrets: bool
+
+    def plugin(
+        self, loc: list[str | int], raw: dict[str, Any], plugins: Mapping[str, P]
+    ) -> P | None:
         type_name = raw.get("type")
         if not isinstance(type_name, str):
-            out.add(doc, [*loc, "type"], "missing required field 'type'", keep_field=True)
-            continue
+            self.out.add(self.doc, [*loc, "type"], "missing required field 'type'", keep_field=True)
+            return None
         try:
-            connector = registry[type_name]
-        except UnknownConnectorType as exc:
-            out.add(doc, [*loc, "type"], str(exc))
-            continue
-        types[name] = type_name
-        expanded, failures = _expand_all(raw, redactor, environ)
+            return plugins[type_name]
+        except UnknownType as exc:
+            self.out.add(self.doc, [*loc, "type"], str(exc))
+            return None
+
+    def settings(self, loc: list[str | int], raw: dict[str, Any], model: type[S]) -> S | None:
+        expanded, failures = _expand_all(raw, self.redactor, self.environ)
         if failures:
-            for sub, message in failures if secrets else []:
-                out.add(doc, [*loc, *sub], message)
-            if not secrets:  # read-only use: the type is all that is needed
+            for sub, message in failures if self.secrets else []:
+                self.out.add(self.doc, [*loc, *sub], message)
+            if not self.secrets:  # read-only use: the type is all that is needed
                 plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
-                settings[name] = connector.settings_model.model_construct(**plain)
-            continue
+                return model.model_construct(**plain)
+            return None
         try:
-            settings[name] = connector.settings_model.model_validate(expanded)
+            return model.model_validate(expanded)
         except ValidationError as exc:
-            out.pydantic(doc, exc, loc, vocabulary=_fields(connector.settings_model))
+            self.out.pydantic(self.doc, exc, loc, vocabulary=_fields(model))
         except ValueError as exc:  # raised by validators that open files (ca_bundle)
-            out.add(doc, loc, str(exc))
-    return settings, types
+            self.out.add(self.doc, loc, str(exc))
+        return None
 
 
 def _expand_all(
@@ -402,7 +465,7 @@ def _cross_check(
                     continue
                 owner_of[kr.id] = obj.id
                 source, ctype = _check_source(doc, kloc, kr, types, registry, out)
-                initiatives = _check_initiatives(doc, kloc, kr, types, out)
+                initiatives = _check_initiatives(doc, kloc, kr, types, registry, out)
                 krs[kr.id] = KrEntry(
                     kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives
                 )
@@ -471,24 +534,40 @@ def _check_initiatives(
     loc: list[str | int],
     kr: KeyResult,
     types: dict[str, str],
+    registry: Registry,
     out: _Collector,
 ) -> tuple[tuple[str, str], ...]:
-    """Each initiative as (connection, issue key); the jira shorthand needs one jira connection."""
-    jira = sorted(n for n, t in types.items() if t == "jira")
+    """Each initiative as (connection, issue key), on a connection whose connector reports them."""
     resolved: list[tuple[str, str]] = []
     for k, initiative in enumerate(kr.initiatives):
         iloc = [*loc, "initiatives", k]
-        if initiative.jira is not None and len(jira) != 1:
-            out.add(
-                doc,
-                iloc,
-                f"'jira: KEY' needs exactly one jira connection (found {len(jira)}); "
-                "write {connection: NAME, issue: KEY}",
-            )
-        elif initiative.connection is not None and initiative.connection not in types:
-            out.add(doc, [*iloc, "connection"], f"unknown connection {initiative.connection!r}")
-        else:
-            resolved.append((initiative.connection or jira[0], initiative.key))
+        name = initiative.connection
+        if initiative.type is not None:
+            kind = initiative.type
+            if kind not in registry:
+                hint = difflib.get_close_matches(kind, list(registry), n=1)
+                more = f"; did you mean {hint[0]!r}?" if hint else ""
+                out.add(doc, iloc, f"unknown field or connection type {kind!r}: an initiative "
+                        f"is {{connection: NAME, issue: KEY}} or <type>: KEY{more}")  # fmt: skip
+                continue
+            if not registry[kind].initiatives:
+                out.add(doc, iloc, f"{kind} connections cannot report initiatives")
+                continue
+            named = sorted(n for n, t in types.items() if t == kind)
+            if len(named) != 1:
+                out.add(doc, iloc, f"'{kind}: KEY' needs exactly one {kind} connection "
+                        f"(found {len(named)}); write {{connection: NAME, issue: KEY}}")  # fmt: skip
+                continue
+            name = named[0]
+        elif name not in types:
+            out.add(doc, [*iloc, "connection"], f"unknown connection {name!r}")
+            continue
+        elif not registry[types[name]].initiatives:
+            out.add(doc, [*iloc, "connection"],
+                    f"connection {name!r} ({types[name]}) cannot report initiatives")  # fmt: skip
+            continue
+        assert name is not None
+        resolved.append((name, initiative.key))
     return tuple(resolved)
 
 

@@ -1,9 +1,10 @@
-"""Which connector serves which connection ``type``.
+"""Which plugin serves which ``type``: connectors for connections, publishers for outlets.
 
-Built-ins come from the explicit dict ``connectors.BUILTINS`` (type → "module:attr",
-imported only when a connection of that type is used); third-party connectors
-register through the ``okrsync.connectors`` entry-point group with the same
-form. The core never imports a connector module by name.
+Built-ins come from explicit dicts (type → "module:attr", imported only when a
+configuration uses that type): ``connectors.BUILTINS`` for connectors,
+:data:`PUBLISHER_BUILTINS` for publishers. Third-party plugins register
+through the ``okrsync.connectors`` and ``okrsync.publishers`` entry-point
+groups with the same form. The core never imports a plugin module by name.
 """
 
 from __future__ import annotations
@@ -11,68 +12,72 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from importlib.metadata import entry_points
+from typing import Generic, TypeVar
 
 from okrsync.sdk.connector import Connector
+from okrsync.sdk.publisher import PublisherType
 
 ENTRY_POINT_GROUP = "okrsync.connectors"
+PUBLISHER_GROUP = "okrsync.publishers"
+# The built-in publishers (okrsync/publish/<type>.py), as connectors.BUILTINS lists connectors.
+PUBLISHER_BUILTINS: dict[str, str] = {}
+
+P = TypeVar("P", Connector, PublisherType)
 
 
-class UnknownConnectorType(KeyError):
-    """A connection names a type nobody registered; the message lists the valid ones."""
+class UnknownType(KeyError):
+    """A configuration names a type nobody registered; the message lists the valid ones."""
 
-    def __init__(self, name: str, known: list[str]) -> None:
+    def __init__(self, name: str, known: list[str], what: str = "connection") -> None:
         super().__init__(name)
         self.name = name
         self.known = known
+        self.what = what
 
     def __str__(self) -> str:
-        return f"unknown connection type {self.name!r}; known types: {', '.join(self.known)}"
+        known = ", ".join(self.known) or "none installed"
+        return f"unknown {self.what} type {self.name!r}; known types: {known}"
 
 
-def _load(target: str) -> Connector:
-    module_name, _, attr = target.partition(":")
-    connector = getattr(importlib.import_module(module_name), attr or "CONNECTOR")
-    if not isinstance(connector, Connector):
-        raise TypeError(f"{target} is not an okrsync.sdk.connector.Connector")
-    return connector
+UnknownConnectorType = UnknownType  # the name callers have used since the first release
 
 
-class Registry(Mapping[str, Connector]):
-    """A lazy mapping of type name → :class:`Connector`."""
+class _Lazy(Mapping[str, P], Generic[P]):
+    """A lazy mapping of type name → plugin, each imported on first use."""
+
+    kind: type[P]
+    what: str
 
     def __init__(self, targets: Mapping[str, str]) -> None:
         self._targets = dict(targets)
-        self._loaded: dict[str, Connector] = {}
+        self._loaded: dict[str, P] = {}
 
     @classmethod
-    def default(cls) -> Registry:
-        from connectors import BUILTINS  # the package of built-ins, not a connector module
-
-        targets = dict(BUILTINS)
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
+    def _with(cls, builtins: Mapping[str, str], group: str) -> dict[str, str]:
+        targets = dict(builtins)
+        for ep in entry_points(group=group):
             targets.setdefault(ep.name, ep.value)
-        return cls(targets)
+        return targets
 
-    @classmethod
-    def of(cls, *connectors: Connector) -> Registry:
-        """A registry of given connectors (embedding, tests of third-party code)."""
-        registry = cls({})
-        for c in connectors:
-            registry._targets[c.type] = ""
-            registry._loaded[c.type] = c
-        return registry
+    def _add(self, plugin: P) -> None:
+        self._targets[plugin.type] = ""
+        self._loaded[plugin.type] = plugin
 
-    def __getitem__(self, name: str) -> Connector:
+    def __getitem__(self, name: str) -> P:
         if name not in self._targets:
-            raise UnknownConnectorType(name, sorted(self._targets))
+            raise UnknownType(name, sorted(self._targets), self.what)
         if name not in self._loaded:
-            connector = _load(self._targets[name])
-            if connector.type != name:
-                raise TypeError(
-                    f"{self._targets[name]} registers type {connector.type!r}, not {name!r}"
-                )
-            self._loaded[name] = connector
+            target = self._targets[name]
+            module_name, _, attr = target.partition(":")
+            plugin = getattr(importlib.import_module(module_name), attr or self._default_attr)
+            if not isinstance(plugin, self.kind):
+                raise TypeError(f"{target} is not an {self.kind.__module__}.{self.kind.__name__}")
+            if plugin.type != name:
+                raise TypeError(f"{target} registers type {plugin.type!r}, not {name!r}")
+            self._loaded[name] = plugin
         return self._loaded[name]
+
+    _default_attr = "CONNECTOR"
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._targets))
@@ -81,4 +86,53 @@ class Registry(Mapping[str, Connector]):
         return len(self._targets)
 
 
-__all__ = ["ENTRY_POINT_GROUP", "Registry", "UnknownConnectorType"]
+class Registry(_Lazy[Connector]):
+    """Connection type → :class:`Connector`."""
+
+    kind = Connector
+    what = "connection"
+
+    @classmethod
+    def default(cls) -> Registry:
+        from connectors import BUILTINS  # the package of built-ins, not a connector module
+
+        return cls(cls._with(BUILTINS, ENTRY_POINT_GROUP))
+
+    @classmethod
+    def of(cls, *connectors: Connector) -> Registry:
+        """A registry of given connectors (embedding, tests of third-party code)."""
+        registry = cls({})
+        for c in connectors:
+            registry._add(c)
+        return registry
+
+
+class PublisherRegistry(_Lazy[PublisherType]):
+    """Destination or channel type → :class:`PublisherType`."""
+
+    kind = PublisherType
+    what = "publisher"
+    _default_attr = "PUBLISHER"
+
+    @classmethod
+    def default(cls) -> PublisherRegistry:
+        return cls(cls._with(PUBLISHER_BUILTINS, PUBLISHER_GROUP))
+
+    @classmethod
+    def of(cls, *publishers: PublisherType) -> PublisherRegistry:
+        """A registry of given publishers (embedding, tests of third-party code)."""
+        registry = cls({})
+        for p in publishers:
+            registry._add(p)
+        return registry
+
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "PUBLISHER_BUILTINS",
+    "PUBLISHER_GROUP",
+    "PublisherRegistry",
+    "Registry",
+    "UnknownConnectorType",
+    "UnknownType",
+]

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BeforeValidator,
+    ConfigDict,
     Field,
     PlainSerializer,
     PositiveFloat,
@@ -67,26 +68,50 @@ MaxChange = Annotated[
 
 
 class Initiative(Frozen):
-    """Work that should move a key result: a Jira issue or epic."""
+    """Work that should move a key result: an issue, epic or project in a tracker.
 
-    jira: str | None = Field(
-        default=None, description="Issue key, when there is one Jira connection."
+    ``{connection: NAME, issue: KEY}``, or the shorthand ``<type>: KEY`` (such
+    as ``jira: PROD-101``) when exactly one connection has that type; the
+    shorthand is read as ``{type: jira, issue: PROD-101}``.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "additionalProperties": {
+                "type": "string",
+                "description": "<connection type>: KEY, e.g. jira: PROD-101",
+            }
+        },
     )
+
     connection: str | None = None
+    type: str | None = Field(default=None, description="A connection type with one connection.")
     issue: str | None = None
     title: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not {"connection", "type", "issue"} & data.keys():
+            extra = [k for k in data if k not in cls.model_fields]
+            if len(extra) == 1:
+                rest = {k: v for k, v in data.items() if k != extra[0]}
+                return {**rest, "type": extra[0], "issue": data[extra[0]]}
+        return data
+
     @model_validator(mode="after")
     def _one_form(self) -> Initiative:
-        if self.jira is None and (self.connection is None or self.issue is None):
-            raise ValueError("an initiative is {jira: KEY} or {connection: NAME, issue: KEY}")
-        if self.jira is not None and (self.connection is not None or self.issue is not None):
-            raise ValueError("write either jira: KEY or connection + issue, not both")
+        if self.issue is None or (self.connection is None) == (self.type is None):
+            raise ValueError(
+                "an initiative is {connection: NAME, issue: KEY} or <type>: KEY (jira: KEY)"
+            )
         return self
 
     @property
     def key(self) -> str:
-        return self.jira or self.issue or ""
+        return self.issue or ""
 
 
 KrType = Literal["increase", "decrease", "maintain", "milestone"]
@@ -220,6 +245,12 @@ class ConnectionsFile(Frozen):
 
     version: Literal[1] = 1
     connections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    destinations: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="OKR tools that receive key-result values."
+    )
+    channels: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Where check-in digests and alerts go."
+    )
 
 
 __all__ = [

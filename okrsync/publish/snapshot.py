@@ -1,113 +1,32 @@
-"""The OKR tree as it stands now: config + stored state + time → progress and status.
+"""The OKR tree as it stands: config + stored state + time → progress, status, provenance.
 
-Pure assembly over :mod:`okrsync.domain.progress`; the CLI prints it (rich or JSON)
-and later the dashboard will serve it. Nothing here writes.
+Pure assembly over :mod:`okrsync.domain.progress`, the one place those numbers
+are computed: ``status`` prints what :func:`build` returns, ``explain`` what
+:func:`explain` returns, and every publisher receives what :func:`take`
+returns after a run's store write. Nothing here writes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from okrsync.config.loader import Config
+from okrsync.config.loader import Config, KrEntry
+from okrsync.config.secrets import REDACTOR
 from okrsync.domain import progress as pm
 from okrsync.domain.model import Objective
-from okrsync.domain.records import InitiativeRecord, KrState
+from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord, RunRecord
+from okrsync.domain.snapshot import (
+    Change,
+    InitiativeView,
+    KrView,
+    ObjectiveView,
+    Provenance,
+    Snapshot,
+)
 
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
-
-
-@dataclass(frozen=True)
-class KrView:
-    id: str
-    title: str
-    owner: str | None
-    kind: str
-    unit: str | None
-    value: float | None
-    start: float | None
-    target: float | None
-    raw_progress: float | None
-    progress: float | None
-    expected: float
-    forecast: float | None
-    status: pm.Status
-    measured_at: datetime | None
-    last_error: str | None
-    held_value: float | None
-    initiatives: list[InitiativeRecord] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "type": self.kind,
-            "value": self.value,
-            "unit": self.unit,
-            "start": self.start,
-            "target": self.target,
-            "progress": _r(self.progress),
-            "raw_progress": _r(self.raw_progress),
-            "expected": _r(self.expected),
-            "forecast": _r(self.forecast),
-            "status": self.status,
-            "measured_at": self.measured_at.isoformat() if self.measured_at else None,
-            "error": self.last_error,
-            "held_value": self.held_value,
-            "initiatives": [
-                {
-                    "issue": i.issue,
-                    "connection": i.connection,
-                    "title": i.title,
-                    "done": i.done,
-                    "total": i.total,
-                    "completion": _r(i.completion),
-                    "status": i.status,
-                    "error": i.error,
-                }
-                for i in self.initiatives
-            ],
-        }
-
-
-@dataclass(frozen=True)
-class ObjectiveView:
-    id: str
-    title: str
-    owner: str | None
-    level: str
-    kind: str
-    cycle: str
-    parent: str | None
-    progress: float | None
-    expected: float
-    status: pm.Status
-    grade: pm.Grade | None  # only once the cycle is over
-    key_results: list[KrView]
-    children: list[ObjectiveView] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "level": self.level,
-            "kind": self.kind,
-            "cycle": self.cycle,
-            "parent": self.parent,
-            "progress": _r(self.progress),
-            "expected": _r(self.expected),
-            "status": self.status,
-            "grade": (
-                {"score": self.grade.score, "success": self.grade.success} if self.grade else None
-            ),
-            "key_results": [kr.to_json() for kr in self.key_results],
-        }
-
-
-def _r(x: float | None) -> float | None:
-    return None if x is None else round(x, 4)
 
 
 def build(
@@ -161,7 +80,7 @@ def build(
             last_error=state.last_error if state and state.last_status != "ok" else None,
             held_value=state.held_value if state else None,
             initiatives=[
-                i
+                InitiativeView(i, _status_word(config, i))
                 for i in (initiatives or {}).get(kr_id, [])
                 if (i.connection, i.issue) in entry.initiatives
             ],
@@ -197,6 +116,15 @@ def build(
     return [views[o.id] for o in config.objectives]
 
 
+def _status_word(config: Config, record: InitiativeRecord) -> str:
+    """The connector's word for the vendor's status (``Connector.status_words``)."""
+    status = record.status or ""
+    settings = config.connections.get(record.connection)
+    if settings is None or settings.type not in config.registry:
+        return status
+    return config.registry[settings.type].status_words.get(status, status)
+
+
 def _parent_objective(config: Config, obj: Objective) -> str | None:
     if obj.parent is None:
         return None
@@ -214,4 +142,91 @@ def to_json(views: list[ObjectiveView]) -> dict[str, Any]:
     return {"objectives": [v.to_json() for v in views]}
 
 
-__all__ = ["KrView", "ObjectiveView", "build", "roots", "to_json"]
+def measurement(entry: KrEntry, m: MeasurementRecord) -> dict[str, Any]:
+    """One stored measurement with the progress it meant (``history``, ``explain``)."""
+    raw = pm.raw_progress(entry.kr, m.value) if m.status == "ok" else None
+    return {
+        "measured_at": m.measured_at.isoformat(),
+        "status": m.status,
+        "value": m.value,
+        "progress": None if raw is None else round(raw, 4),
+        "error": m.error,
+        "run_id": m.run_id,
+    }
+
+
+def explain(
+    config: Config,
+    entry: KrEntry,
+    state: KrState | None,
+    points: Sequence[MeasurementRecord],
+) -> dict[str, Any]:
+    """Provenance of a key result's number, as data (printed or --json)."""
+    kr = entry.kr
+    connection = None
+    if entry.source is not None:
+        settings = config.connections.get(entry.source.connection)
+        connection = {
+            "name": entry.source.connection,
+            "type": entry.connection_type,
+            "url": REDACTOR.redact(config.registry[settings.type].address(settings))
+            if settings
+            else None,
+        }
+    last = points[-1] if points else None
+    return {
+        "key_result": {"id": kr.id, "title": kr.title, "type": kr.kind, "unit": kr.unit,
+                       "start": kr.start, "target": kr.target, "owner": kr.owner},
+        "objective": entry.objective.id,
+        "file": entry.file,
+        "connection": connection,
+        "source": entry.source.model_dump(mode="json", exclude_none=True) if entry.source else None,
+        "rendered_query": state.query if state else None,
+        "value": state.value if state else None,
+        "measured_at": state.measured_at.isoformat() if state and state.measured_at else None,
+        "last_attempt": {
+            "at": last.measured_at.isoformat(),
+            "status": last.status,
+            "value": last.value,
+            "raw": last.raw,
+            "error": last.error,
+            "error_kind": last.error_kind,
+            "duration_ms": last.duration_ms,
+            "calls": last.calls,
+            "run_id": last.run_id,
+        } if last else None,
+        "history": [measurement(entry, m) for m in points],
+    }  # fmt: skip
+
+
+def take(
+    config: Config,
+    run: RunRecord,
+    before: Mapping[str, KrState],
+    after: Mapping[str, KrState],
+    now: datetime,
+    initiatives: Mapping[str, list[InitiativeRecord]] | None = None,
+) -> Snapshot:
+    """The snapshot publishers receive: the tree after ``run``, and what moved since ``before``.
+
+    ``before`` and ``after`` are the key-result states read around the run's
+    write; both trees are assessed as of ``now``, so a change is the run's
+    doing and not the clock's.
+    """
+    views = build(config, after, now, initiatives=initiatives)
+    earlier = {kr.id: kr for o in build(config, before, now) for kr in o.key_results}
+    changes = [
+        Change(kr.id, was.value, kr.value, was.status, kr.status)
+        for o in views
+        for kr in o.key_results
+        if (was := earlier[kr.id]).value != kr.value or was.status != kr.status
+    ]
+    provenance = {
+        kr_id: Provenance(s.connection, s.query, s.measured_at, s.last_run_id)
+        for kr_id, s in after.items()
+        if kr_id in config.krs
+    }
+    return Snapshot(run, now, views, changes, provenance)
+
+
+__all__ = ["build", "explain", "measurement", "roots", "take", "to_json"]

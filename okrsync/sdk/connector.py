@@ -14,8 +14,8 @@ Connector modules import only this module, :mod:`okrsync.errors`,
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -105,7 +105,7 @@ class InitiativeReading:
     title: str
     done: int  # resolved children (an issue without children: 1 when resolved)
     total: int  # all children (an issue without children: 1)
-    status: str = ""  # the issue's own status category, e.g. new / indeterminate / done
+    status: str = ""  # the vendor's own status of it; Connector.status_words says it in words
     raw: str = ""
     calls: int = 1
 
@@ -124,13 +124,21 @@ class BatchConnection(Connection, Protocol):
 
 
 class InitiativeConnection(Connection, Protocol):
-    """Optional: a connection that can report an initiative's completion (Jira)."""
+    """Optional: a connection that can report an initiative's completion (an epic, a project).
+
+    Its connector says so with ``initiatives=True``, so mapping files can name
+    initiatives on it before anything is measured.
+    """
 
     async def initiative(self, key: str) -> InitiativeReading: ...
 
 
 def _describe(source: SourceBase) -> str:
     return source.model_dump_json(exclude={"connection"}, exclude_none=True)
+
+
+def _url(settings: Any) -> str:
+    return str(getattr(settings, "url", None) or "")
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,12 @@ class Connector:
     render: Callable[[Any, RenderContext], Any] | None = None  # None: ISO dates
     describe: Callable[[Any], str] = _describe  # the query as a person reads it
     doc: str = ""
+    # Hooks that keep vendor knowledge out of the core:
+    address: Callable[[Any], str] = _url  # where a connection points, as `explain` shows it
+    initiatives: bool = False  # its connections answer ``initiative(key)``
+    # An initiative's status as the vendor spells it → the word people read
+    # (Jira: "indeterminate" → "in progress"); a status not listed shows as it is.
+    status_words: Mapping[str, str] = field(default_factory=dict)
 
 
 __all__ = [

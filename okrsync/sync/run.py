@@ -1,4 +1,4 @@
-"""Stage 4, run: plan → execute → assess, then one store write; the whole of a sync.
+"""Stage 4, run: plan → execute → assess → store → publish; the whole of a sync.
 
 ``sync`` is a coroutine, callable from a running event loop (the dashboard
 server will call it); ``asyncio.run`` lives in the CLI only. ``locked_sync``
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,7 +23,10 @@ from okrsync.domain.records import (
     RunRecord,
     RunStatus,
 )
+from okrsync.publish.snapshot import take
+from okrsync.publish.stage import configured, publish
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.publisher import Published
 from okrsync.store.database import Store
 from okrsync.store.lock import WriterLock
 from okrsync.sync.assess import assess, initiative_records, summarize
@@ -40,14 +43,19 @@ class SyncResult:
     records: list[MeasurementRecord]
     summary: dict[str, Any]
     initiatives: list[InitiativeRecord] = field(default_factory=list)
+    published: list[Published] = field(default_factory=list)
 
     @property
     def failed(self) -> list[MeasurementRecord]:
         return [r for r in self.records if r.status == "error"]
 
     @property
+    def unpublished(self) -> list[Published]:
+        return [p for p in self.published if not p.ok]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.unpublished else 0
 
 
 async def measure(
@@ -101,7 +109,12 @@ async def sync(
         summary=summary,
     )
     run_id = store.record_run(run, records, initiatives)
-    result = SyncResult(run_id, plan, records, summary, initiatives)
+    published: list[Published] = []
+    if configured(config):  # → publish: the stored run, as every outlet receives it
+        after = store.states()
+        snap = take(config, replace(run, id=run_id), states, after, as_of, store.initiatives())
+        published = await publish(config, snap, runtime or Runtime())
+    result = SyncResult(run_id, plan, records, summary, initiatives, published)
     log.info("sync finished", run_id=run_id, status=status, exit_code=result.exit_code, **summary)
     return result
 

@@ -419,3 +419,38 @@ def test_a_flood_of_errors_lists_the_first_hundred_and_counts_the_rest(tmp_path:
     assert found[0].field == "objectives[0]"
     assert found[-1].message == "and 50 more error(s) from here on, not shown"
     assert (found[-1].field, found[-1].line) == ("objectives[100]", 2)
+
+
+JIRA_CONN = (
+    CONN
+    + "  tracker:\n    type: jira\n    url: http://127.0.0.1:9\n    email: a@example.com\n    token: x\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("initiative", "resolved", "message"),
+    [
+        ("- jira: PROD-1", ("tracker", "PROD-1"), None),
+        ("- {type: jira, issue: PROD-2}", ("tracker", "PROD-2"), None),
+        ("- {connection: tracker, issue: PROD-3}", ("tracker", "PROD-3"), None),
+        ("- jria: PROD-1", None, "did you mean 'jira'?"),
+        ("- http: X-1", None, "http connections cannot report initiatives"),
+        ("- {connection: stats, issue: X-1}", None, "connection 'stats' (http) cannot report initiatives"),
+        ("- {connection: nope, issue: X-1}", None, "unknown connection 'nope'"),
+        ("- {connection: tracker, type: jira, issue: X-1}", None, "an initiative is"),
+        ("- {connection: tracker, isue: X-1}", None, "did you mean 'issue'?"),
+    ],
+)  # fmt: skip
+def test_initiatives_name_any_connector_that_reports_them(
+    tmp_path: Path, initiative: str, resolved: tuple[str, str] | None, message: str | None
+) -> None:
+    """Which connectors report initiatives is the connector's say (``Connector.initiatives``)."""
+    kr = kr_yaml("k", "x") + f"  initiatives:\n    {initiative}\n"
+    write(tmp_path, {"connections.yaml": JIRA_CONN, "a.yaml": mapping([objective_yaml("o", [kr])])})
+    config, problems = loader.check(tmp_path, Registry.default(), environ=ENV)
+    found = [p.message for p in problems if p.severity == "error"]
+    if message is None:
+        assert config is not None, found
+        assert config.krs["k"].initiatives == (resolved,)
+    else:
+        assert any(message in m for m in found), found

@@ -1,0 +1,183 @@
+"""What a publisher, the status table and the dashboard read: the OKR tree after a run.
+
+Plain data: built by :mod:`okrsync.publish.snapshot` from the configuration
+and the store, read by publishers (which see no store and no config) and by
+the CLI. ``to_json`` is the shape of ``status --json`` and ``/api/status``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from okrsync.domain import progress as pm
+from okrsync.domain.records import InitiativeRecord, RunRecord
+
+
+@dataclass(frozen=True)
+class InitiativeView:
+    """An initiative beside a key result; ``status_word`` is its status as people read it."""
+
+    record: InitiativeRecord
+    status_word: str
+
+    def to_json(self) -> dict[str, Any]:
+        i = self.record
+        return {
+            "issue": i.issue,
+            "connection": i.connection,
+            "title": i.title,
+            "done": i.done,
+            "total": i.total,
+            "completion": _r(i.completion),
+            "status": i.status,
+            "status_word": self.status_word,
+            "error": i.error,
+        }
+
+
+@dataclass(frozen=True)
+class KrView:
+    id: str
+    title: str
+    owner: str | None
+    kind: str
+    unit: str | None
+    value: float | None
+    start: float | None
+    target: float | None
+    raw_progress: float | None
+    progress: float | None
+    expected: float
+    forecast: float | None
+    status: pm.Status
+    measured_at: datetime | None
+    last_error: str | None
+    held_value: float | None
+    initiatives: list[InitiativeView] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "type": self.kind,
+            "value": self.value,
+            "unit": self.unit,
+            "start": self.start,
+            "target": self.target,
+            "progress": _r(self.progress),
+            "raw_progress": _r(self.raw_progress),
+            "expected": _r(self.expected),
+            "forecast": _r(self.forecast),
+            "status": self.status,
+            "measured_at": self.measured_at.isoformat() if self.measured_at else None,
+            "error": self.last_error,
+            "held_value": self.held_value,
+            "initiatives": [i.to_json() for i in self.initiatives],
+        }
+
+
+@dataclass(frozen=True)
+class ObjectiveView:
+    id: str
+    title: str
+    owner: str | None
+    level: str
+    kind: str
+    cycle: str
+    parent: str | None
+    progress: float | None
+    expected: float
+    status: pm.Status
+    grade: pm.Grade | None  # only once the cycle is over
+    key_results: list[KrView]
+    children: list[ObjectiveView] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "level": self.level,
+            "kind": self.kind,
+            "cycle": self.cycle,
+            "parent": self.parent,
+            "progress": _r(self.progress),
+            "expected": _r(self.expected),
+            "status": self.status,
+            "grade": (
+                {"score": self.grade.score, "success": self.grade.success} if self.grade else None
+            ),
+            "key_results": [kr.to_json() for kr in self.key_results],
+        }
+
+
+def _r(x: float | None) -> float | None:
+    return None if x is None else round(x, 4)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a key result's value came from: what okrsync asked, of which connection, when."""
+
+    connection: str | None
+    query: str | None
+    measured_at: datetime | None
+    run_id: int | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "connection": self.connection,
+            "query": self.query,
+            "measured_at": self.measured_at.isoformat() if self.measured_at else None,
+            "run_id": self.run_id,
+        }
+
+
+@dataclass(frozen=True)
+class Change:
+    """A key result whose value or status moved since the previous run."""
+
+    kr_id: str
+    value_before: float | None
+    value: float | None
+    status_before: pm.Status
+    status: pm.Status
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.kr_id,
+            "value_before": self.value_before,
+            "value": self.value,
+            "status_before": self.status_before,
+            "status": self.status,
+        }
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The OKR tree as one run left it: what every publisher receives after the store write."""
+
+    run: RunRecord
+    as_of: datetime
+    objectives: list[ObjectiveView]  # file order; ``children`` links aligned objectives
+    changes: list[Change]
+    provenance: dict[str, Provenance]  # kr id → where its value came from
+
+    def key_results(self) -> Iterator[KrView]:
+        for objective in self.objectives:
+            yield from objective.key_results
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run": {"id": self.run.id, "status": self.run.status, "trigger": self.run.trigger,
+                    "finished_at": self.run.finished_at.isoformat()},
+            "as_of": self.as_of.isoformat(),
+            "objectives": [o.to_json() for o in self.objectives],
+            "changes": [c.to_json() for c in self.changes],
+            "provenance": {k: v.to_json() for k, v in self.provenance.items()},
+        }  # fmt: skip
+
+
+__all__ = ["Change", "InitiativeView", "KrView", "ObjectiveView", "Provenance", "Snapshot"]
