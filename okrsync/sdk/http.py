@@ -198,24 +198,44 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, label: str) -
             f"{label} answered a redirect to an unusable address ({excerpt(str(exc), 120)}); "
             "redirects are not followed: set url to the final address"
         ) from None
-    ok = error_class(response.status_code) is None
     try:
-        if ok and declared_length(response.headers) > limit:
-            raise too_large(label, limit)
-        body = bytearray()
+        body = BoundedBody(
+            label, limit, error_class(response.status_code) is None, response.headers
+        )
         async for chunk in response.aiter_bytes():
-            body += chunk
-            if len(body) > limit:
-                if ok:
-                    raise too_large(label, limit)
-                del body[limit:]  # an error's body only gives its message
+            if not body.take(chunk):
                 break
     finally:
         await response.aclose()
     # What httpx's own aread() stores; building a new Response instead cost 10 % more
     # CPU per request (headers copied, the body encoded and read again).
-    response._content = bytes(body)
+    response._content = bytes(body.data)
     return response
+
+
+class BoundedBody:
+    """An answer's body, read chunk by chunk up to ``limit`` bytes (httpx and requests alike).
+
+    A success larger than the limit is a :class:`SourceDataError`, refused as
+    soon as its ``Content-Length`` says so; an error status's body is cut
+    instead, since only its message is read.
+    """
+
+    def __init__(self, label: str, limit: int, ok: bool, headers: Mapping[str, str]) -> None:
+        if ok and declared_length(headers) > limit:
+            raise too_large(label, limit)
+        self.label, self.limit, self.ok = label, limit, ok
+        self.data = bytearray()
+
+    def take(self, chunk: bytes) -> bool:
+        """Add ``chunk``; False when nothing more should be read."""
+        self.data += chunk
+        if len(self.data) <= self.limit:
+            return True
+        if self.ok:
+            raise too_large(self.label, self.limit)
+        del self.data[self.limit :]
+        return False
 
 
 def declared_length(headers: Mapping[str, str]) -> int:
@@ -286,6 +306,7 @@ __all__ = [
     "STATUS_ERRORS",
     "USER_AGENT",
     "AnswerLimit",
+    "BoundedBody",
     "CallCounter",
     "Classify",
     "Client",

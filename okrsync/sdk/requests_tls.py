@@ -19,7 +19,7 @@ from typing import Any
 
 from requests.adapters import HTTPAdapter  # noqa: TID251 - the transport of jira and simple-salesforce
 
-from okrsync.sdk.http import MAX_RESPONSE_BYTES, declared_length, too_large
+from okrsync.sdk.http import MAX_RESPONSE_BYTES, BoundedBody
 from okrsync.sdk.tls import ssl_context
 
 CHUNK = 64 * 1024
@@ -67,20 +67,14 @@ def _read_bounded(response: Any, limit: int) -> None:
     ok = 200 <= response.status_code < 300
     label = f"{response.request.method} {response.request.path_url.split('?')[0]}"
     try:
-        if ok and declared_length(response.headers) > limit:
-            raise too_large(label, limit)
-        body = bytearray()
+        body = BoundedBody(label, limit, ok, response.headers)
         for chunk in response.iter_content(CHUNK):
-            body += chunk
-            if len(body) > limit:
-                if ok:
-                    raise too_large(label, limit)
-                del body[limit:]  # an error's body only gives its message
+            if not body.take(chunk):
                 break
     except BaseException:
         response.close()
         raise
-    response._content = bytes(body)  # what requests' own ``content`` would have stored
+    response._content = bytes(body.data)  # what requests' own ``content`` would have stored
 
 
 __all__ = ["TrustingAdapter"]
