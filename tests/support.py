@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -107,3 +111,32 @@ def measure_once(
 def sync_now(config: loader.Config, store: Store, **kwargs: Any) -> run.SyncResult:
     """One :func:`okrsync.sync.run.sync` from test code that has no event loop of its own."""
     return asyncio.run(run.sync(config, store, **kwargs))
+
+
+def okrsync_env(mappings: Path, store_url: str, **settings: str) -> dict[str, str]:
+    """The environment of an ``okrsync`` subprocess: none of ours leaks in, the test's go in.
+
+    ``settings`` are OKRSYNC_* names without the prefix (``schedule="1s"``).
+    """
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")},
+        "TEST_STATS_TOKEN": TOKEN,
+        "OKRSYNC_MAPPINGS": str(mappings),
+        "OKRSYNC_STORE_URL": store_url,
+        "OKRSYNC_LOG_FORMAT": "json",
+        "OKRSYNC_SCHEDULE": "1s",
+        **{f"OKRSYNC_{k.upper()}": v for k, v in settings.items()},
+    }
+
+
+def spawn_okrsync(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python -m okrsync ARGS``, stdout and stderr into ``log``."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "okrsync", *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def log_events(log: Path) -> list[dict[str, Any]]:
+    """The JSON log lines a process wrote, in order."""
+    return [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]

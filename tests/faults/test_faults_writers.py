@@ -9,12 +9,8 @@ and each `run` stops on SIGTERM with 0.
 from __future__ import annotations
 
 import itertools
-import json
-import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +23,17 @@ from okrsync.domain.records import RunRecord
 from okrsync.store.database import Store
 from tests.faults.runs import whole_runs
 from tests.faults.tally import TALLY, trials
-from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+from tests.support import (
+    TOKEN,
+    connections_yaml,
+    kr_yaml,
+    log_events,
+    mapping,
+    objective_yaml,
+    okrsync_env,
+    spawn_okrsync,
+    write,
+)
 
 METRICS = ["support_tickets_month", "checkout_steps", "annual_revenue"]
 MODES = {2: ["sync", "run"], 4: ["sync", "run --once", "run", "sync"]}
@@ -58,26 +64,13 @@ class Writer:
 
     def __init__(self, mode: str, mappings: Path, url: str, log: Path, lock_wait: float) -> None:
         self.mode, self.log = mode, log
-        env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")},
-            "TEST_STATS_TOKEN": TOKEN,
-            "OKRSYNC_MAPPINGS": str(mappings),
-            "OKRSYNC_STORE_URL": url,
-            "OKRSYNC_LOG_FORMAT": "json",
-            "OKRSYNC_SCHEDULE": "1s",
-            "OKRSYNC_HEALTH_PORT": "0",
-            "OKRSYNC_LOCK_WAIT": f"{lock_wait:g}",
-            "OKRSYNC_STORE_WAIT": "10",
-        }
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "okrsync", *mode.split()],
-                env=env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        env = okrsync_env(
+            mappings, url, health_port="0", lock_wait=f"{lock_wait:g}", store_wait="10"
+        )
+        self.proc = spawn_okrsync(mode.split(), env, log)
 
     def events(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        return log_events(self.log)
 
     def finish(self) -> int:
         if self.mode == "run":

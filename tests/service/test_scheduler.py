@@ -25,7 +25,17 @@ import sqlalchemy as sa
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.domain.records import RunRecord
 from okrsync.store.database import Store, normalise_url
-from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+from tests.support import (
+    TOKEN,
+    connections_yaml,
+    kr_yaml,
+    log_events,
+    mapping,
+    objective_yaml,
+    okrsync_env,
+    spawn_okrsync,
+    write,
+)
 
 METRICS = ["support_tickets_month", "checkout_steps"]
 
@@ -51,26 +61,11 @@ class Proc:
     def __init__(self, tmp: Path, mappings: Path, store_url: str, *args: str, **env: str) -> None:
         self.log = tmp / f"run-{time.monotonic_ns()}.log"
         self.health = free_port()
-        full_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")},
-            "TEST_STATS_TOKEN": TOKEN,
-            "OKRSYNC_MAPPINGS": str(mappings),
-            "OKRSYNC_STORE_URL": store_url,
-            "OKRSYNC_SCHEDULE": "1s",
-            "OKRSYNC_LOG_FORMAT": "json",
-            "OKRSYNC_HEALTH_PORT": str(self.health),
-            "OKRSYNC_STORE_WAIT": "5",
-            **env,
-        }
-        with self.log.open("w") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "okrsync", "run", *args],
-                env=full_env, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+        full_env = okrsync_env(mappings, store_url, health_port=str(self.health), store_wait="5")
+        self.proc = spawn_okrsync(["run", *args], {**full_env, **env}, self.log)
 
     def events(self) -> list[dict[str, Any]]:
-        lines = self.log.read_text().splitlines()
-        return [json.loads(line) for line in lines if line.startswith("{")]
+        return log_events(self.log)
 
     def said(self, event: str) -> bool:
         return any(e.get("event") == event for e in self.events())
