@@ -25,10 +25,11 @@ test: $(STAMP) ## run the test suite (SQLite, PostgreSQL on 127.0.0.1:5432, real
 faults-long: $(STAMP) ## the fault suite's long form: more kill -9 trials, a larger malformed corpus
 	OKRSYNC_FAULTS_LONG=1 $(BIN)/python -m pytest tests/faults $(PYTEST_ARGS)
 
-lint: $(STAMP) ## ruff (lint + format check), mypy --strict, hadolint (Dockerfile)
+lint: $(STAMP) ## ruff (lint + format check), mypy --strict, import contracts, hadolint (Dockerfile)
 	$(BIN)/ruff check okrsync connectors tests bench
 	$(BIN)/ruff format --check okrsync connectors tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	@if [ -x $(BIN)/hadolint ]; then echo "$(BIN)/hadolint Dockerfile"; $(BIN)/hadolint Dockerfile; \
 	elif command -v hadolint >/dev/null; then echo "hadolint Dockerfile"; hadolint Dockerfile; \
 	else echo "hadolint not installed: Dockerfile not linted"; fi

@@ -1,26 +1,10 @@
-"""Built-in connectors, imported lazily by :mod:`okrsync.config.registry`.
+"""Built-in connectors: one package per vendor, each exposing ``CONNECTOR``.
 
-To add one: write ``connectors/<type>.py`` exposing ``CONNECTOR =
-Connector(...)`` (see :mod:`okrsync.sdk.connector`; reuse
-:mod:`okrsync.sdk.http` for HTTP APIs) and add ``"<type>":
-"connectors.<type>:CONNECTOR"`` below. Keeping the list explicit means a
-broken or slow connector costs nothing until a connection uses its type.
-Third-party connectors use the ``okrsync.connectors`` entry-point group.
+A connector imports only :mod:`okrsync.sdk` and :mod:`okrsync.errors` (the
+``[tool.importlinter]`` contracts in pyproject.toml enforce it). To add one:
+write ``connectors/<type>/`` exposing ``CONNECTOR = Connector(...)`` (see
+:mod:`okrsync.sdk.connector`), list ``"<type>": "connectors.<type>:CONNECTOR"``
+in :data:`okrsync.config.registry.CONNECTOR_BUILTINS`, and run the contract
+suite (:mod:`okrsync.testing.connector_contract`) over it. Third-party
+connectors register through the ``okrsync.connectors`` entry-point group.
 """
-
-from __future__ import annotations
-
-BUILTINS: dict[str, str] = {
-    "amplitude": "connectors.amplitude:CONNECTOR",
-    "ga4": "connectors.ga4:CONNECTOR",
-    "http": "connectors.http:CONNECTOR",
-    "jira": "connectors.jira:CONNECTOR",
-    "mixpanel": "connectors.mixpanel:CONNECTOR",
-    "plausible": "connectors.plausible:CONNECTOR",
-    "posthog": "connectors.posthog:CONNECTOR",
-    "prometheus": "connectors.prometheus:CONNECTOR",
-    "salesforce": "connectors.salesforce:CONNECTOR",
-    "sql": "connectors.sql:CONNECTOR",
-}
-
-__all__ = ["BUILTINS"]

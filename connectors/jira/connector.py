@@ -29,10 +29,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC
 from functools import partial
-from typing import TYPE_CHECKING, Literal, Self, TypeVar
-from urllib.parse import urlsplit
-
-from pydantic import Field, field_validator, model_validator
+from typing import TYPE_CHECKING, TypeVar
 
 from connectors.jira.calls import (
     LOCAL,
@@ -49,18 +46,16 @@ from connectors.jira.calls import (
     search_page,
 )
 from connectors.jira.errors import classify
-from okrsync import __version__
+from connectors.jira.settings import ISSUE_KEY, JiraSettings, JiraSource
 from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
 from okrsync.sdk.connector import (
-    ConnectionSettings,
     Connector,
     InitiativeReading,
     Reading,
     RenderContext,
     Runtime,
-    SourceBase,
 )
-from okrsync.sdk.http import AnswerLimit
+from okrsync.sdk.http import USER_AGENT
 from okrsync.sdk.placeholders import render_source
 from okrsync.sdk.retry import call_with_retries
 from okrsync.sdk.threads import ThreadedCalls
@@ -72,67 +67,7 @@ T = TypeVar("T")
 CLOUD_PAGE = 5000  # search/jql's largest page, given when only ids are asked for
 DC_PAGE = 1000  # Data Center's default jira.search.views.default.max
 MAX_PAGES = 1000  # the loop guard
-_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[1-9][0-9]*")
 _QUOTED = re.compile(r"""(["'])(\{(?:cycle\.start|cycle\.end|as_of)\})\1""")
-
-
-class JiraSettings(ConnectionSettings, AnswerLimit):
-    type: Literal["jira"]
-    url: str = Field(description="https://example.atlassian.net, or Data Center's base URL.")
-    flavor: Literal["cloud", "datacenter"] | None = Field(
-        default=None, description="Left out: read once from serverInfo's deploymentType."
-    )
-    email: str | None = Field(
-        default=None, description="Cloud: the token's account (Basic). Left out: Bearer PAT."
-    )
-    token: str = Field(description="API token (Cloud) or personal access token: ${ENV_VAR}.")
-    epic_link_field: str = Field(default="Epic Link", description="Data Center's epic link.")
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"url must start with http:// or https:// and name a host: {url!r}")
-        return url.rstrip("/")
-
-    @model_validator(mode="after")
-    def _auth(self) -> Self:
-        if self.flavor == "cloud" and not self.email:
-            raise ValueError("flavor: cloud needs email, the account the API token belongs to")
-        if not self.token.strip():
-            raise ValueError("token is empty")
-        return self
-
-
-class JiraSource(SourceBase):
-    jql: str | None = Field(default=None, description="{cycle.start} etc. become JQL dates.")
-    aggregate: Literal["count", "sum", "avg", "min", "max"] | None = None
-    field: str | None = Field(default=None, description="A numeric field, e.g. Story Points.")
-    approximate: bool = Field(default=False, description="count on Cloud in one request.")
-    issue: str | None = Field(default=None, description="Milestone: done once resolved.")
-
-    @model_validator(mode="after")
-    def _one_form(self) -> Self:
-        agg = self.aggregate
-        if self.issue is not None:
-            extra = [n for n in ("jql", "aggregate", "field") if getattr(self, n) is not None]
-            if extra or self.approximate:
-                drop = ", ".join(extra + ["approximate"] * self.approximate)
-                raise ValueError(f"issue: KEY is a milestone source on its own; drop {drop}")
-            if not _KEY.fullmatch(self.issue):
-                raise ValueError(f"issue must be an issue key like PROD-101, not {self.issue!r}")
-        elif self.jql is None or not self.jql.strip():
-            raise ValueError("a jira source is jql + aggregate, or issue: KEY")
-        elif agg is None:
-            raise ValueError("jql needs aggregate: count, sum, avg, min or max")
-        elif agg == "count" and self.field is not None:
-            raise ValueError("aggregate: count takes no field")
-        elif agg != "count" and not (self.field or "").strip():
-            raise ValueError(f"aggregate: {agg} needs field, e.g. field: Story Points")
-        elif agg != "count" and self.approximate:
-            raise ValueError("approximate: true applies to aggregate: count only")
-        return self
 
 
 def jql_values(ctx: RenderContext) -> dict[str, str]:
@@ -186,7 +121,7 @@ class JiraConnection:
 
     async def initiative(self, key: str) -> InitiativeReading:
         """Children done / all children; an issue without children counts itself."""
-        if not _KEY.fullmatch(key):
+        if not ISSUE_KEY.fullmatch(key):
             raise QueryError(f"initiative must be an issue key like PROD-101, not {key!r}")
         calls = Calls()
         raw = await self._issue(calls, key, "summary,status,resolution,issuetype")
@@ -314,7 +249,7 @@ class JiraConnection:
         auth: Json = {"basic_auth": (s.email, s.token)} if s.email else {"token_auth": s.token}
         options = {
             "verify": True,  # the adapter below verifies with okrsync's trust
-            "headers": {"User-Agent": f"okrsync/{__version__}"},
+            "headers": {"User-Agent": USER_AGENT},
         }
         client = self._client_class(
             server=s.url,
@@ -366,4 +301,4 @@ CONNECTOR = Connector(
     status_words=STATUS_CATEGORY_WORDS,
 )
 
-__all__ = ["CONNECTOR", "JiraConnection", "JiraSettings", "JiraSource", "describe", "render"]
+__all__ = ["CONNECTOR", "JiraConnection", "describe", "render"]

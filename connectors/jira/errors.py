@@ -19,9 +19,9 @@ prints the request headers, so it is never used.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from connectors.jira.calls import Calls
+from connectors.jira.settings import JiraSettings
 from okrsync.errors import (
     AuthError,
     MeasureError,
@@ -31,9 +31,6 @@ from okrsync.errors import (
     excerpt,
 )
 from okrsync.sdk.retry import parse_retry_after
-
-if TYPE_CHECKING:
-    from connectors.jira.connector import JiraSettings
 
 
 def classify(exc: Exception, what: str, settings: JiraSettings, calls: Calls) -> Exception:

@@ -15,27 +15,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.salesforce.errors import Expired, classify, login_error, plain
+from connectors.salesforce.settings import FLOWS, SalesforceSettings
 from okrsync.errors import AuthError, SourceDataError
 
 if TYPE_CHECKING:
     import requests  # noqa: TID251 - simple-salesforce's transport
     from simple_salesforce.api import Salesforce
 
-    from connectors.salesforce.connector import SalesforceSettings
 
 T = TypeVar("T")
-FLOWS: dict[str, frozenset[str]] = {
-    "password": frozenset({"username", "password", "security_token"}),
-    "client credentials": frozenset({"consumer_key", "consumer_secret"}),
-    "JWT bearer": frozenset({"username", "consumer_key", "privatekey_file"}),
-    "session": frozenset({"instance_url", "session_id"}),
-}
-AUTH_FIELDS = frozenset().union(*FLOWS.values())
-ACCEPTED = (
-    "username + password + security_token, consumer_key + consumer_secret (client "
-    "credentials), username + consumer_key + privatekey_file (JWT bearer), or "
-    "instance_url + session_id (an existing session)"
-)
 
 
 class Session:

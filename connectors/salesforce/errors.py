@@ -31,10 +31,11 @@ simple-salesforce retries nothing; every retry is :func:`okrsync.sdk.retry.call_
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import SecretStr
 
+from connectors.salesforce.settings import SalesforceSettings
 from okrsync.errors import (
     AuthError,
     MeasureError,
@@ -45,10 +46,6 @@ from okrsync.errors import (
     excerpt,
 )
 from okrsync.sdk.retry import parse_retry_after
-
-if TYPE_CHECKING:
-    from connectors.salesforce.connector import SalesforceSettings
-
 
 NO_SESSION = ("UNKNOWN_EXCEPTION_CODE", "UNKNOWN_EXCEPTION_MESSAGE")  # simple-salesforce's words
 

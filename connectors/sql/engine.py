@@ -27,75 +27,24 @@ itself was not available to test, MariaDB 10.11 was.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 from urllib.parse import quote
 
 import sqlalchemy as sa
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.pool import QueuePool
 
+from connectors.sql.settings import SqlSettings
+from connectors.sql.urls import to_url
+
 MULTI_STATEMENTS = 1 << 16  # MySQL's CLIENT_MULTI_STATEMENTS capability flag
 
-if TYPE_CHECKING:
-    from connectors.sql.connector import SqlSettings
-
-# plain scheme → the driver okrsync installs with the extra (a named driver is kept)
-_DEFAULT_DRIVER = {
-    "postgres": "postgresql+psycopg",
-    "postgresql": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mariadb+pymysql",
-}
-EXTRAS = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mysql"}
-EXTRAS |= {"snowflake": "snowflake", "bigquery": "bigquery"}
 ENFORCED = ("postgresql", "mysql", "mariadb", "sqlite")  # okrsync keeps these read-only
-TLS_ARGS = ("postgresql", "mysql", "mariadb")  # where ca_bundle is applied
 SQLITE_STEPS = 1000  # virtual-machine steps between checks of the SQLite deadline
-
-
-def to_url(text: str) -> URL:
-    """Parse a SQLAlchemy URL; ``postgresql://`` means psycopg 3, ``mysql://`` PyMySQL."""
-    scheme, sep, rest = text.partition("://")
-    if sep and scheme in _DEFAULT_DRIVER:
-        text = f"{_DEFAULT_DRIVER[scheme]}://{rest}"
-    return make_url(text)
-
-
-def shown(url: URL) -> str:
-    """The URL as messages show it: the password masked, query options left out.
-
-    Options may hold secrets too (``?password=``, ``?sslpassword=``, a
-    Snowflake ``token``); the redactor cannot catch them once the scheme is
-    rewritten, so they are never shown, only hinted at.
-    """
-    backend = url.get_backend_name()
-    if _DEFAULT_DRIVER.get(backend) == url.drivername:
-        # As the user most likely wrote it (postgresql://), so the redactor still
-        # recognises a URL that is itself a secret (url: ${WAREHOUSE_URL}).
-        url = url.set(drivername=backend)
-    text = url.set(query={}).render_as_string(hide_password=True)
-    return f"{text}?…" if url.query else text
-
-
-_SECRET_OPTION = re.compile(r"pass|secret|token|key|cred", re.I)
-
-
-def secrets_of(url: URL) -> list[str]:
-    """The password and secret-looking query options, longest first: masked in database messages.
-
-    Only options whose name looks secret: masking ``sslmode=require`` would
-    garble "SSL connection is required".
-    """
-    values = [str(url.password)] if url.password else []
-    for key, value in url.query.items():
-        if _SECRET_OPTION.search(key):
-            values += [value] if isinstance(value, str) else list(value)
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
 
 
 def create(settings: SqlSettings) -> sa.Engine:
@@ -210,4 +159,4 @@ def read_only(conn: sa.Connection, seconds: float) -> Iterator[None]:
             conn.rollback()
 
 
-__all__ = ["ENFORCED", "EXTRAS", "TLS_ARGS", "create", "read_only", "shown", "to_url"]
+__all__ = ["ENFORCED", "create", "read_only"]

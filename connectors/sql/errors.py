@@ -25,16 +25,14 @@ masked; SQLAlchemy's text (which repeats the statement) is never used.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
-from connectors.sql.engine import secrets_of, shown
+from connectors.sql.settings import SqlSettings
+from connectors.sql.urls import secrets_of, shown
 from okrsync.errors import AuthError, QueryError, TransientError, excerpt
-
-if TYPE_CHECKING:
-    from connectors.sql.connector import SqlSettings
 
 _TIMEOUT: tuple[str, ...] = (
     "sqlstate:57014",

@@ -18,7 +18,7 @@ from typing import Any, Literal, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from okrsync.config.registry import P, PublisherRegistry, Registry, UnknownType
-from okrsync.config.secrets import REDACTOR, Redactor, SecretError, expand
+from okrsync.config.secrets import SecretError, expand
 from okrsync.config.yaml_positions import YamlDocument, YamlSyntaxError, dotted, locate, parse
 from okrsync.domain.cycle import Cycle
 from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
@@ -26,6 +26,7 @@ from okrsync.errors import ConfigError, Problem
 from okrsync.sdk.connector import ConnectionSettings, SourceBase
 from okrsync.sdk.placeholders import PLACEHOLDERS, find_placeholders
 from okrsync.sdk.publisher import PublisherSettings
+from okrsync.sdk.redaction import REDACTOR, Redactor
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5

@@ -1,7 +1,7 @@
 """Which plugin serves which ``type``: connectors for connections, publishers for outlets.
 
 Built-ins come from explicit dicts (type → "module:attr", imported only when a
-configuration uses that type): ``connectors.BUILTINS`` for connectors,
+configuration uses that type): :data:`CONNECTOR_BUILTINS` for connectors,
 :data:`PUBLISHER_BUILTINS` for publishers. Third-party plugins register
 through the ``okrsync.connectors`` and ``okrsync.publishers`` entry-point
 groups with the same form. The core never imports a plugin module by name.
@@ -19,7 +19,21 @@ from okrsync.sdk.publisher import PublisherType
 
 ENTRY_POINT_GROUP = "okrsync.connectors"
 PUBLISHER_GROUP = "okrsync.publishers"
-# The built-in publishers (okrsync/publish/<type>.py), as connectors.BUILTINS lists connectors.
+
+# The built-in connectors, by string: the core never imports the connectors package.
+CONNECTOR_BUILTINS: dict[str, str] = {
+    "amplitude": "connectors.amplitude:CONNECTOR",
+    "ga4": "connectors.ga4:CONNECTOR",
+    "http": "connectors.http:CONNECTOR",
+    "jira": "connectors.jira:CONNECTOR",
+    "mixpanel": "connectors.mixpanel:CONNECTOR",
+    "plausible": "connectors.plausible:CONNECTOR",
+    "posthog": "connectors.posthog:CONNECTOR",
+    "prometheus": "connectors.prometheus:CONNECTOR",
+    "salesforce": "connectors.salesforce:CONNECTOR",
+    "sql": "connectors.sql:CONNECTOR",
+}
+# The built-in publishers (okrsync/publish/<type>.py), listed the same way.
 PUBLISHER_BUILTINS: dict[str, str] = {}
 
 P = TypeVar("P", Connector, PublisherType)
@@ -94,9 +108,7 @@ class Registry(_Lazy[Connector]):
 
     @classmethod
     def default(cls) -> Registry:
-        from connectors import BUILTINS  # the package of built-ins, not a connector module
-
-        return cls(cls._with(BUILTINS, ENTRY_POINT_GROUP))
+        return cls(cls._with(CONNECTOR_BUILTINS, ENTRY_POINT_GROUP))
 
     @classmethod
     def of(cls, *connectors: Connector) -> Registry:
@@ -128,6 +140,7 @@ class PublisherRegistry(_Lazy[PublisherType]):
 
 
 __all__ = [
+    "CONNECTOR_BUILTINS",
     "ENTRY_POINT_GROUP",
     "PUBLISHER_BUILTINS",
     "PUBLISHER_GROUP",

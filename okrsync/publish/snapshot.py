@@ -13,7 +13,6 @@ from datetime import datetime
 from typing import Any
 
 from okrsync.config.loader import Config, KrEntry
-from okrsync.config.secrets import REDACTOR
 from okrsync.domain import progress as pm
 from okrsync.domain.model import Objective
 from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord, RunRecord
@@ -25,6 +24,7 @@ from okrsync.domain.snapshot import (
     Provenance,
     Snapshot,
 )
+from okrsync.sdk.redaction import REDACTOR
 
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
 

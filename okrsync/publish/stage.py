@@ -13,11 +13,11 @@ import asyncio
 import structlog
 
 from okrsync.config.loader import Config
-from okrsync.config.secrets import REDACTOR
 from okrsync.domain.snapshot import Snapshot
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import Runtime
 from okrsync.sdk.publisher import Published, PublisherSettings
+from okrsync.sdk.redaction import REDACTOR
 
 log = structlog.get_logger("okrsync.publish.stage")
 

@@ -7,8 +7,15 @@ with ``measure()``. The engine renders placeholders, deduplicates identical
 (connection, source) pairs, limits concurrency, and never imports a connector
 module by name (see :mod:`okrsync.config.registry`).
 
-Connector modules import only this module, :mod:`okrsync.errors`,
-:mod:`okrsync.sdk.retry` and :mod:`okrsync.sdk.placeholders` from the core.
+A connector imports nothing of okrsync but :mod:`okrsync.errors` (the
+error kinds) and the sdk: this module, :mod:`~okrsync.sdk.placeholders`
+(``{cycle.start}`` …), :mod:`~okrsync.sdk.date_ranges` (analytics windows),
+:mod:`~okrsync.sdk.http` (the httpx client with bounded answers),
+:mod:`~okrsync.sdk.retry` (the one retry policy), :mod:`~okrsync.sdk.tls` and
+:mod:`~okrsync.sdk.requests_tls` (``ca_bundle`` for httpx and requests),
+:mod:`~okrsync.sdk.threads` (blocking clients off the loop) and
+:mod:`~okrsync.sdk.redaction` (masking secrets). ``make lint`` enforces it
+(``[tool.importlinter]`` in pyproject.toml).
 """
 
 from __future__ import annotations

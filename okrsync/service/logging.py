@@ -9,7 +9,7 @@ from typing import Any, Literal, TextIO
 
 import structlog
 
-from okrsync.config.secrets import REDACTOR, Redactor
+from okrsync.sdk.redaction import REDACTOR, Redactor
 
 LogFormat = Literal["json", "console"]
 

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from okrsync.config.loader import Config, KrEntry
-from okrsync.config.secrets import REDACTOR
 from okrsync.domain.model import max_change_allows
 from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import InitiativeReading, Reading
+from okrsync.sdk.redaction import REDACTOR
 from okrsync.sync.execute import Executed, Outcome
 from okrsync.sync.plan import Plan
 

@@ -19,7 +19,6 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from okrsync.config.loader import Config
-from okrsync.config.secrets import REDACTOR
 from okrsync.errors import MeasureError, QueryError
 from okrsync.sdk.connector import (
     BatchConnection,
@@ -30,6 +29,7 @@ from okrsync.sdk.connector import (
     Runtime,
     SourceBase,
 )
+from okrsync.sdk.redaction import REDACTOR
 from okrsync.sync.plan import Plan
 
 log = structlog.get_logger("okrsync.sync.execute")

@@ -15,16 +15,10 @@ from urllib.parse import quote, urlencode
 import pytest
 import structlog
 
-from okrsync.config.secrets import (
-    MASK,
-    MAX_SECRET_FILE_BYTES,
-    Redactor,
-    SecretError,
-    expand,
-    resolve,
-)
+from okrsync.config.secrets import MAX_SECRET_FILE_BYTES, SecretError, expand, resolve
 from okrsync.demo.simulators.server import FakeServer, Request, Response
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.redaction import MASK, Redactor
 from okrsync.service.logging import configure
 from okrsync.store.database import Store
 from tests.support import (

@@ -14,11 +14,9 @@ import httpx
 import pydantic
 import pytest
 
-from connectors import BUILTINS
 from connectors.amplitude import CONNECTOR, AmplitudeSettings, AmplitudeSource
 from okrsync.config import loader
-from okrsync.config.registry import Registry
-from okrsync.config.secrets import MASK
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.amplitude import (
     DEMO_API_KEY,
     DEMO_SECRET_KEY,
@@ -37,6 +35,7 @@ from okrsync.errors import (
     TransientError,
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
+from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
 from tests.support import FAST, Sleeps, measure_once, sync_now, write
 
@@ -96,7 +95,7 @@ def expected(metric: str, event: str, share: float = 1.0) -> float:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["amplitude"] == "connectors.amplitude:CONNECTOR"
+    assert CONNECTOR_BUILTINS["amplitude"] == "connectors.amplitude:CONNECTOR"
     assert CONNECTOR.type == "amplitude"
 
 

@@ -17,12 +17,10 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors import BUILTINS
 from connectors.ga4.auth import AUDIENCE, GRANT_TYPE, SCOPE
 from connectors.ga4.connector import CONNECTOR, Ga4Settings, Ga4Source, describe
 from okrsync.config import loader
-from okrsync.config.registry import Registry
-from okrsync.config.secrets import MASK
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.ga4 import (
     DEMO_CLIENT_EMAIL,
     DEMO_KEY_ID,
@@ -44,6 +42,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.sdk.date_ranges import render_window, span
+from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
 from tests.support import FAST, Sleeps, sync_now, write
 
@@ -113,7 +112,7 @@ def one_row(value: str) -> dict[str, Any]:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["ga4"] == "connectors.ga4:CONNECTOR"
+    assert CONNECTOR_BUILTINS["ga4"] == "connectors.ga4:CONNECTOR"
     assert CONNECTOR.type == "ga4"
     assert CONNECTOR.render is render_window
     assert Ga4Settings.model_fields["url"].default == "https://analyticsdata.googleapis.com"

@@ -13,8 +13,8 @@ import pydantic
 import pytest
 import trustme
 
-from connectors import BUILTINS
 from connectors.http import CONNECTOR, HttpSettings, HttpSource, describe
+from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import FakeServer, Fault, Request, Response, StatsSimulator
 from okrsync.demo.simulators.stats import metric_value
 from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
@@ -53,7 +53,7 @@ def fails(url: str, source: dict[str, Any], **settings: Any) -> MeasureError:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["http"] == "connectors.http:CONNECTOR"
+    assert CONNECTOR_BUILTINS["http"] == "connectors.http:CONNECTOR"
     assert CONNECTOR.type == "http"
 
 

@@ -18,8 +18,9 @@ import trustme
 from pydantic import ValidationError
 
 import connectors.jira.connector as jira_connector
-from connectors import BUILTINS
-from connectors.jira.connector import CONNECTOR, JiraConnection, JiraSettings, JiraSource, describe
+from connectors.jira.connector import CONNECTOR, JiraConnection, describe
+from connectors.jira.settings import JiraSettings, JiraSource
+from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import Fault
 from okrsync.demo.simulators.jira import (
     DEMO_EMAIL,
@@ -128,7 +129,7 @@ def paths(sim: JiraSimulator) -> list[str]:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["jira"] == "connectors.jira:CONNECTOR"
+    assert CONNECTOR_BUILTINS["jira"] == "connectors.jira:CONNECTOR"
     assert CONNECTOR.type == "jira"
 
 

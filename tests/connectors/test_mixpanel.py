@@ -15,11 +15,9 @@ import httpx
 import pydantic
 import pytest
 
-from connectors import BUILTINS
 from connectors.mixpanel.connector import CONNECTOR, MixpanelSettings, MixpanelSource
 from okrsync.config import loader
-from okrsync.config.registry import Registry
-from okrsync.config.secrets import MASK
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.mixpanel import (
     CHECKOUTS_TOTAL,
     DEMO_PROJECT_ID,
@@ -44,6 +42,7 @@ from okrsync.errors import (
     TransientError,
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
+from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
 from tests.support import FAST, Sleeps, measure_once, sync_now, write
 
@@ -90,7 +89,7 @@ def fails(url: str, fields: dict[str, Any], **extra: Any) -> MeasureError:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["mixpanel"] == "connectors.mixpanel:CONNECTOR"
+    assert CONNECTOR_BUILTINS["mixpanel"] == "connectors.mixpanel:CONNECTOR"
     assert CONNECTOR.type == "mixpanel"
 
 

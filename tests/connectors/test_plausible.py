@@ -12,7 +12,6 @@ import httpx
 import pydantic
 import pytest
 
-from connectors import BUILTINS
 from connectors.plausible.connector import (
     CONNECTOR,
     PlausibleSettings,
@@ -21,7 +20,7 @@ from connectors.plausible.connector import (
     v1_filters,
 )
 from okrsync.config import loader
-from okrsync.config.registry import Registry
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.plausible import (
     DEMO_API_KEY,
     DEMO_SITE_ID,
@@ -115,7 +114,7 @@ def expected(
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["plausible"] == "connectors.plausible:CONNECTOR"
+    assert CONNECTOR_BUILTINS["plausible"] == "connectors.plausible:CONNECTOR"
     assert CONNECTOR.type == "plausible"
 
 

@@ -14,10 +14,9 @@ import httpx
 import pydantic
 import pytest
 
-from connectors import BUILTINS
 from connectors.posthog.connector import CONNECTOR, PostHogSettings, PostHogSource, describe
 from okrsync.config import loader
-from okrsync.config.registry import Registry
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators._posthog_hogql import Event
 from okrsync.demo.simulators.posthog import (
     DEMO_API_KEY,
@@ -112,7 +111,7 @@ def sent(sim: PostHogSimulator) -> dict[str, Any]:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["posthog"] == "connectors.posthog:CONNECTOR"
+    assert CONNECTOR_BUILTINS["posthog"] == "connectors.posthog:CONNECTOR"
     assert CONNECTOR.type == "posthog"
 
 

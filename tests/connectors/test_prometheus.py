@@ -20,7 +20,6 @@ import httpx
 import pydantic
 import pytest
 
-from connectors import BUILTINS
 from connectors.prometheus.connector import (
     CONNECTOR,
     PrometheusQuery,
@@ -30,7 +29,7 @@ from connectors.prometheus.connector import (
     render,
 )
 from okrsync.config import loader
-from okrsync.config.registry import Registry
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.prometheus import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
@@ -101,7 +100,7 @@ def demo_fails(sim: PrometheusSimulator, promql: str, **kwargs: Any) -> MeasureE
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["prometheus"] == "connectors.prometheus:CONNECTOR"
+    assert CONNECTOR_BUILTINS["prometheus"] == "connectors.prometheus:CONNECTOR"
     assert (CONNECTOR.type, CONNECTOR.render, CONNECTOR.describe) == (
         "prometheus",
         render,

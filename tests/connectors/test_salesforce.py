@@ -18,7 +18,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from connectors import BUILTINS
 from connectors.salesforce.connector import (
     CONNECTOR,
     SalesforceConnection,
@@ -26,6 +25,7 @@ from connectors.salesforce.connector import (
     SalesforceSource,
     describe,
 )
+from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import Fault
 from okrsync.demo.simulators.salesforce import (
     DEMO_CONSUMER_KEY,
@@ -145,7 +145,7 @@ def paths(sim: SalesforceSimulator) -> list[str]:
 
 
 def test_registered_as_builtin() -> None:
-    assert BUILTINS["salesforce"] == "connectors.salesforce:CONNECTOR"
+    assert CONNECTOR_BUILTINS["salesforce"] == "connectors.salesforce:CONNECTOR"
     assert CONNECTOR.type == "salesforce"
 
 

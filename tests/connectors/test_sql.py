@@ -24,21 +24,19 @@ import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
 
-from connectors import BUILTINS
 from connectors.sql.connector import (
     CONNECTOR,
-    SqlQuery,
-    SqlSettings,
-    SqlSource,
     describe,
     open_connection,
     render,
 )
-from connectors.sql.engine import create, read_only, secrets_of, shown, to_url
+from connectors.sql.engine import create, read_only
 from connectors.sql.errors import classify
+from connectors.sql.settings import SqlQuery, SqlSettings, SqlSource
 from connectors.sql.text import parse
+from connectors.sql.urls import secrets_of, shown, to_url
 from okrsync.config import loader
-from okrsync.config.registry import Registry
+from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
 from okrsync.demo.simulators.stats import metric_value
 from okrsync.demo.simulators.warehouse import QUERIES, seed, url_for
 from okrsync.domain.cycle import Cycle
@@ -184,7 +182,7 @@ def fails(url: str, sql: str, kind: type[MeasureError], **options: Any) -> str:
 
 
 def test_registered() -> None:
-    assert BUILTINS["sql"] == "connectors.sql:CONNECTOR"
+    assert CONNECTOR_BUILTINS["sql"] == "connectors.sql:CONNECTOR"
     assert Registry.default()["sql"] is CONNECTOR
 
 

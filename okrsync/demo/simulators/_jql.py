@@ -14,12 +14,26 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from okrsync.demo.simulators._jira_data import CATEGORIES, PROJECTS, STATUSES, Issue
 
-if TYPE_CHECKING:
-    from okrsync.demo.simulators.jira import JiraSimulator
+
+class JiraSite(Protocol):
+    """What the parser asks of the simulator it evaluates queries for."""
+
+    @property
+    def flavor(self) -> str: ...
+
+    @property
+    def issues(self) -> Mapping[str, Issue]: ...
+
+    def today(self) -> date: ...
+
+    def now(self) -> datetime: ...
+
+    def value(self, issue: Issue, field: str) -> Any: ...
+
 
 # fmt: off
 _FIELDS = {  # JQL clause name, lower case → what it compares
@@ -94,7 +108,7 @@ def _tokens(jql: str) -> list[_Tok]:
 class _Parser:
     """``or := and (OR and)*``, ``and := unary (AND unary)*``, ``unary := NOT unary | (or) | clause``."""
 
-    def __init__(self, sim: JiraSimulator, jql: str) -> None:
+    def __init__(self, sim: JiraSite, jql: str) -> None:
         self.sim, self.toks, self.i, self.clauses = sim, _tokens(jql), 0, 0
 
     def peek(self) -> _Tok | None:
@@ -270,7 +284,7 @@ class _Parser:
         return datetime.combine(nxt, time.min, tzinfo=UTC) - timedelta(milliseconds=1)
 
 
-def parse_jql(sim: JiraSimulator, jql: str) -> tuple[Predicate | None, int]:
+def parse_jql(sim: JiraSite, jql: str) -> tuple[Predicate | None, int]:
     """(predicate, or None for "everything"; number of clauses); JqlError means a 400."""
     parser = _Parser(sim, jql)
     return parser.parse(), parser.clauses

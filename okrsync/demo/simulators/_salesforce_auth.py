@@ -15,15 +15,21 @@ import hmac
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from okrsync.demo.simulators._salesforce_data import ORG_ID
 from okrsync.demo.simulators.server import Request, Response
 
-if TYPE_CHECKING:
-    from okrsync.demo.simulators.salesforce import SalesforceSimulator
+
+class Org(Protocol):
+    """What the logins ask of the simulated org: its address and a new session."""
+
+    @property
+    def url(self) -> str: ...
+
+    def new_session(self, username: str = ...) -> str: ...
 
 
 @dataclass
@@ -36,7 +42,7 @@ class App:
 class Logins:
     """The org's users and connected apps, and the two login endpoints."""
 
-    def __init__(self, sim: SalesforceSimulator) -> None:
+    def __init__(self, sim: Org) -> None:
         self._sim = sim
         self.users: dict[str, str] = {}  # username → password + security token
         self.apps: dict[str, App] = {}
