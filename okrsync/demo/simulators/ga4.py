@@ -25,7 +25,6 @@ import threading
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ from okrsync.demo.simulators._ga4_report import (
     parse_query,
 )
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 DEMO_PROPERTY = "312345678"
 DEMO_CLIENT_EMAIL = "okrsync-demo@okrsync-demo.iam.gserviceaccount.com"
@@ -245,20 +245,20 @@ class Ga4Simulator(FakeServer):
         }
 
 
-@dataclass(frozen=True)
-class Ga4Demo:
-    """What ``okrsync demo`` needs: the secret the example connection names, overrides."""
-
-    environ: dict[str, str]
-    overrides: dict[str, Any]
-
-
-def start_demo(*, today: Callable[[], date] = _utc_today) -> tuple[Ga4Simulator, Ga4Demo]:
+def start_demo(*, today: Callable[[], date] = _utc_today) -> tuple[Ga4Simulator, Simulated]:
     """A started simulator; the demo key file is handed over as ``credentials``."""
     sim = Ga4Simulator(today=today).start()
     key = sim.service_account_json()
     overrides = {"url": sim.url, "credentials": key, "property": DEMO_PROPERTY}
-    return sim, Ga4Demo({"GA4_CREDENTIALS": key}, overrides)
+    return sim, Simulated(sim, {"GA4_CREDENTIALS": key}, overrides)
+
+
+SERVES = "ga4"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's GA4 property, its service-account key handed over as GA4_CREDENTIALS."""
+    return start_demo()[1]
 
 
 __all__ = [
@@ -266,8 +266,9 @@ __all__ = [
     "DEMO_KEY_ID",
     "DEMO_PROPERTY",
     "METRICS",
-    "Ga4Demo",
+    "SERVES",
     "Ga4Simulator",
+    "demo",
     "demo_key",
     "start_demo",
 ]

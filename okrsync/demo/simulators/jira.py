@@ -48,6 +48,7 @@ from okrsync.demo.simulators._jql import (
     Predicate as Predicate,  # re-exported, public before the split
 )
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 Flavor = Literal["cloud", "datacenter"]
 DEMO_EMAIL = "demo@example.com"
@@ -327,6 +328,15 @@ def start_demo(flavor: Flavor = "cloud", *, email: str | None = DEMO_EMAIL) -> J
     return JiraSimulator(flavor, email=email, token=DEMO_TOKEN).start()
 
 
+SERVES = "jira"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's Jira Cloud: any email with ``DEMO_TOKEN`` (the examples' JIRA_API_TOKEN)."""
+    server = start_demo(email=None)
+    return Simulated(server, {"JIRA_API_TOKEN": DEMO_TOKEN}, {"url": server.url})
+
+
 __all__ = [
     "DEMO_EMAIL",
     "DEMO_TOKEN",
@@ -334,11 +344,13 @@ __all__ = [
     "EPIC_CHILDREN",
     "EPIC_DONE",
     "EPIC_LINK",
+    "SERVES",
     "STORY_POINTS",
     "Issue",
     "JiraSimulator",
     "JqlError",
     "build_issues",
+    "demo",
     "parse_jql",
     "start_demo",
 ]

@@ -31,6 +31,7 @@ from typing import Any
 
 from okrsync.demo.simulators._plausible_data import filter_share, metric_values
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 DEMO_SITE_ID = "example.com"
 DEMO_API_KEY = "plausible-demo-key-okrsync-0000000000000000"
@@ -381,11 +382,23 @@ def start_demo() -> PlausibleSimulator:
     return PlausibleSimulator().start()
 
 
+SERVES = "plausible"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's Plausible: ``DEMO_API_KEY`` (PLAUSIBLE_API_KEY), site ``DEMO_SITE_ID``."""
+    server = start_demo()
+    overrides = {"url": server.url, "site_id": DEMO_SITE_ID}
+    return Simulated(server, {"PLAUSIBLE_API_KEY": DEMO_API_KEY}, overrides)
+
+
 __all__ = [
     "DEMO_API_KEY",
     "DEMO_SITE_ID",
     "GOALS",
+    "SERVES",
     "PlausibleSimulator",
+    "demo",
     "filter_share",
     "metric_values",
     "start_demo",

@@ -39,6 +39,7 @@ from typing import Any
 
 from okrsync.demo.simulators._posthog_hogql import Event, HogQLError, run
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 DEMO_PROJECT_ID = 12345
 DEMO_API_KEY = "phx_okrsyncDemoPersonalApiKey0000000000000000"
@@ -294,12 +295,24 @@ def start_demo() -> PostHogSimulator:
     return PostHogSimulator().start()
 
 
+SERVES = "posthog"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's PostHog: ``DEMO_API_KEY`` (POSTHOG_API_KEY), project ``DEMO_PROJECT_ID``."""
+    server = start_demo()
+    overrides = {"url": server.url, "project_id": DEMO_PROJECT_ID}
+    return Simulated(server, {"POSTHOG_API_KEY": DEMO_API_KEY}, overrides)
+
+
 __all__ = [
     "DEMO_API_KEY",
     "DEMO_PROJECT_ID",
     "PAGES",
     "SCOPED_OUT_KEY",
+    "SERVES",
     "PostHogSimulator",
+    "demo",
     "seed_events",
     "start_demo",
 ]

@@ -29,6 +29,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 from okrsync.demo.simulators.stats import UPTIME, metric_value
 
 DEMO_USERNAME = "okrsync"
@@ -227,6 +228,15 @@ def start_demo(*, today: Callable[[], date] = _utc_today) -> PrometheusSimulator
     return PrometheusSimulator(today=today).start()
 
 
+SERVES = "prometheus"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's Prometheus behind basic auth (PROMETHEUS_PASSWORD)."""
+    server = start_demo()
+    return Simulated(server, dict(DEMO_ENVIRON), {"url": server.url, "username": DEMO_USERNAME})
+
+
 __all__ = [
     "API_PATH",
     "DEMO_ENVIRON",
@@ -236,9 +246,11 @@ __all__ = [
     "LATENCY_MS_QUERY",
     "LATENCY_QUERY",
     "PROBES_QUERY",
+    "SERVES",
     "TIME_QUERY",
     "UPTIME_QUERY",
     "PrometheusSimulator",
+    "demo",
     "go_float",
     "p95_latency_seconds",
     "start_demo",

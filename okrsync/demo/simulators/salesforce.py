@@ -38,7 +38,6 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
@@ -50,6 +49,7 @@ from okrsync.demo.simulators._salesforce_data import ORG_ID, REPORT_ID, report_a
 from okrsync.demo.simulators._salesforce_data import REPORT_NAME as REPORT_NAME  # re-exported
 from okrsync.demo.simulators._soql import SoqlError, parse, select
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 DEMO_USERNAME = "demo@okrsync.example"
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - published, accepted only by the simulator
@@ -328,22 +328,20 @@ def _limit_error() -> list[dict[str, str]]:
     return [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
 
 
-@dataclass(frozen=True)
-class SalesforceDemo:
-    """What ``okrsync demo`` needs to point a salesforce connection at the simulator."""
-
-    environ: dict[str, str]  # the secrets the example connections.yaml names
-    overrides: dict[str, Any]  # settings.model_copy(update=overrides)
-
-
-def start_demo(
-    *, today: Callable[[], date] = _utc_today
-) -> tuple[SalesforceSimulator, SalesforceDemo]:
+def start_demo(*, today: Callable[[], date] = _utc_today) -> tuple[SalesforceSimulator, Simulated]:
     """A started simulator and the demo login (password + security token flow)."""
     sim = SalesforceSimulator(today=today).start()
     environ = {"SF_PASSWORD": DEMO_PASSWORD, "SF_SECURITY_TOKEN": DEMO_SECURITY_TOKEN}
     overrides = {"username": DEMO_USERNAME, **sim.connection_overrides()}
-    return sim, SalesforceDemo(environ, overrides)
+    return sim, Simulated(sim, environ, overrides)
+
+
+SERVES = "salesforce"
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's org over TLS, logging in with the password + security-token flow."""
+    return start_demo()[1]
 
 
 __all__ = [
@@ -353,9 +351,10 @@ __all__ = [
     "DEMO_SECURITY_TOKEN",
     "DEMO_USERNAME",
     "REPORT_ID",
-    "SalesforceDemo",
+    "SERVES",
     "SalesforceSimulator",
     "SoqlError",
+    "demo",
     "parse",
     "start_demo",
 ]

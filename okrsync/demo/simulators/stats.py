@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from typing import NamedTuple
 
 from okrsync.demo.simulators.server import FakeServer, Request, Response
+from okrsync.demo.simulators.simulated import Simulated, Span
 
 
 class Metric(NamedTuple):
@@ -117,4 +118,24 @@ class StatsSimulator(FakeServer):
         return Response.json({"milestone": name, "done": done, "title": title})
 
 
-__all__ = ["METRICS", "MILESTONES", "UPTIME", "Metric", "StatsSimulator", "metric_value"]
+SERVES = "http"
+DEMO_TOKEN = "demo-token"  # noqa: S105 - published, accepted only by the simulator
+
+
+def demo(_: Span) -> Simulated:
+    """The demo's stats API for ``type: http`` connections (STATS_TOKEN)."""
+    server = StatsSimulator(token=DEMO_TOKEN).start()
+    return Simulated(server, {"STATS_TOKEN": DEMO_TOKEN}, {"url": server.url})
+
+
+__all__ = [
+    "DEMO_TOKEN",
+    "METRICS",
+    "MILESTONES",
+    "SERVES",
+    "UPTIME",
+    "Metric",
+    "StatsSimulator",
+    "demo",
+    "metric_value",
+]

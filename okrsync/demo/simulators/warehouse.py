@@ -29,13 +29,16 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import sqlite3
 import tempfile
 from calendar import monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
+from okrsync.demo.simulators.simulated import Simulated, Span
 from okrsync.demo.simulators.stats import metric_value
 
 CURRENCY = "USD"
@@ -214,4 +217,22 @@ def url_for(path: str | Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-__all__ = ["CURRENCY", "QUERIES", "seed", "url_for"]
+SERVES = "sql"
+
+
+def demo(span: Span) -> Simulated:
+    """A warehouse seeded for the demo's cycles, in a directory removed when the demo stops."""
+    folder = Path(tempfile.mkdtemp(prefix="okrsync-demo-warehouse-"))
+    url = url_for(seed(folder / "warehouse.db", start=span.start, end=span.end))
+    cleanup = partial(shutil.rmtree, folder, ignore_errors=True)
+    return Simulated(None, {"WAREHOUSE_URL": url}, {"url": url}, cleanup)
+
+
+__all__ = [
+    "CURRENCY",
+    "QUERIES",
+    "SERVES",
+    "demo",
+    "seed",
+    "url_for",
+]
