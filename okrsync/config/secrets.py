@@ -3,7 +3,8 @@
 ``connections.yaml`` names secrets as ``${ENV_VAR}`` or ``${file:/run/secrets/x}``;
 nothing else is expanded. Every expanded value is registered with a
 :class:`~okrsync.sdk.redaction.Redactor`, which the log processor and the
-store writer use, so a secret that leaks into an exception message or a response excerpt is masked anyway.
+store writer use, so a secret that leaks into an exception message or a
+response excerpt is masked anyway.
 """
 
 from __future__ import annotations

@@ -55,9 +55,9 @@ def simulated(directory: Path) -> Iterator[loader.Config]:
     wanted = {s.type for s in plain.connections.values()}
     with ExitStack() as stack:
         running: dict[str, Simulated] = {}
-        available = simulators()
+        available, span = simulators(), _span(plain)
         for type_name in sorted(wanted & available.keys()):
-            running[type_name] = sim = available[type_name](_span(plain))
+            running[type_name] = sim = available[type_name](span)
             stack.callback(sim.stop)
         environ = dict(os.environ)
         for sim in running.values():

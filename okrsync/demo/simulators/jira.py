@@ -334,7 +334,7 @@ SERVES = "jira"
 def demo(_: Span) -> Simulated:
     """The demo's Jira Cloud: any email with ``DEMO_TOKEN`` (the examples' JIRA_API_TOKEN)."""
     server = start_demo(email=None)
-    return Simulated(server, {"JIRA_API_TOKEN": DEMO_TOKEN}, {"url": server.url})
+    return Simulated.at(server, {"JIRA_API_TOKEN": DEMO_TOKEN})
 
 
 __all__ = [

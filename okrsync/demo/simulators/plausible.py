@@ -388,8 +388,7 @@ SERVES = "plausible"
 def demo(_: Span) -> Simulated:
     """The demo's Plausible: ``DEMO_API_KEY`` (PLAUSIBLE_API_KEY), site ``DEMO_SITE_ID``."""
     server = start_demo()
-    overrides = {"url": server.url, "site_id": DEMO_SITE_ID}
-    return Simulated(server, {"PLAUSIBLE_API_KEY": DEMO_API_KEY}, overrides)
+    return Simulated.at(server, {"PLAUSIBLE_API_KEY": DEMO_API_KEY}, site_id=DEMO_SITE_ID)
 
 
 __all__ = [

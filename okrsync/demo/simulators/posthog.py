@@ -301,8 +301,7 @@ SERVES = "posthog"
 def demo(_: Span) -> Simulated:
     """The demo's PostHog: ``DEMO_API_KEY`` (POSTHOG_API_KEY), project ``DEMO_PROJECT_ID``."""
     server = start_demo()
-    overrides = {"url": server.url, "project_id": DEMO_PROJECT_ID}
-    return Simulated(server, {"POSTHOG_API_KEY": DEMO_API_KEY}, overrides)
+    return Simulated.at(server, {"POSTHOG_API_KEY": DEMO_API_KEY}, project_id=DEMO_PROJECT_ID)
 
 
 __all__ = [

@@ -234,7 +234,7 @@ SERVES = "prometheus"
 def demo(_: Span) -> Simulated:
     """The demo's Prometheus behind basic auth (PROMETHEUS_PASSWORD)."""
     server = start_demo()
-    return Simulated(server, dict(DEMO_ENVIRON), {"url": server.url, "username": DEMO_USERNAME})
+    return Simulated.at(server, dict(DEMO_ENVIRON), username=DEMO_USERNAME)
 
 
 __all__ = [

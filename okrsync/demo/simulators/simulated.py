@@ -33,6 +33,11 @@ class Simulated:
     overrides: dict[str, Any] = field(default_factory=dict)  # merged into the settings
     cleanup: Callable[[], None] | None = None
 
+    @classmethod
+    def at(cls, server: FakeServer, environ: dict[str, str], **overrides: Any) -> Simulated:
+        """An HTTP simulator: the connection's ``url`` is the server's, plus ``overrides``."""
+        return cls(server, environ, {"url": server.url, **overrides})
+
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()

@@ -125,7 +125,7 @@ DEMO_TOKEN = "demo-token"  # noqa: S105 - published, accepted only by the simula
 def demo(_: Span) -> Simulated:
     """The demo's stats API for ``type: http`` connections (STATS_TOKEN)."""
     server = StatsSimulator(token=DEMO_TOKEN).start()
-    return Simulated(server, {"STATS_TOKEN": DEMO_TOKEN}, {"url": server.url})
+    return Simulated.at(server, {"STATS_TOKEN": DEMO_TOKEN})
 
 
 __all__ = [
