@@ -273,8 +273,14 @@ def test_per_connection_rate_limit_spaces_requests(tmp_path: Path, sim: StatsSim
     assert starts[3] - starts[0] >= 0.8  # 2 per second: the 4th waits about a second
 
 
-def test_plan_and_outcomes_have_short_reprs() -> None:
-    """asyncio.run formats its task's result on exit: a full repr of a big plan cost 9 MB."""
+def test_plan_outcomes_and_results_have_short_reprs() -> None:
+    """asyncio.run formats its task's result on exit: a full repr of a big plan cost 9 MB.
+
+    (Runner.run asks signal.getsignal whether its SIGINT handler is still set;
+    that builds a ValueError whose text is the repr of the handler, whose
+    arguments hold the task, whose repr holds the full repr of its result.)
+    """
+    from okrsync.domain.records import MeasurementRecord
     from okrsync.sdk.connector import SourceBase
     from okrsync.sync.execute import Executed, Outcome
     from okrsync.sync.plan import Plan, PlannedQuery
@@ -285,6 +291,14 @@ def test_plan_and_outcomes_have_short_reprs() -> None:
     outcomes = {str(i): Outcome(None, None, 0.0) for i in range(1000)}
     assert repr(plan) == "Plan(as_of=2026-11-15T00:00:00+00:00, 1000 queries)"
     assert repr(Executed(outcomes, {})) == "Executed(1000 outcomes, 0 initiatives)"
+    records = [
+        MeasurementRecord(str(i), NOW, "ok", 1.0)
+        if i % 10
+        else MeasurementRecord(str(i), NOW, "error")
+        for i in range(1000)
+    ]
+    result = run.SyncResult(7, plan, records, {"krs": 1000})
+    assert repr(result) == "SyncResult(run 7, 1000 records, 100 failed, 0 published)"
 
 
 def test_sync_runs_inside_a_running_event_loop(
