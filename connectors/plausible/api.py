@@ -2,7 +2,8 @@
 
 Every Plausible error is ``{"error": msg}`` (``controllers/api/helpers.ex``); 401
 (key, site) → AuthError, 402 (plan without Stats API, locked site) → AuthError,
-429 (the key's hourly limit; no Retry-After) → QuotaError, other 4xx → QueryError,
+429 (the key's hourly limit; no Retry-After) → QuotaError (a 429 that does say
+Retry-After, from a proxy or a later Plausible, is waited out), other 4xx → QueryError,
 each with Plausible's message. A 404 from ``/api/v2/query`` while probing means an
 instance without v2 (:class:`NoV2`).
 """
@@ -67,6 +68,8 @@ def classify(response: httpx.Response, label: str, probe: bool) -> MeasureError 
         return AuthError(f"HTTP 401: credentials rejected ({label}): {said}")
     if status == 402:
         return AuthError(f"HTTP 402: the plan has no Stats API access ({label}): {said}")
+    if status == 429 and "retry-after" in response.headers:
+        return None  # the shared table: waited out for as long as it says
     if status == 429:
         return QuotaError(
             f"HTTP 429: hourly API limit spent, not retried this sync ({label}): {said}"
