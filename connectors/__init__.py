@@ -5,7 +5,9 @@ A connector imports only :mod:`okrsync.sdk` and :mod:`okrsync.errors` (the
 write ``connectors/<type>/`` exposing ``CONNECTOR = Connector(...)`` (see
 :mod:`okrsync.sdk.connector`), list ``"<type>": "connectors.<type>:CONNECTOR"``
 in :data:`okrsync.config.registry.CONNECTOR_BUILTINS`, a simulator in
-:mod:`okrsync.demo.simulators` and its tests in ``tests/connectors/``.
+:mod:`okrsync.demo.simulators`, a class in ``tests/connectors/test_contract.py``
+(the rules every connector keeps: :mod:`okrsync.testing.connector_contract`)
+and its vendor-specific tests in ``tests/connectors/test_<type>.py``.
 Third-party connectors register through the ``okrsync.connectors``
-entry-point group.
+entry-point group and run the same contract suite.
 """

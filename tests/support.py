@@ -17,6 +17,9 @@ from okrsync.config.registry import Registry
 from okrsync.sdk.connector import Connector, Reading, Runtime
 from okrsync.store.database import Store
 from okrsync.sync import run
+from okrsync.testing.runtime import FAST as FAST  # re-exported: the kit third parties use too
+from okrsync.testing.runtime import Sleeps
+from okrsync.testing.runtime import no_sleep as no_sleep
 
 TOKEN = "tok-3f9a1c77e0b24d5e"  # a fake secret, long enough to redact
 TODAY = date(2026, 11, 15)
@@ -74,23 +77,6 @@ def mapping(objectives: list[str], cycle: str = "2026-Q4") -> str:
 
 def load(directory: Path, token: str = TOKEN) -> loader.Config:
     return loader.load(directory, Registry.default(), environ={"TEST_STATS_TOKEN": token})
-
-
-class Sleeps:
-    """A recording ``sleep`` so retries take no time."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
-
-
-async def no_sleep(_: float) -> None:
-    return None
-
-
-FAST = Runtime(sleep=no_sleep)  # retries without waiting
 
 
 def measure_once(

@@ -99,6 +99,12 @@ def test_the_contracts_hold_on_a_copy_of_the_tree(tmp_path: Path) -> None:
             "okrsync.sdk.http -> okrsync.publish.stage",
         ),
         (
+            "okrsync/cli/app.py",
+            "import okrsync.testing.runtime",
+            "Only tests import the test kit (okrsync.testing needs pytest)",
+            "okrsync.cli.app -> okrsync.testing.runtime",
+        ),
+        (
             "connectors/ga4/answers.py",
             "import connectors.ga4.connector",
             "No import cycle between sibling modules or packages",
@@ -113,6 +119,7 @@ def test_the_contracts_hold_on_a_copy_of_the_tree(tmp_path: Path) -> None:
         "simulator→sdk",
         "core→connector",
         "sdk→publish",
+        "cli→testing",
         "cycle",
     ],
 )

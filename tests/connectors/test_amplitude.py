@@ -16,7 +16,7 @@ import pytest
 
 from connectors.amplitude import CONNECTOR, AmplitudeSettings, AmplitudeSource
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.amplitude import (
     DEMO_API_KEY,
     DEMO_SECRET_KEY,
@@ -92,11 +92,6 @@ def lists(sim: AmplitudeSimulator) -> int:
 
 def expected(metric: str, event: str, share: float = 1.0) -> float:
     return float(metric_values(metric, event, FIRST, LAST, TODAY, share)[1])
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["amplitude"] == "connectors.amplitude:CONNECTOR"
-    assert CONNECTOR.type == "amplitude"
 
 
 def test_totals_is_the_default_and_sums_the_days(sim: AmplitudeSimulator) -> None:

@@ -14,7 +14,6 @@ import pytest
 import trustme
 
 from connectors.http import CONNECTOR, HttpSettings, HttpSource, describe
-from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import FakeServer, Fault, Request, Response, StatsSimulator
 from okrsync.demo.simulators.stats import metric_value
 from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
@@ -50,11 +49,6 @@ def fails(url: str, source: dict[str, Any], **settings: Any) -> MeasureError:
     with pytest.raises(MeasureError) as info:
         measure(url, source, **settings)
     return info.value
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["http"] == "connectors.http:CONNECTOR"
-    assert CONNECTOR.type == "http"
 
 
 @pytest.mark.parametrize(

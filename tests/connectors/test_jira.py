@@ -20,7 +20,6 @@ from pydantic import ValidationError
 import connectors.jira.connector as jira_connector
 from connectors.jira.connector import CONNECTOR, JiraConnection, describe
 from connectors.jira.settings import JiraSettings, JiraSource
-from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import Fault
 from okrsync.demo.simulators.jira import (
     DEMO_EMAIL,
@@ -126,11 +125,6 @@ def paths(sim: JiraSimulator) -> list[str]:
 
 
 # -- counts --------------------------------------------------------------------
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["jira"] == "connectors.jira:CONNECTOR"
-    assert CONNECTOR.type == "jira"
 
 
 def test_cloud_exact_count_is_one_id_only_request(cloud: JiraSimulator) -> None:

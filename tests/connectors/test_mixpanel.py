@@ -17,7 +17,7 @@ import pytest
 
 from connectors.mixpanel.connector import CONNECTOR, MixpanelSettings, MixpanelSource
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.mixpanel import (
     CHECKOUTS_TOTAL,
     DEMO_PROJECT_ID,
@@ -86,11 +86,6 @@ def fails(url: str, fields: dict[str, Any], **extra: Any) -> MeasureError:
     with pytest.raises(MeasureError) as info:
         measure(url, fields, **extra)
     return info.value
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["mixpanel"] == "connectors.mixpanel:CONNECTOR"
-    assert CONNECTOR.type == "mixpanel"
 
 
 def test_general_sums_the_days_of_the_cycle_so_far(sim: MixpanelSimulator) -> None:

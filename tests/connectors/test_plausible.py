@@ -20,7 +20,7 @@ from connectors.plausible.connector import (
     v1_filters,
 )
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.plausible import (
     DEMO_API_KEY,
     DEMO_SITE_ID,
@@ -111,11 +111,6 @@ def expected(
     metric: str, filters: list[Any] | None = None, span: tuple[date, date] = SO_FAR
 ) -> float:
     return float(metric_values([metric], filters or [], *span, TODAY)[metric])
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["plausible"] == "connectors.plausible:CONNECTOR"
-    assert CONNECTOR.type == "plausible"
 
 
 METRICS = ["visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration"]

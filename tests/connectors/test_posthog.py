@@ -16,7 +16,7 @@ import pytest
 
 from connectors.posthog.connector import CONNECTOR, PostHogSettings, PostHogSource, describe
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators._posthog_hogql import Event
 from okrsync.demo.simulators.posthog import (
     DEMO_API_KEY,
@@ -108,11 +108,6 @@ def fails(
 def sent(sim: PostHogSimulator) -> dict[str, Any]:
     posts = [r for r in sim.requests if r.method == "POST"]
     return posts[-1].json()  # type: ignore[no-any-return]
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["posthog"] == "connectors.posthog:CONNECTOR"
-    assert CONNECTOR.type == "posthog"
 
 
 def test_placeholders_travel_as_hogql_values_not_text(sim: PostHogSimulator) -> None:

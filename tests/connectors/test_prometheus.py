@@ -29,7 +29,7 @@ from connectors.prometheus.connector import (
     render,
 )
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.prometheus import (
     DEMO_PASSWORD,
     DEMO_USERNAME,
@@ -99,13 +99,8 @@ def demo_fails(sim: PrometheusSimulator, promql: str, **kwargs: Any) -> MeasureE
     return info.value
 
 
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["prometheus"] == "connectors.prometheus:CONNECTOR"
-    assert (CONNECTOR.type, CONNECTOR.render, CONNECTOR.describe) == (
-        "prometheus",
-        render,
-        describe,
-    )
+def test_renders_and_describes_promql_its_own_way() -> None:
+    assert (CONNECTOR.render, CONNECTOR.describe) == (render, describe)
 
 
 def test_simulated_expressions_and_the_request_sent(sim: PrometheusSimulator) -> None:

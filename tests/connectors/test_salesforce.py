@@ -25,7 +25,6 @@ from connectors.salesforce.connector import (
     SalesforceSource,
     describe,
 )
-from okrsync.config.registry import CONNECTOR_BUILTINS
 from okrsync.demo.simulators import Fault
 from okrsync.demo.simulators.salesforce import (
     DEMO_CONSUMER_KEY,
@@ -142,11 +141,6 @@ def won_q4(sim: SalesforceSimulator) -> list[dict[str, Any]]:
 
 def paths(sim: SalesforceSimulator) -> list[str]:
     return [f"{r.method} {r.path}" for r in sim.requests]
-
-
-def test_registered_as_builtin() -> None:
-    assert CONNECTOR_BUILTINS["salesforce"] == "connectors.salesforce:CONNECTOR"
-    assert CONNECTOR.type == "salesforce"
 
 
 # -- logins ------------------------------------------------------------------------

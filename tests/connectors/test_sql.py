@@ -25,7 +25,6 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 
 from connectors.sql.connector import (
-    CONNECTOR,
     describe,
     open_connection,
     render,
@@ -36,7 +35,7 @@ from connectors.sql.settings import SqlQuery, SqlSettings, SqlSource
 from connectors.sql.text import parse
 from connectors.sql.urls import secrets_of, shown, to_url
 from okrsync.config import loader
-from okrsync.config.registry import CONNECTOR_BUILTINS, Registry
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.stats import metric_value
 from okrsync.demo.simulators.warehouse import QUERIES, seed, url_for
 from okrsync.domain.cycle import Cycle
@@ -179,11 +178,6 @@ def fails(url: str, sql: str, kind: type[MeasureError], **options: Any) -> str:
 
 
 # --- values -------------------------------------------------------------------------------
-
-
-def test_registered() -> None:
-    assert CONNECTOR_BUILTINS["sql"] == "connectors.sql:CONNECTOR"
-    assert Registry.default()["sql"] is CONNECTOR
 
 
 def test_sum_and_count_with_bound_dates(db: Db) -> None:
