@@ -14,9 +14,11 @@ from typing import Any
 
 from okrsync.config import loader
 from okrsync.config.registry import Registry
-from okrsync.sdk.connector import Connector, Reading, Runtime
+from okrsync.domain.cycle import Cycle
+from okrsync.sdk.connector import Connector, Reading, RenderContext
 from okrsync.store.database import Store
 from okrsync.sync import run
+from okrsync.testing.harness import Harness
 from okrsync.testing.runtime import FAST as FAST  # re-exported: the kit third parties use too
 from okrsync.testing.runtime import Sleeps
 from okrsync.testing.runtime import no_sleep as no_sleep
@@ -83,15 +85,8 @@ def measure_once(
     connector: Connector, settings: Any, query: Any, sleeps: Sleeps | None = None
 ) -> Reading:
     """Open a real connection, measure one rendered source, close it (retries recorded)."""
-
-    async def run() -> Reading:
-        connection = connector.open(settings, Runtime(sleep=sleeps or Sleeps()))
-        try:
-            return await connection.measure(query)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    harness = Harness(connector, RenderContext(Cycle.model_validate("2026-Q4"), NOW))
+    return harness.use(settings, lambda c: c.measure(query), sleeps)
 
 
 def sync_now(config: loader.Config, store: Store, **kwargs: Any) -> run.SyncResult:

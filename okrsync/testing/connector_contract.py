@@ -30,7 +30,6 @@ fault table is skipped with that reason.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import math
@@ -56,9 +55,9 @@ from okrsync.errors import (
     SourceDataError,
     TransientError,
 )
-from okrsync.sdk.connector import Connection, Connector, Reading, RenderContext, Runtime
-from okrsync.sdk.placeholders import render_source
+from okrsync.sdk.connector import Connection, Connector, Reading, RenderContext
 from okrsync.sdk.redaction import MIN_SECRET_LENGTH
+from okrsync.testing.harness import Harness
 from okrsync.testing.runtime import Sleeps
 
 T = TypeVar("T")
@@ -142,44 +141,26 @@ class ConnectorContract:
 
     # -- helpers -------------------------------------------------------------
 
+    @property
+    def harness(self) -> Harness:
+        return Harness(self.connector, self.context(), "contract")
+
     def settings(self, target: Target, **changes: Any) -> Any:
-        data = {**target.settings, **changes}
-        return self.connector.settings_model.model_validate(data)
+        return self.harness.settings(target.settings, **changes)
 
     def rendered(self) -> Any:
-        block = self.connector.source_model.model_validate(
-            {"connection": "contract", **self.source}
-        )
-        ctx = self.context()
-        render = self.connector.render
-        return render(block, ctx) if render else render_source(block, ctx)
+        return self.harness.rendered(self.source)
 
-    def use(
-        self,
-        settings: Any,
-        fn: Callable[[Connection], Awaitable[T]],
-        sleeps: Sleeps | None = None,
-    ) -> T:
-        """Open a real connection, run ``fn`` on it, close it."""
-
-        async def run() -> T:
-            connection = self.connector.open(settings, Runtime(sleep=sleeps or Sleeps()))
-            try:
-                return await fn(connection)
-            finally:
-                await connection.aclose()
-
-        return asyncio.run(run())
+    def use(self, settings: Any, fn: Callable[[Connection], Awaitable[T]]) -> T:
+        return self.harness.use(settings, fn)
 
     def measure(self, target: Target, sleeps: Sleeps | None = None, **changes: Any) -> Reading:
-        query = self.rendered()
-        return self.use(self.settings(target, **changes), lambda c: c.measure(query), sleeps)
+        return self.harness.measure(self.settings(target, **changes), self.source, sleeps)
 
     def fails(self, target: Target, sleeps: Sleeps | None = None, **changes: Any) -> MeasureError:
-        with pytest.raises(MeasureError) as info:
-            self.measure(target, sleeps, **changes)
-        self.assert_no_secret(target, str(info.value))
-        return info.value
+        error = self.harness.fails(self.settings(target, **changes), self.source, sleeps)
+        self.assert_no_secret(target, str(error))
+        return error
 
     def secret_values(self, target: Target) -> list[str]:
         """Every secret the settings hold: strings, header maps, the secret parts of a key file."""

@@ -14,7 +14,7 @@ import httpx
 import pydantic
 import pytest
 
-from connectors.amplitude import CONNECTOR, AmplitudeSettings, AmplitudeSource
+from connectors.amplitude import CONNECTOR, AmplitudeSettings
 from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.demo.simulators.amplitude import (
@@ -37,11 +37,13 @@ from okrsync.errors import (
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
-from tests.support import FAST, Sleeps, measure_once, sync_now, write
+from okrsync.testing.harness import Harness
+from tests.support import FAST, Sleeps, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CTX = RenderContext(Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31)), NOW)
+HARNESS = Harness(CONNECTOR, CTX, "amp")
 SEG = r"/api/2/events/segmentation"
 LIST = r"/api/2/events/list"
 FIRST, LAST = date(2026, 10, 1), date(2026, 11, 15)  # the cycle so far
@@ -64,22 +66,17 @@ def settings(url: str, **extra: Any) -> AmplitudeSettings:
     return AmplitudeSettings.model_validate({**base, **extra})
 
 
-def source(**fields: Any) -> AmplitudeSource:
-    return AmplitudeSource.model_validate({"connection": "amp", **fields})
+source = HARNESS.source
 
 
 def measure(
     url: str, fields: dict[str, Any], sleeps: Sleeps | None = None, **extra: Any
 ) -> Reading:
-    query = CONNECTOR.render(source(**fields), CTX)  # type: ignore[misc]
-
-    return measure_once(CONNECTOR, settings(url, **extra), query, sleeps)
+    return HARNESS.measure(settings(url, **extra), fields, sleeps)
 
 
 def fails(url: str, fields: dict[str, Any], **extra: Any) -> MeasureError:
-    with pytest.raises(MeasureError) as info:
-        measure(url, fields, **extra)
-    return info.value
+    return HARNESS.fails(settings(url, **extra), fields)
 
 
 def segs(sim: AmplitudeSimulator) -> list[Any]:

@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 from connectors.amplitude import CONNECTOR as AMPLITUDE
 from connectors.ga4 import CONNECTOR as GA4
 from connectors.http import CONNECTOR as HTTP
@@ -77,12 +74,7 @@ class TestGa4Contract(ConnectorContract):
 
     def wrong_secret(self, settings: dict[str, Any]) -> dict[str, Any]:
         """The demo account's key file, signed with a key Google does not know."""
-        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = other.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
+        pem = ga4.new_key()[0]
         key_file = {**json.loads(settings["credentials"]), "private_key": pem}
         return {**settings, "credentials": json.dumps(key_file)}
 

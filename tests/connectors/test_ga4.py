@@ -14,8 +14,6 @@ import httpx
 import jwt
 import pydantic
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.ga4.auth import AUDIENCE, GRANT_TYPE, SCOPE
 from connectors.ga4.connector import CONNECTOR, Ga4Settings, Ga4Source, describe
@@ -27,6 +25,7 @@ from okrsync.demo.simulators.ga4 import (
     DEMO_PROPERTY,
     Ga4Simulator,
     demo_key,
+    new_key,
     start_demo,
 )
 from okrsync.demo.simulators.server import Fault
@@ -44,11 +43,13 @@ from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.sdk.date_ranges import render_window, span
 from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
+from okrsync.testing.harness import Harness
 from tests.support import FAST, Sleeps, sync_now, write
 
 TODAY = date(2026, 11, 15)
 NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 CTX = RenderContext(Cycle(start=date(2026, 10, 1), end=date(2026, 12, 31)), NOW)
+HARNESS = Harness(CONNECTOR, CTX, "ga")
 REPORT = rf"/v1beta/properties/{DEMO_PROPERTY}:runReport"
 PURCHASE = {"filter": {"fieldName": "eventName", "stringFilter": {"value": "purchase"}}}
 
@@ -75,18 +76,15 @@ def source(**fields: Any) -> Ga4Source:
     return render_window(Ga4Source.model_validate({"connection": "ga", **fields}), CTX)
 
 
-async def _measure_all(config: Ga4Settings, queries: list[Ga4Source], sleeps: Sleeps) -> list[Any]:
-    connection = CONNECTOR.open(config, Runtime(sleep=sleeps))
-    try:
-        return [await connection.measure(q) for q in queries]
-    finally:
-        await connection.aclose()
-
-
 def measure(
     sim: Ga4Simulator, *queries: Ga4Source, sleeps: Sleeps | None = None, **extra: Any
 ) -> list[Reading]:
-    return asyncio.run(_measure_all(settings(sim, **extra), list(queries), sleeps or Sleeps()))
+    """The readings of ``queries`` in order through one connection; the first error raises."""
+
+    async def each(connection: Any) -> list[Reading]:
+        return [await connection.measure(q) for q in queries]
+
+    return HARNESS.use(settings(sim, **extra), each, sleeps)
 
 
 def fails(sim: Ga4Simulator, query: Ga4Source, **extra: Any) -> MeasureError:
@@ -316,7 +314,7 @@ def test_no_property_anywhere_is_a_query_error(sim: Ga4Simulator) -> None:
     with pytest.raises(
         QueryError, match="no GA4 property: set property on the source or on the connection"
     ):
-        asyncio.run(_measure_all(config, [source(metric="activeUsers")], Sleeps()))
+        HARNESS.measure(config, {"metric": "activeUsers"})
     assert sim.requests == []
 
 
@@ -472,10 +470,7 @@ def test_concurrent_measures_share_one_token_call(sim: Ga4Simulator) -> None:
     ],
 )
 def test_refused_key_is_an_auth_error_tried_once(sim: Ga4Simulator, who: str, message: str) -> None:
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = other.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
+    pem = new_key()[0]
     key_file = sim.service_account_json(email=who, private_pem=pem)
     with pytest.raises(AuthError) as info:
         measure(sim, source(metric="activeUsers"), source(metric="sessions"), credentials=key_file)
@@ -830,7 +825,7 @@ def test_demo_hands_out_a_working_key_file() -> None:
     sim, demo = start_demo(today=lambda: TODAY)
     try:
         config = Ga4Settings.model_validate({"type": "ga4", **demo.overrides})
-        (reading,) = asyncio.run(_measure_all(config, [source(metric="activeUsers")], Sleeps()))
+        reading = HARNESS.measure(config, {"metric": "activeUsers"})
         assert json.loads(demo.environ["GA4_CREDENTIALS"])["token_uri"] == f"{sim.url}/token"
     finally:
         sim.stop()

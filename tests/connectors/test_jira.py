@@ -35,7 +35,8 @@ from okrsync.demo.simulators.jira import (
 from okrsync.domain.cycle import Cycle
 from okrsync.errors import AuthError, MeasureError, QueryError, SourceDataError, TransientError
 from okrsync.sdk.connector import InitiativeReading, Reading, RenderContext, Runtime
-from tests.support import TODAY, TOKEN, Sleeps
+from okrsync.testing.harness import Harness
+from tests.support import NOW, TODAY, TOKEN, Sleeps
 
 T = TypeVar("T")
 EMAIL = "ops@example.com"
@@ -74,6 +75,9 @@ def settings(sim: JiraSimulator, **extra: Any) -> JiraSettings:
     return JiraSettings.model_validate({**data, **extra})
 
 
+HARNESS = Harness(CONNECTOR, RenderContext(Cycle.model_validate("2026-Q4"), NOW), "jira")
+
+
 def source(**fields: Any) -> JiraSource:
     return JiraSource.model_validate({"connection": "jira", **fields})
 
@@ -84,15 +88,7 @@ def run(
     sleeps: Sleeps | None = None,
     **extra: Any,
 ) -> T:
-    async def go() -> T:
-        connection = CONNECTOR.open(settings(sim, **extra), Runtime(sleep=sleeps or Sleeps()))
-        assert isinstance(connection, JiraConnection)
-        try:
-            return await use(connection)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(go())
+    return HARNESS.use(settings(sim, **extra), use, sleeps)  # type: ignore[arg-type]
 
 
 def measure(
@@ -102,9 +98,7 @@ def measure(
 
 
 def fails(sim: JiraSimulator, src: dict[str, Any], **extra: Any) -> MeasureError:
-    with pytest.raises(MeasureError) as info:
-        measure(sim, src, **extra)
-    return info.value
+    return HARNESS.fails(settings(sim, **extra), src)
 
 
 def issues(sim: JiraSimulator, test: Callable[[Issue], bool]) -> list[Issue]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -15,7 +14,6 @@ import pytest
 from connectors.plausible.connector import (
     CONNECTOR,
     PlausibleSettings,
-    PlausibleSource,
     describe,
     v1_filters,
 )
@@ -39,12 +37,14 @@ from okrsync.errors import (
     SourceDataError,
     TransientError,
 )
-from okrsync.sdk.connector import Reading, RenderContext, Runtime
+from okrsync.sdk.connector import Reading, RenderContext
 from okrsync.store.database import Store
+from okrsync.testing.harness import Harness
 from tests.support import FAST, NOW, TODAY, Sleeps, sync_now, write
 
 Q4 = Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31))
 CTX = RenderContext(cycle=Q4, as_of=NOW)
+HARNESS = Harness(CONNECTOR, CTX, "pl")
 SO_FAR = (date(2026, 10, 1), TODAY)  # date_range: cycle
 V2, V1 = "/api/v2/query", "/api/v1/stats/aggregate"
 PRICING = ["is", "event:page", ["/pricing", "/docs"]]
@@ -57,8 +57,7 @@ def sim() -> Iterator[PlausibleSimulator]:
         yield server
 
 
-def source(**fields: Any) -> PlausibleSource:
-    return PlausibleSource.model_validate({"connection": "pl", **fields})
+source = HARNESS.source
 
 
 def measure_all(
@@ -70,28 +69,9 @@ def measure_all(
     **settings: Any,
 ) -> list[Reading | MeasureError]:
     """Each source's reading or error through one connection (one TLS setup, ~0.3 s)."""
-    config = PlausibleSettings.model_validate(
-        {"type": "plausible", "url": sim.url, "api_key": DEMO_API_KEY, **settings}
-    )
-    rendered = [CONNECTOR.render(source(**s), CTX) for s in sources]  # type: ignore[misc]
-
-    async def one(connection: Any, src: PlausibleSource) -> Reading | MeasureError:
-        try:
-            reading: Reading = await connection.measure(src)
-        except MeasureError as exc:
-            return exc
-        return reading
-
-    async def run() -> list[Reading | MeasureError]:
-        connection = CONNECTOR.open(config, Runtime(sleep=sleeps or Sleeps()))
-        try:
-            if concurrent:
-                return list(await asyncio.gather(*(one(connection, s) for s in rendered)))
-            return [await one(connection, s) for s in rendered]
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    base = {"type": "plausible", "url": sim.url, "api_key": DEMO_API_KEY}
+    config = HARNESS.settings(base, **settings)
+    return HARNESS.measure_all(config, sources, sleeps, concurrent=concurrent)
 
 
 def measure(sim: PlausibleSimulator, src: dict[str, Any], **settings: Any) -> Reading:

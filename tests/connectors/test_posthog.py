@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -35,12 +34,14 @@ from okrsync.errors import (
     SourceDataError,
     TransientError,
 )
-from okrsync.sdk.connector import Reading, RenderContext, Runtime
+from okrsync.sdk.connector import Reading, RenderContext
 from okrsync.store.database import Store
+from okrsync.testing.harness import Harness
 from tests.support import FAST, NOW, TODAY, Sleeps, sync_now, write
 
 Q4 = Cycle(name="2026-Q4", start=date(2026, 10, 1), end=date(2026, 12, 31))
 CTX = RenderContext(cycle=Q4, as_of=NOW)
+HARNESS = Harness(CONNECTOR, CTX, "ph")
 START = datetime(2026, 10, 1, tzinfo=UTC)
 PATH = f"/api/projects/{DEMO_PROJECT_ID}/query/"
 PAGEVIEWS = (
@@ -61,31 +62,14 @@ def measure_all(
     sim: PostHogSimulator, queries: list[str], sleeps: Sleeps | None = None, **settings: Any
 ) -> list[Reading | MeasureError]:
     """Each query's reading or error, through one connection (opening one costs ~0.3 s of TLS setup)."""
-    config = PostHogSettings.model_validate(
-        {
-            "type": "posthog",
-            "url": sim.url,
-            "project_id": DEMO_PROJECT_ID,
-            "api_key": DEMO_API_KEY,
-            **settings,
-        }
-    )
-    sources = [CONNECTOR.render(PostHogSource(connection="ph", hogql=q), CTX) for q in queries]  # type: ignore[misc]
-
-    async def run() -> list[Reading | MeasureError]:
-        connection = CONNECTOR.open(config, Runtime(sleep=sleeps or Sleeps()))
-        out: list[Reading | MeasureError] = []
-        try:
-            for source in sources:
-                try:
-                    out.append(await connection.measure(source))
-                except MeasureError as exc:
-                    out.append(exc)
-        finally:
-            await connection.aclose()
-        return out
-
-    return asyncio.run(run())
+    base = {
+        "type": "posthog",
+        "url": sim.url,
+        "project_id": DEMO_PROJECT_ID,
+        "api_key": DEMO_API_KEY,
+    }
+    config = HARNESS.settings(base, **settings)
+    return HARNESS.measure_all(config, [{"hogql": q} for q in queries], sleeps)
 
 
 def measure(

@@ -46,11 +46,13 @@ from okrsync.errors import (
     SourceDataError,
     TransientError,
 )
-from okrsync.sdk.connector import Reading, RenderContext, Runtime
-from tests.support import Sleeps
+from okrsync.sdk.connector import Reading, RenderContext
+from okrsync.testing.harness import Harness
+from tests.support import NOW, Sleeps
 
 T = TypeVar("T")
 TODAY = date(2026, 11, 15)
+HARNESS = Harness(CONNECTOR, RenderContext(Cycle.model_validate("2026-Q4"), NOW), "sf")
 PASSWORD_LOGIN = {
     "username": DEMO_USERNAME,
     "password": DEMO_PASSWORD,
@@ -107,15 +109,7 @@ def use(
     fn: Callable[[SalesforceConnection], Awaitable[T]],
     sleeps: Sleeps | None = None,
 ) -> T:
-    async def run() -> T:
-        connection = CONNECTOR.open(config, Runtime(sleep=sleeps or Sleeps()))
-        assert isinstance(connection, SalesforceConnection)
-        try:
-            return await fn(connection)
-        finally:
-            await connection.aclose()
-
-    return asyncio.run(run())
+    return HARNESS.use(config, fn, sleeps)  # type: ignore[arg-type]
 
 
 def measure(

@@ -36,6 +36,11 @@ _WINDOW = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a 
 @cache
 def demo_key() -> tuple[str, bytes]:
     """(private key PEM, public key PEM) of the demo service account, made once per process."""
+    return new_key()
+
+
+def new_key() -> tuple[str, bytes]:
+    """A fresh (private key PEM, public key PEM): a key Google knows only if it is added."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(
         serialization.Encoding.PEM,

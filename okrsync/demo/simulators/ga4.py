@@ -34,6 +34,7 @@ from okrsync.demo.simulators._ga4_oauth import (
     check_grant,
     demo_key,
     new_access_token,
+    new_key,
     token_response,
 )
 from okrsync.demo.simulators._ga4_report import (
@@ -270,5 +271,6 @@ __all__ = [
     "Ga4Simulator",
     "demo",
     "demo_key",
+    "new_key",
     "start_demo",
 ]
