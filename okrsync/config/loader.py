@@ -578,11 +578,20 @@ def _lint(
     out: _Collector,
     docs: list[tuple[YamlDocument, MappingFile]],
 ) -> None:
+    aligned = {o.parent for o in objectives if o.parent}  # ids that have children
     for doc, mapping in docs:
         for i, obj in enumerate(mapping.objectives):
             loc: list[str | int] = ["objectives", i]
             n = len(obj.key_results)
-            if n == 0:
+            if n == 0 and obj.rollup == "children" and obj.id in aligned:
+                pass  # measured by its children: the usual company objective
+            elif n == 0 and obj.id in aligned:
+                message = (
+                    f"objective {obj.id!r} has no key results; to measure it by the objectives"
+                    " aligned to it, set rollup: children"
+                )
+                out.add(doc, loc, message, severity="warning")
+            elif n == 0:
                 out.add(doc, loc, f"objective {obj.id!r} has no key results", severity="warning")
             elif n < MIN_KRS or n > MAX_KRS:
                 out.add(

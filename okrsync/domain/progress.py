@@ -199,11 +199,15 @@ def objective_status(
     *,
     cycle_over: bool = False,
 ) -> Status:
-    """Status of an objective from its rolled-up progress and its KRs' statuses.
+    """Status of an objective from its rolled-up progress and the statuses of what it rolls up.
 
-    ``done`` needs every key result done: a maintain guard rail holding at 1.0
-    makes progress 100% but is never finished before the cycle is.
+    ``kr_statuses`` are its key results' and, with ``rollup: children``, its
+    aligned children's. ``done`` needs every one of them done: a maintain
+    guard rail holding at 1.0 makes progress 100% but is never finished
+    before the cycle is. Nothing to roll up at all is ``stale``.
     """
+    if not kr_statuses:
+        return "stale"
     if all(s in ("stale", "error") for s in kr_statuses):
         return "error" if "error" in kr_statuses else "stale"
     if all(s == "done" for s in kr_statuses):

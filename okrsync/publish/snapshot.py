@@ -87,6 +87,28 @@ def build(
         )
 
     progress = pm.rollup(config.objectives, {k: v.progress for k, v in kr_views.items()})
+    children: dict[str, list[Objective]] = {o.id: [] for o in config.objectives}
+    for obj in config.objectives:
+        parent = _parent_objective(config, obj)
+        if parent is not None:
+            children[parent].append(obj)
+    statuses: dict[str, pm.Status] = {}
+
+    def status_of(obj: Objective) -> pm.Status:
+        """Its key results' statuses and, rolling up children, theirs (rollup found no cycle)."""
+        if obj.id not in statuses:
+            parts = [kr_views[kr.id].status for kr in obj.key_results if kr.id in kr_views]
+            if obj.rollup == "children":
+                parts += [status_of(child) for child in children[obj.id]]
+            cycle = config.cycles[obj.id]
+            statuses[obj.id] = pm.objective_status(
+                progress.get(obj.id),
+                pm.expected_progress(cycle, now),
+                parts,
+                cycle_over=cycle.is_over(now),
+            )
+        return statuses[obj.id]
+
     views: dict[str, ObjectiveView] = {}
     for obj in config.objectives:
         cycle = config.cycles[obj.id]
@@ -103,16 +125,12 @@ def build(
             parent=obj.parent,
             progress=progress.get(obj.id),
             expected=expected,
-            status=pm.objective_status(
-                progress.get(obj.id), expected, [k.status for k in krs], cycle_over=over
-            ),
+            status=status_of(obj),
             grade=pm.grade(obj, progress.get(obj.id)) if over else None,
             key_results=krs,
         )
-    for obj in config.objectives:
-        parent = _parent_objective(config, obj)
-        if parent is not None:
-            views[parent].children.append(views[obj.id])
+    for parent, aligned in children.items():
+        views[parent].children.extend(views[child.id] for child in aligned)
     return [views[o.id] for o in config.objectives]
 
 
