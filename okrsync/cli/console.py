@@ -62,7 +62,8 @@ def _pct(x: float | None) -> str:
 
 
 def status_table(views: list[ObjectiveView], now: datetime) -> Table:
-    cycles = ", ".join(sorted({v.cycle for v in views}))
+    over = {v.cycle for v in views if v.grade is not None}  # graded: the cycle has ended
+    cycles = ", ".join(f"{c} (over)" if c in over else c for c in sorted({v.cycle for v in views}))
     table = Table(
         title=f"OKRs {cycles} as of {now:%Y-%m-%d %H:%M} UTC",
         title_justify="left",

@@ -61,6 +61,14 @@ class Cycle(BaseModel):
     def is_over(self, now: datetime) -> bool:
         return now >= self.end_at
 
+    def as_of(self, now: datetime) -> datetime:
+        """What a query about this cycle is measured as of: ``now``, or its last second once over.
+
+        "Sign-ups this quarter" must stop counting when the quarter does, and a
+        finished cycle's score must stop moving.
+        """
+        return min(now, self.end_at - timedelta(seconds=1))
+
 
 def parse_cycle_name(text: str) -> dict[str, Any]:
     """``2026-Q4`` → ``{"name", "start", "end"}``; ValueError names the forms."""

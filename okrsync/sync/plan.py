@@ -52,6 +52,13 @@ def is_due(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
     return now - state.last_attempt_at >= entry.kr.refresh * DUE_FRACTION
 
 
+def has_final_value(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
+    """Its cycle is over and a good value was measured after the end (so as of the end)."""
+    end = entry.cycle.end_at
+    measured = state.measured_at if state is not None else None
+    return now >= end and measured is not None and measured >= end
+
+
 def make_plan(
     config: Config,
     states: Mapping[str, KrState],
@@ -69,13 +76,17 @@ def make_plan(
         if entry.source is None or entry.connection_type is None:
             skipped[kr_id] = "no source"
             continue
-        if not force and not is_due(entry, states.get(kr_id), now):
+        state = states.get(kr_id)
+        if not force and has_final_value(entry, state, now):
+            skipped[kr_id] = f"cycle {entry.cycle.name} is over and its final value is measured"
+            continue
+        if not force and not is_due(entry, state, now):
             skipped[kr_id] = f"not due (refresh {entry.kr.refresh})"
             continue
         for pair in entry.initiatives:
             initiatives.setdefault(pair, []).append(kr_id)
         connector = config.registry[entry.connection_type]
-        ctx = RenderContext(cycle=entry.cycle, as_of=now)
+        ctx = RenderContext(cycle=entry.cycle, as_of=entry.cycle.as_of(now))
         rendered = (
             connector.render(entry.source, ctx)
             if connector.render
@@ -88,4 +99,4 @@ def make_plan(
     return Plan(as_of=now, queries=queries, skipped=skipped, initiatives=initiatives)
 
 
-__all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "is_due", "make_plan"]
+__all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "has_final_value", "is_due", "make_plan"]
