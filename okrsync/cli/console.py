@@ -103,7 +103,8 @@ def status_table(views: list[ObjectiveView], now: datetime) -> Table:
             status.append(" held", style="yellow")
         target = "done" if kr.kind == "milestone" else format_value(kr.target, kr.unit)
         if kr.kind == "maintain":
-            target = f"≥ {target}" if kr.start is None else target
+            sign = "≤" if kr.direction == "at_most" else "≥"
+            target = f"{sign} {target}" if kr.start is None else target
         value = (
             ("yes" if kr.value else "no")
             if kr.kind == "milestone" and kr.value is not None

@@ -57,12 +57,14 @@ class KrView:
     last_error: str | None
     held_value: float | None
     initiatives: list[InitiativeView] = field(default_factory=list)
+    direction: str | None = None  # maintain: at_least (value ≥ target) or at_most (≤)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
             "type": self.kind,
+            "direction": self.direction,
             "value": self.value,
             "unit": self.unit,
             "start": self.start,

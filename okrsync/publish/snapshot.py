@@ -67,6 +67,7 @@ def build(
             title=kr.title,
             owner=kr.owner,
             kind=kr.kind,
+            direction=kr.direction,
             unit=kr.unit,
             value=value,
             start=kr.start,

@@ -90,3 +90,45 @@ def test_validate_suggests_rollup_children_for_an_empty_objective_with_children(
         "objective 'company' has no key results; to measure it by the objectives aligned to it,"
         " set rollup: children"
     ) in warnings
+
+
+def test_a_maintain_at_most_target_is_shown_with_at_most(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    from okrsync.cli.console import status_table
+
+    guard = """- id: latency
+  title: p95 latency stays low
+  type: maintain
+  direction: at_most
+  target: 300
+  source:
+    connection: stats
+    path: /api/v1/metrics/p95
+    value: $.data.value
+- id: uptime
+  title: uptime stays high
+  type: maintain
+  target: 99.5
+  source:
+    connection: stats
+    path: /api/v1/metrics/uptime
+    value: $.data.value
+"""
+    files = {
+        "connections.yaml": connections_yaml("http://127.0.0.1:9"),
+        "okrs.yaml": mapping([objective_yaml("ops", [guard])]),
+    }
+    config = load(write(tmp_path, files))
+    views = snapshot.build(config, {"latency": state("latency", 250)}, NOW)
+    console = Console(width=200, record=True)
+    console.print(status_table(views, NOW))
+    rows = {
+        line.split("•")[1].split()[0]: line
+        for line in console.export_text().splitlines()
+        if "•" in line
+    }
+    assert "≤ 300" in rows["latency"]
+    assert "≥" not in rows["latency"]
+    assert "≥ 99.5" in rows["uptime"]
+    assert views[0].key_results[0].to_json()["direction"] == "at_most"
