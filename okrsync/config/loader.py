@@ -24,7 +24,7 @@ from okrsync.domain.cycle import Cycle
 from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
 from okrsync.errors import ConfigError, Problem
 from okrsync.sdk.connector import ConnectionSettings, SourceBase
-from okrsync.sdk.placeholders import PLACEHOLDERS, find_placeholders
+from okrsync.sdk.placeholders import PLACEHOLDERS, find_placeholders, find_unclosed
 from okrsync.sdk.publisher import PublisherSettings
 from okrsync.sdk.redaction import REDACTOR, Redactor
 
@@ -168,7 +168,10 @@ class _Collector:
             if err["type"] == "extra_forbidden":
                 name = str(err["loc"][-1])
                 message = f"unknown field {name!r}"
-                if close := difflib.get_close_matches(name, list(vocabulary), n=1):
+                close = difflib.get_close_matches(name, list(vocabulary), n=1)
+                if close and close[0] == name and name in _BELONGS:  # right word, wrong place
+                    message += f" here; it belongs on {_BELONGS[name]}"
+                elif close and close[0] != name:
                     message += f"; did you mean {close[0]!r}?"
             elif err["type"] == "missing":
                 message = f"missing required field {err['loc'][-1]!r}"
@@ -193,6 +196,12 @@ def _fields(*models: type[BaseModel]) -> set[str]:
 
 
 _MAPPING_WORDS = _fields(MappingFile, Objective, KeyResult, Initiative, Cycle)
+_LEVELS = (("the file", MappingFile), ("an objective", Objective), ("a key result", KeyResult))
+# A field name → where it is allowed, for "unknown field 'cycle' here; it belongs on …".
+_BELONGS = {
+    name: " or ".join(label for label, model in _LEVELS if name in model.model_fields)
+    for name in _fields(MappingFile, Objective, KeyResult)
+}
 
 
 def check(
@@ -219,7 +228,7 @@ def check(
     publishers = PublisherRegistry.default() if publishers is None else publishers
     outlets = _load_connections(directory, registry, publishers, out, environ, redactor, secrets)
     types = outlets.types
-    docs: list[tuple[YamlDocument, MappingFile]] = []
+    docs: list[_Parsed] = []
     files = sorted(
         p
         for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
@@ -235,14 +244,19 @@ def check(
         digest.update(path.name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
         try:
             # The models are what the rest reads; the raw dicts go now, not after every file.
-            docs.append((replace(doc, data=None), MappingFile.model_validate(doc.data)))
+            docs.append(
+                _Parsed.whole(replace(doc, data=None), MappingFile.model_validate(doc.data))
+            )
         except ValidationError as exc:
             out.pydantic(doc, exc, vocabulary=_MAPPING_WORDS)
+            salvaged = _salvage(replace(doc, data=None), doc.data, exc)
+            if salvaged is not None:  # the rest of the file is still cross-checked
+                docs.append(salvaged)
 
     objectives, krs, cycles = _cross_check(docs, types, registry, out)
     if out.errors:
         return None, out.problems
-    _lint(objectives, krs, out, docs)
+    _lint(objectives, krs, out, [(p.doc, p.mapping) for p in docs])
     config = Config(
         directory=directory,
         objectives=objectives,
@@ -428,8 +442,75 @@ def _expand_all(
         return None, [(at, str(exc))]
 
 
+@dataclass(frozen=True)
+class _Parsed:
+    """A mapping file's models and, for a file with errors, where each kept item was in it."""
+
+    doc: YamlDocument
+    mapping: MappingFile
+    objective_at: list[int]  # the file's index of each kept objective
+    kr_at: list[list[int]]  # per kept objective, the file's index of each kept key result
+    dropped: frozenset[str] = frozenset()  # ids left out for their own errors
+
+    @classmethod
+    def whole(cls, doc: YamlDocument, mapping: MappingFile) -> _Parsed:
+        at = [list(range(len(o.key_results))) for o in mapping.objectives]
+        return cls(doc, mapping, list(range(len(mapping.objectives))), at)
+
+
+def _salvage(doc: YamlDocument, data: Any, exc: ValidationError) -> _Parsed | None:
+    """The objectives and key results of a failing file that are valid on their own.
+
+    So one ``validate`` shows every problem: an unknown connection or parent in
+    the same file as a typo is reported in the same run. The ids of what was
+    left out are kept, so nothing aligned to them is called missing. None when
+    the file itself (its cycle, its shape) is wrong.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("objectives"), list):
+        return None
+    bad_objectives: set[int] = set()
+    bad_krs: dict[int, set[int]] = {}
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = err["loc"]
+        if len(loc) < 2 or loc[0] != "objectives" or not isinstance(loc[1], int):
+            if err["type"] == "extra_forbidden" and len(loc) == 1:
+                continue  # an unknown top-level field: the rest still reads
+            return None
+        if len(loc) >= 4 and loc[2] == "key_results" and isinstance(loc[3], int):
+            bad_krs.setdefault(loc[1], set()).add(loc[3])
+        else:
+            bad_objectives.add(loc[1])
+    kept: list[Any] = []
+    objective_at: list[int] = []
+    kr_at: list[list[int]] = []
+    dropped: set[str] = set()
+    for i, raw in enumerate(data["objectives"]):
+        raw_krs = raw.get("key_results") if isinstance(raw, dict) else None
+        items = raw_krs if isinstance(raw_krs, list) else []
+        if i in bad_objectives or not isinstance(raw, dict):
+            dropped |= _ids([raw, *items])
+            continue
+        keep = [j for j in range(len(items)) if j not in bad_krs.get(i, set())]
+        dropped |= _ids([items[j] for j in range(len(items)) if j not in keep])
+        kept.append({**raw, "key_results": [items[j] for j in keep]})
+        objective_at.append(i)
+        kr_at.append(keep)
+    top = {k: v for k, v in data.items() if k in MappingFile.model_fields}
+    try:
+        mapping = MappingFile.model_validate({**top, "objectives": kept})
+    except ValidationError:
+        return None
+    return _Parsed(doc, mapping, objective_at, kr_at, frozenset(dropped))
+
+
+def _ids(items: list[Any]) -> set[str]:
+    return {
+        item["id"] for item in items if isinstance(item, dict) and isinstance(item.get("id"), str)
+    }
+
+
 def _cross_check(
-    docs: list[tuple[YamlDocument, MappingFile]],
+    docs: list[_Parsed],
     types: dict[str, str],
     registry: Registry,
     out: _Collector,
@@ -451,8 +532,12 @@ def _cross_check(
         seen[id_] = (doc, loc)
         return True
 
-    for doc, mapping in docs:
-        for i, obj in enumerate(mapping.objectives):
+    dropped: set[str] = set()
+    for parsed in docs:
+        doc, mapping = parsed.doc, parsed.mapping
+        dropped |= parsed.dropped
+        for k, obj in enumerate(mapping.objectives):
+            i = parsed.objective_at[k]
             oloc: list[str | int] = ["objectives", i]
             if not claim(doc, oloc, obj.id):
                 continue
@@ -460,7 +545,8 @@ def _cross_check(
             cycles[obj.id] = obj.cycle or mapping.cycle
             if obj.parent is not None:
                 parents.append((doc, i, obj))
-            for j, kr in enumerate(obj.key_results):
+            for m, kr in enumerate(obj.key_results):
+                j = parsed.kr_at[k][m]
                 kloc: list[str | int] = [*oloc, "key_results", j]
                 if not claim(doc, kloc, kr.id):
                     continue
@@ -476,6 +562,8 @@ def _cross_check(
     for doc, i, obj in parents:
         assert obj.parent is not None
         target = owner_of.get(obj.parent, obj.parent)
+        if obj.parent in dropped:  # defined, with errors of its own (reported above)
+            continue
         if obj.parent not in objective_ids and obj.parent not in owner_of:
             hint = difflib.get_close_matches(obj.parent, [*objective_ids, *owner_of], n=1)
             more = f"; did you mean {hint[0]!r}?" if hint else ""
@@ -507,6 +595,13 @@ def _check_source(
     if kr.source is None:
         return None, None
     sloc = [*loc, "source"]
+    unknown = find_placeholders(kr.source) - set(PLACEHOLDERS)
+    for placeholder in sorted(unknown):
+        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
+        out.add(doc, sloc, f"unknown placeholder {{{placeholder}}}; allowed: {allowed}")
+    for placeholder in sorted(find_unclosed(kr.source)):
+        out.add(doc, sloc, f"placeholder {{{placeholder} is not closed: write {{{placeholder}}}")
+        unknown.add(placeholder)
     name = kr.source.get("connection")
     if not isinstance(name, str):
         out.add(doc, [*sloc, "connection"], "missing required field 'connection'", keep_field=True)
@@ -517,10 +612,6 @@ def _check_source(
         known = ", ".join(sorted(types)) or f"none: add {CONNECTIONS_FILE}"
         out.add(doc, [*sloc, "connection"], f"unknown connection {name!r}{more} (defined: {known})")
         return None, None
-    unknown = find_placeholders(kr.source) - set(PLACEHOLDERS)
-    for placeholder in sorted(unknown):
-        allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
-        out.add(doc, sloc, f"unknown placeholder {{{placeholder}}}; allowed: {allowed}")
     connector = registry[types[name]]
     try:
         source = connector.source_model.model_validate(kr.source)

@@ -158,7 +158,8 @@ class KeyResult(Frozen):
                 raise ValueError("an increase/decrease key result needs both start and target")
             if self.start == self.target:
                 raise ValueError(
-                    f"start equals target ({self.start:g}): progress would be undefined"
+                    f"start equals target ({self.start:g}): progress would be undefined; "
+                    "for a value that must hold, use type: maintain with a target"
                 )
             derived = "increase" if self.target > self.start else "decrease"
             if kind is not None and kind != derived:

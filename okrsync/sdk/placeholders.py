@@ -21,15 +21,28 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
 M = TypeVar("M", bound=SourceBase)
 
 
+# A placeholder's name after "{" with no "}" right after it: "{cycle.start AND …".
+_UNCLOSED = re.compile(r"\{((?:cycle\.[A-Za-z_]+|as_of))\b(?!\})")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Mapping):
+        return [s for v in value.values() for s in _strings(v)]
+    if isinstance(value, list | tuple):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
 def find_placeholders(value: Any) -> set[str]:
     """Every placeholder name used in the strings of a nested structure."""
-    if isinstance(value, str):
-        return set(_PLACEHOLDER.findall(value))
-    if isinstance(value, Mapping):
-        return set().union(*(find_placeholders(v) for v in value.values()))
-    if isinstance(value, list | tuple):
-        return set().union(*(find_placeholders(v) for v in value))
-    return set()
+    return {name for text in _strings(value) for name in _PLACEHOLDER.findall(text)}
+
+
+def find_unclosed(value: Any) -> set[str]:
+    """Placeholders opened and never closed (``{cycle.start``): they would go out as written."""
+    return {name for text in _strings(value) for name in _UNCLOSED.findall(text)}
 
 
 def iso_values(ctx: RenderContext) -> dict[str, str]:
@@ -62,4 +75,11 @@ def render_source(
     return type(source).model_validate({"connection": source.connection, **rendered})
 
 
-__all__ = ["PLACEHOLDERS", "fill", "find_placeholders", "iso_values", "render_source"]
+__all__ = [
+    "PLACEHOLDERS",
+    "fill",
+    "find_placeholders",
+    "find_unclosed",
+    "iso_values",
+    "render_source",
+]

@@ -454,3 +454,92 @@ def test_initiatives_name_any_connector_that_reports_them(
         assert config.krs["k"].initiatives == (resolved,)
     else:
         assert any(message in m for m in found), found
+
+
+ONE_FILE_MANY_PROBLEMS = """version: 1
+cycle: 2026-Q4
+objectives:
+  - id: team
+    title: Team objective
+    owner: o@example.com
+    parent: compnay
+    key_results:
+      - id: typo
+        title: A typo'd field
+        start: 0
+        target: 10
+        ownr: o@example.com
+        source: {connection: stats, path: /a, value: $.v}
+      - id: flat
+        title: Start equals target
+        start: 5
+        target: 5
+        source: {connection: stats, path: /b, value: $.v}
+      - id: slow
+        title: A bad refresh
+        start: 0
+        target: 10
+        refresh: sometimes
+        source: {connection: stats, path: /c, value: $.v}
+      - id: wrong-conn
+        title: An unknown connection
+        start: 0
+        target: 10
+        source: {connection: statz, path: /d, value: $.v}
+      - id: placeholder
+        title: An unknown placeholder
+        start: 0
+        target: 10
+        source: {connection: stats, path: "/e?from={cycle.begin}", value: $.v}
+      - id: unclosed
+        title: An unclosed placeholder
+        start: 0
+        target: 10
+        source: {connection: stats, path: "/f?from={cycle.start&to=x", value: $.v}
+      - id: wrong-place
+        title: A cycle on a key result
+        start: 0
+        target: 10
+        cycle: 2026-Q4
+        source: {connection: stats, path: /g, value: $.v}
+"""
+
+
+def test_one_run_reports_every_problem_of_a_file(tmp_path: Path) -> None:
+    directory = write(tmp_path, {"connections.yaml": CONN, "team.yaml": ONE_FILE_MANY_PROBLEMS})
+    found = {(p.line, p.message) for p in errors(directory)}
+    messages = [m for _, m in found]
+    lines = ONE_FILE_MANY_PROBLEMS.splitlines()
+
+    def line(needle: str) -> int:
+        return next(n for n, text in enumerate(lines, start=1) if needle in text)
+
+    assert (line("ownr:"), "unknown field 'ownr'; did you mean 'owner'?") in found
+    flat = [m for m in messages if m.startswith("start equals target (5)")]
+    assert flat == [
+        "start equals target (5): progress would be undefined; "
+        "for a value that must hold, use type: maintain with a target"
+    ]
+    assert (
+        line("refresh: sometimes"),
+        "invalid duration 'sometimes': write a number and a unit, like 30s, 15m, 1h, 1d",
+    ) in found
+    assert any(m.startswith("unknown connection 'statz'; did you mean 'stats'?") for m in messages)
+    assert (line("parent: compnay"), "parent 'compnay' does not exist") in found
+    assert any(m.startswith("unknown placeholder {cycle.begin}") for m in messages)
+    assert any(
+        m == "placeholder {cycle.start is not closed: write {cycle.start}" for m in messages
+    ), messages
+    assert (
+        line("        cycle: 2026-Q4"),
+        "unknown field 'cycle' here; it belongs on the file or an objective",
+    ) in found
+
+
+def test_a_parent_with_errors_of_its_own_is_not_called_missing(tmp_path: Path) -> None:
+    parent = objective_yaml("company", [kr_yaml("c-kr", "m", start=5, target=5)])
+    child = objective_yaml("team", [kr_yaml("t-kr", "m")], parent="c-kr")
+    directory = write(tmp_path, {"connections.yaml": CONN, "okrs.yaml": mapping([parent, child])})
+    messages = [p.message for p in errors(directory)]
+    assert len(messages) == 1, messages
+    assert messages[0].startswith("start equals target (5)")
