@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -229,11 +230,12 @@ def check(
     outlets = _load_connections(directory, registry, publishers, out, environ, redactor, secrets)
     types = outlets.types
     docs: list[_Parsed] = []
-    files = sorted(
-        p
-        for p in [*directory.glob("*.yaml"), *directory.glob("*.yml")]
-        if p.name != CONNECTIONS_FILE
-    )
+    files = _mapping_files(directory)
+    for path in files:
+        if path.name == CONNECTIONS_FILE:  # a team folder's own connections would be ignored
+            where = f"{CONNECTIONS_FILE} belongs at the top of the mappings directory, not in"
+            out.add(None, (), f"{where} {path.parent.relative_to(directory)}/", file=str(path))
+    files = [p for p in files if p.name != CONNECTIONS_FILE]
     if not files:
         out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
     digest = hashlib.sha256()
@@ -241,7 +243,8 @@ def check(
         doc = _parse(path, out)  # reads no more than the size limit, then stops
         if doc is None:
             continue
-        digest.update(path.name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
+        name = path.relative_to(directory).as_posix()
+        digest.update(name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
         try:
             # The models are what the rest reads; the raw dicts go now, not after every file.
             docs.append(
@@ -300,6 +303,26 @@ def load(
     if config is None:
         raise ConfigError([p for p in problems if p.severity == "error"])
     return config
+
+
+def _mapping_files(directory: Path) -> list[Path]:
+    """Every ``*.yaml``/``*.yml`` below ``directory`` (one folder per team is common), sorted.
+
+    Hidden folders are skipped: ``.git``, and the ``..data`` and
+    ``..2026_…`` folders behind a Kubernetes ConfigMap mount, which hold the
+    same files again. The top-level ``connections.yaml`` is the only one
+    that is not a mapping file.
+    """
+    found: list[Path] = []
+    for root, folders, names in os.walk(directory):  # symlinked folders: not followed (loops)
+        folders[:] = sorted(f for f in folders if not f.startswith("."))
+        here = Path(root)
+        for name in names:
+            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+                path = here / name
+                if not (here == directory and name == CONNECTIONS_FILE):
+                    found.append(path)
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 
 def _parse(path: Path, out: _Collector) -> YamlDocument | None:

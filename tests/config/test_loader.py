@@ -543,3 +543,35 @@ def test_a_parent_with_errors_of_its_own_is_not_called_missing(tmp_path: Path) -
     messages = [p.message for p in errors(directory)]
     assert len(messages) == 1, messages
     assert messages[0].startswith("start equals target (5)")
+
+
+def test_mapping_files_in_team_folders_are_loaded(tmp_path: Path) -> None:
+    sales = mapping([objective_yaml("sales", [kr_yaml("s-kr", "m")])])
+    support = mapping([objective_yaml("support", [kr_yaml("t-kr", "m")], parent="sales")])
+    files = {"connections.yaml": CONN, "sales/q4.yaml": sales, "support/deep/q4.yml": support}
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    # A Kubernetes ConfigMap mount keeps the same files again in hidden folders; git its own.
+    for hidden in ("..2026_12_03_10_00_00.123/q4.yaml", ".git/q4.yaml"):
+        (tmp_path / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / hidden).write_text(sales, encoding="utf-8")
+    config = load(tmp_path)
+    assert sorted(config.krs) == ["s-kr", "t-kr"]
+    assert config.krs["t-kr"].file == str(tmp_path / "support/deep/q4.yml")
+
+
+def test_a_connections_file_in_a_team_folder_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "sales").mkdir()
+    (tmp_path / "sales" / "connections.yaml").write_text(CONN, encoding="utf-8")
+    write(
+        tmp_path,
+        {
+            "connections.yaml": CONN,
+            "okrs.yaml": mapping([objective_yaml("o", [kr_yaml("k", "m")])]),
+        },
+    )
+    messages = [p.message for p in errors(tmp_path)]
+    assert messages == [
+        "connections.yaml belongs at the top of the mappings directory, not in sales/"
+    ]
