@@ -97,10 +97,10 @@ def _main(
     configure(fmt, settings.log_level)  # type: ignore[arg-type]
 
 
-def _load(mappings: Path | None, *, secrets: bool = True) -> loader.Config:
+def _load(mappings: Path | None, *, secrets: loader.SecretMode = "per_connection") -> loader.Config:
     """The checked config, or exit 2 listing every problem.
 
-    Read-only commands pass ``secrets=False``: they need no credentials.
+    Read-only commands pass ``secrets="skip"``: they need no credentials.
     """
     directory = mappings or _settings().mappings
     try:
@@ -162,10 +162,19 @@ def _store(
 def validate(
     directory: Annotated[Path | None, typer.Argument(help="Mappings directory.")] = None,
     mappings: MappingsOpt = None,
+    require_secrets: Annotated[
+        bool,
+        typer.Option(
+            "--require-secrets",
+            help="A secret that is not set is an error (the deploy-time check); "
+            "by default a warning, so pull-request CI needs no vendor tokens.",
+        ),
+    ] = False,
 ) -> None:
     """Check mappings and connections: file:line:col errors and lint warnings."""
     target = directory or mappings or _settings().mappings
-    config, found = loader.check(target, Registry.default())
+    mode: loader.SecretMode = "required" if require_secrets else "per_connection"
+    config, found = loader.check(target, Registry.default(), secrets=mode)
     out = console.make_console()
     console.problems(out, found)
     errors = sum(p.severity == "error" for p in found)
@@ -263,7 +272,7 @@ def status_cmd(
     mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
 ) -> None:
     """The OKR tree: progress, expected progress, status, last value, freshness."""
-    config = _load(mappings, secrets=False)
+    config = _load(mappings, secrets="skip")
     now = datetime.now(UTC)
     with _store(store, read_only=True) as st:
         views = _views(config, st, now)
@@ -296,7 +305,7 @@ def explain(
     as_json: JsonOpt = False,
 ) -> None:
     """Where a number came from: connection, rendered query, raw answer, time, history."""
-    config = _load(mappings, secrets=False)
+    config = _load(mappings, secrets="skip")
     entry = _entry(config, kr)
     with _store(store, read_only=True) as st:
         state = st.state(kr)
@@ -317,7 +326,7 @@ def history(
     as_json: JsonOpt = False,
 ) -> None:
     """The measured values of a key result over time."""
-    config = _load(mappings, secrets=False)
+    config = _load(mappings, secrets="skip")
     entry = _entry(config, kr)
     with _store(store, read_only=True) as st:
         points = st.history(kr, limit=limit)

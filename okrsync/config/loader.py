@@ -63,6 +63,8 @@ class Config:
     destinations: dict[str, PublisherSettings] = field(default_factory=dict)  # OKR tools
     channels: dict[str, PublisherSettings] = field(default_factory=dict)  # chat, webhooks
     publishers: PublisherRegistry = field(default_factory=lambda: PublisherRegistry({}))
+    # Connections whose secrets are not set → why: their key results fail, the rest sync.
+    unavailable: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,9 @@ class _Collector:
         return [p for p in self._found if isinstance(p, Problem) and p.severity == "error"]
 
 
+SecretMode = Literal["per_connection", "required", "skip"]
+
+
 def _severity(text: str) -> Literal["error", "warning"]:
     return "warning" if text == "warning" else "error"
 
@@ -212,13 +217,16 @@ def check(
     publishers: PublisherRegistry | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
-    secrets: bool = True,
+    secrets: SecretMode = "per_connection",
     locate_warnings: bool = True,
 ) -> tuple[Config | None, list[Problem]]:
     """Everything :func:`load` finds, errors and warnings; a Config only when error-free.
 
-    ``secrets=False`` is for read-only commands (status, explain, history): a
-    connection whose secrets are not set is kept with its type only, no error.
+    ``secrets`` says what a secret that is not set means: ``"per_connection"``
+    (sync, run, validate) a warning, and that connection's key results fail
+    while the rest sync; ``"required"`` (``validate --require-secrets``, the
+    deploy-time check) an error; ``"skip"`` (status, explain, history: they
+    need no credentials) nothing, the connection kept with its type only.
     ``locate_warnings=False`` leaves warnings without line:col (errors always have it).
     """
     out = _Collector(redactor)
@@ -271,6 +279,7 @@ def check(
         destinations=outlets.destinations,
         channels=outlets.channels,
         publishers=publishers,
+        unavailable=outlets.unavailable,
     )
     problems = out.collected(locate_warnings=locate_warnings)
     config.warnings.extend(p for p in problems if p.severity == "warning")
@@ -284,7 +293,7 @@ def load(
     publishers: PublisherRegistry | None = None,
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
-    secrets: bool = True,
+    secrets: SecretMode = "per_connection",
 ) -> Config:
     """A checked Config; :class:`ConfigError` lists every error at once.
 
@@ -350,7 +359,7 @@ def _load_connections(
     out: _Collector,
     environ: Mapping[str, str] | None,
     redactor: Redactor,
-    secrets: bool,
+    secrets: SecretMode,
 ) -> _Outlets:
     """``connections.yaml``: its connections, and the destinations and channels publishers serve."""
     found = _Outlets()
@@ -374,6 +383,8 @@ def _load_connections(
         settings = named.settings(["connections", name], raw, connector.settings_model)
         if settings is not None:
             found.connections[name] = settings
+        if named.missing is not None:
+            found.unavailable[name] = named.missing
     for section, entries in (("destinations", parsed.destinations), ("channels", parsed.channels)):
         for name, raw in entries.items():
             loc: list[str | int] = [section, name]
@@ -385,7 +396,7 @@ def _load_connections(
                     doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
                 )
                 continue
-            outlet = named.settings(loc, raw, publisher.settings_model)
+            outlet = named.settings(loc, raw, publisher.settings_model, strict=True)
             if outlet is not None:
                 found.outlets(section)[name] = outlet
     return found
@@ -395,6 +406,7 @@ def _load_connections(
 class _Outlets:
     connections: dict[str, ConnectionSettings] = field(default_factory=dict)
     types: dict[str, str] = field(default_factory=dict)  # also for settings that failed: no echoes
+    unavailable: dict[str, str] = field(default_factory=dict)  # connection → missing secret
     destinations: dict[str, PublisherSettings] = field(default_factory=dict)
     channels: dict[str, PublisherSettings] = field(default_factory=dict)
 
@@ -410,7 +422,8 @@ class _Named:
     out: _Collector
     environ: Mapping[str, str] | None
     redactor: Redactor
-    secrets: bool
+    secrets: SecretMode
+    missing: str | None = None  # the last entry's first missing secret (per_connection mode)
 
     def plugin(
         self, loc: list[str | int], raw: dict[str, Any], plugins: Mapping[str, P]
@@ -425,15 +438,25 @@ class _Named:
             self.out.add(self.doc, [*loc, "type"], str(exc))
             return None
 
-    def settings(self, loc: list[str | int], raw: dict[str, Any], model: type[S]) -> S | None:
+    def settings(
+        self, loc: list[str | int], raw: dict[str, Any], model: type[S], *, strict: bool = False
+    ) -> S | None:
+        """The entry's settings; ``strict``: a missing secret is an error whatever the mode."""
+        self.missing = None
         expanded, failures = _expand_all(raw, self.redactor, self.environ)
         if failures:
-            for sub, message in failures if self.secrets else []:
-                self.out.add(self.doc, [*loc, *sub], message)
-            if not self.secrets:  # read-only use: the type is all that is needed
-                plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
-                return model.model_construct(**plain)
-            return None
+            mode = "required" if strict and self.secrets == "per_connection" else self.secrets
+            if mode == "required":
+                for sub, message in failures:
+                    self.out.add(self.doc, [*loc, *sub], message)
+                return None
+            if mode == "per_connection":  # this connection fails alone, at sync time
+                self.missing = failures[0][1]
+                for sub, message in failures:
+                    warning = f"{message}: its key results fail until it is set"
+                    self.out.add(self.doc, [*loc, *sub], warning, severity="warning")
+            plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
+            return model.model_construct(**plain)
         try:
             return model.model_validate(expanded)
         except ValidationError as exc:
@@ -728,4 +751,4 @@ def _lint(
                     )
 
 
-__all__ = ["CONNECTIONS_FILE", "Config", "KrEntry", "check", "load"]
+__all__ = ["CONNECTIONS_FILE", "Config", "KrEntry", "SecretMode", "check", "load"]

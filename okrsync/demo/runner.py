@@ -51,7 +51,7 @@ def _span(config: loader.Config) -> Span:
 def simulated(directory: Path) -> Iterator[loader.Config]:
     """The checked config with every simulated connection pointed at a running simulator."""
     registry = Registry.default()
-    plain = loader.load(directory, registry, secrets=False)
+    plain = loader.load(directory, registry, secrets="skip")
     wanted = {s.type for s in plain.connections.values()}
     with ExitStack() as stack:
         running: dict[str, Simulated] = {}

@@ -19,7 +19,7 @@ import structlog
 from aiolimiter import AsyncLimiter
 
 from okrsync.config.loader import Config
-from okrsync.errors import MeasureError, QueryError
+from okrsync.errors import AuthError, MeasureError, QueryError
 from okrsync.sdk.connector import (
     BatchConnection,
     Connection,
@@ -79,6 +79,8 @@ async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
             issues = initiatives_by_connection.get(name, [])
             settings = config.connections[name]
             try:
+                if name in config.unavailable:  # a secret is not set: only its own queries fail
+                    raise AuthError(f"not configured: {config.unavailable[name]}")
                 connection: Connection = config.registry[settings.type].open(settings, runtime)
             except MeasureError as exc:
                 for key in keys:

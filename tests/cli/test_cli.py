@@ -323,3 +323,48 @@ def test_status_never_migrates_an_old_store(tmp_path: Path, mappings: Path) -> N
     assert "schema at revision 0002" in out
     code, _, err = run("status", "--mappings", str(mappings), "--store", url)
     assert code == 0, err
+
+
+def test_a_missing_secret_fails_only_its_own_key_results(
+    tmp_path: Path, sim: StatsSimulator
+) -> None:
+    """A real `okrsync sync`: one connection lacks its secret, the other's key results sync."""
+    other = "\n".join(
+        [
+            "  other:",
+            "    type: http",
+            f"    url: {sim.url}",
+            "    headers:",
+            "      Authorization: Bearer ${OTHER_TOKEN}",
+        ]
+    )
+    lonely = kr_yaml("lonely", "checkout_steps", start=9, target=6).replace(
+        "connection: stats", "connection: other"
+    )
+    files = {
+        "connections.yaml": connections_yaml(sim.url) + other + "\n",
+        "okrs.yaml": mapping(
+            [objective_yaml("obj", [kr_yaml("tickets", "support_tickets_month"), lonely])]
+        ),
+    }
+    mappings = write(tmp_path / "mappings", files)
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    done = okrsync("sync", "--mappings", str(mappings), "--store", store, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "run 1: 1 ok, 1 failed" in done.stderr
+    shown = okrsync("status", "--json", "--mappings", str(mappings), "--store", store, cwd=tmp_path)
+    [obj] = json.loads(shown.stdout)["objectives"]
+    krs = {kr["id"]: kr for kr in obj["key_results"]}
+    assert krs["tickets"]["value"] is not None
+    assert krs["lonely"]["status"] == "error"
+    assert krs["lonely"]["error"] == (
+        "connection 'other': not configured: environment variable OTHER_TOKEN is not set"
+    )
+    assert [r.path for r in sim.requests] == ["/api/v1/metrics/support_tickets_month"]
+    checked = okrsync("validate", str(mappings), cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout  # a pull request's CI has no vendor tokens
+    assert "OTHER_TOKEN is not set: its key results fail until it is set" in checked.stdout
+    strict = okrsync("validate", "--require-secrets", str(mappings), cwd=tmp_path)
+    assert strict.returncode == 1
+    assert "error" in strict.stdout
+    assert "OTHER_TOKEN is not set" in strict.stdout

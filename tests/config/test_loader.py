@@ -161,15 +161,32 @@ def test_parent_cycles_are_rejected(tmp_path: Path) -> None:
     assert any("parent chain loops" in p.message for p in found), found
 
 
-def test_missing_secret_is_a_config_error_that_names_the_variable(tmp_path: Path) -> None:
+def test_a_missing_secret_is_a_warning_and_marks_only_its_connection(tmp_path: Path) -> None:
     write(
         tmp_path,
         {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
     )
-    [problem] = [p for p in check(tmp_path, env={}) if p.severity == "error"]
-    assert "TEST_STATS_TOKEN is not set" in problem.message
+    config, problems = loader.check(tmp_path, Registry.default(), environ={})
+    [problem] = [p for p in problems if "TEST_STATS_TOKEN" in p.message]
+    assert problem.severity == "warning"
+    assert problem.message == (
+        "environment variable TEST_STATS_TOKEN is not set: its key results fail until it is set"
+    )
     assert problem.file.endswith("connections.yaml")
     assert problem.line == 6
+    assert config is not None
+    assert config.unavailable == {"stats": "environment variable TEST_STATS_TOKEN is not set"}
+
+
+def test_missing_secret_is_a_config_error_when_required(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
+    )
+    config, problems = loader.check(tmp_path, Registry.default(), environ={}, secrets="required")
+    [problem] = [p for p in problems if p.severity == "error"]
+    assert "TEST_STATS_TOKEN is not set" in problem.message
+    assert (problem.line, config) == (6, None)
 
 
 def test_read_only_loading_needs_no_secrets(tmp_path: Path) -> None:
@@ -177,10 +194,11 @@ def test_read_only_loading_needs_no_secrets(tmp_path: Path) -> None:
         tmp_path,
         {"connections.yaml": CONN, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
     )
-    config = loader.load(tmp_path, Registry.default(), environ={}, secrets=False)
+    config = loader.load(tmp_path, Registry.default(), environ={}, secrets="skip")
     assert config.krs["k"].connection_type == "http"
+    assert config.unavailable == {}  # nothing will be measured: nothing is unavailable
     with pytest.raises(ConfigError):
-        loader.load(tmp_path, Registry.default(), environ={})
+        loader.load(tmp_path, Registry.default(), environ={}, secrets="required")
 
 
 def test_secret_from_a_mounted_file(tmp_path: Path) -> None:
@@ -206,7 +224,8 @@ def test_an_empty_secret_file_is_an_error_like_an_empty_variable(
         tmp_path / "m",
         {"connections.yaml": conn, "a.yaml": mapping([objective_yaml("o", [kr_yaml("k", "x")])])},
     )
-    [problem] = errors(tmp_path / "m")  # "Bearer " was sent before: issue #16.9b
+    _, problems = loader.check(tmp_path / "m", Registry.default(), secrets="required")
+    [problem] = problems  # "Bearer " was sent before: issue #16.9b
     assert f"secret file {secret} is empty" in problem.message
     assert (problem.file, problem.line) == (str(tmp_path / "m" / "connections.yaml"), 6)
 
