@@ -237,13 +237,34 @@ def sync(
     all_: _AllOpt = False,
     simulators: SimOpt = False,
 ) -> None:
-    """One sync run now: measure due key results, store them as one run."""
+    """One sync run now: measure due key results, store them as one run.
+
+    With ``--simulators`` the values are made up: they go only into a store
+    named with ``--store`` that holds no real runs, recorded as ``simulated``.
+    """
     settings = _settings()
+    if simulators and store is None:
+        typer.echo(
+            "sync --simulators stores made-up values: give it a store of its own with --store "
+            "(e.g. sqlite:///okrsync-simulated.db); the configured store is never used for them",
+            err=True,
+        )
+        raise typer.Exit(EXIT_CONFIG)
+    trigger = "simulated" if simulators else "sync"
     with _config(mappings, simulators) as config, _store(store) as st:
+        if simulators and (real := st.triggers() - {"simulated"}):
+            typer.echo(
+                f"{st.url} holds real runs ({', '.join(sorted(real))}): simulated values never "
+                "go into it; give --store a store of their own",
+                err=True,
+            )
+            raise typer.Exit(EXIT_CONFIG)
         lock = writer_lock(store or settings.store_url)
         try:
             result = asyncio.run(
-                sync_run.locked_sync(config, st, lock, wait=settings.lock_wait, force=all_)
+                sync_run.locked_sync(
+                    config, st, lock, wait=settings.lock_wait, force=all_, trigger=trigger
+                )
             )
         except sync_run.WriterBusy as exc:
             typer.echo(f"{exc}; waited {settings.lock_wait:g}s", err=True)

@@ -493,6 +493,12 @@ class Store:
         with self._connect() as conn:
             return [_run(row) for row in conn.execute(query).mappings()]
 
+    def triggers(self) -> set[str]:
+        """What started the stored runs (``sync``, ``run``, ``simulated`` …), each once."""
+        query = sa.select(runs_table.c.trigger).distinct()
+        with self._connect() as conn:
+            return {row[0] for row in conn.execute(query)}
+
     def last_run(self) -> RunRecord | None:
         latest = self.runs(limit=1)
         return latest[0] if latest else None

@@ -368,3 +368,35 @@ def test_a_missing_secret_fails_only_its_own_key_results(
     assert strict.returncode == 1
     assert "error" in strict.stdout
     assert "OTHER_TOKEN is not set" in strict.stdout
+
+
+def test_simulated_syncs_never_touch_a_real_store(tmp_path: Path, mappings: Path) -> None:
+    """Real processes: `sync --simulators` needs a store of its own, one with no real runs."""
+    real = tmp_path / "real.db"
+    env = {"OKRSYNC_STORE_URL": f"sqlite:///{real}"}
+    refused = okrsync("sync", "--simulators", "--mappings", str(EXAMPLES), cwd=tmp_path, **env)
+    assert refused.returncode == 2
+    assert "give it a store of its own with --store" in refused.stderr
+    assert not real.exists()
+
+    done = okrsync(
+        "sync", "--mappings", str(mappings), "--store", f"sqlite:///{real}", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    mixed = okrsync(
+        "sync", "--simulators", "--mappings", str(EXAMPLES), "--store", f"sqlite:///{real}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert mixed.returncode == 2
+    assert "holds real runs (sync): simulated values never go into it" in mixed.stderr
+    with Store.open(f"sqlite:///{real}", read_only=True) as st:
+        assert st.triggers() == {"sync"}
+
+    own = tmp_path / "simulated.db"
+    simulated = okrsync(
+        "sync", "--simulators", "--mappings", str(EXAMPLES), "--store", f"sqlite:///{own}",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert simulated.returncode in (0, 1), simulated.stderr
+    with Store.open(f"sqlite:///{own}", read_only=True) as st:
+        assert st.triggers() == {"simulated"}

@@ -525,6 +525,7 @@ def test_runs_are_newest_first_and_summaries_round_trip(store: Store) -> None:
     assert (runs[2].trigger, runs[2].summary) == ("demo", {})
     assert [r.id for r in store.runs(limit=2)] == [ids[1], ids[2]]
     assert store.last_run() == runs[0]
+    assert store.triggers() == {"demo", "sync"}  # sync --simulators refuses a store with "sync"
 
 
 def test_datetimes_come_back_aware_utc(store: Store) -> None:
