@@ -772,3 +772,17 @@ def test_schema_head_constant_matches_the_migration_scripts(store: Store) -> Non
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == SCHEMA_HEAD == HEAD
+
+
+def test_good_values_of_every_kr_in_one_query_match_each_history(store: Store) -> None:
+    failed = MeasurementRecord(kr_id="kr.a", measured_at=at(15), status="error", error="down")
+    store.record_run(run(0), [ok("kr.a", 1.0, 0), ok("kr.b", 5.0, 1), held("kr.b", 99.0, 2)])
+    store.record_run(run(10), [ok("kr.a", 2.0, 10), failed, ok("kr.a", 3.0, 20)])
+    found = store.good_values(since=at(5))
+    assert found == {"kr.a": [(at(10), 2.0), (at(20), 3.0)]}  # no held, no error, none before
+    for kr in ("kr.a", "kr.b"):
+        each = [
+            (m.measured_at, m.value) for m in store.history(kr, since=at(5)) if m.status == "ok"
+        ]
+        assert found.get(kr, []) == each
+    assert store.good_values(since=at(0))["kr.b"] == [(at(1), 5.0)]
