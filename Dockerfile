@@ -27,6 +27,7 @@ RUN mkdir okrsync \
 # stub would be packaged), a consistency check, and pip out of the venv.
 COPY okrsync okrsync
 COPY connectors connectors
+COPY mappings mappings
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && /opt/okrsync/bin/pip install --no-index --no-deps --force-reinstall /wheels/okrsync-*.whl \
  && /opt/okrsync/bin/pip check \

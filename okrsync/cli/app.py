@@ -476,9 +476,15 @@ def schema() -> None:
 @app.command()
 def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Sync the example mappings against built-in simulators, then show the status."""
+    from okrsync.demo.examples import example_dir
     from okrsync.demo.runner import run_demo
 
     directory = mappings or _settings().mappings
+    if mappings is None and not directory.exists():  # pip install okrsync && okrsync demo
+        directory = example_dir()
+        typer.echo(
+            f"no {_settings().mappings} here: the example company shipped with okrsync", err=True
+        )
     try:
         with _store(store) as st:
             result, config = asyncio.run(run_demo(directory, st))
@@ -489,6 +495,29 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
         _config_error(exc, directory)
     _print_status(views, now, as_json)
     raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write the starter mappings.")] = Path(
+        "mappings"
+    ),
+) -> None:
+    """Write a starter mappings folder (the example company, commented) to make your own."""
+    from okrsync.demo.examples import write_starter
+
+    try:
+        written = write_starter(directory)
+    except FileExistsError as exc:
+        typer.echo(f"init: would overwrite {exc}; nothing written", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+    typer.echo(
+        f"next: okrsync demo --mappings {directory}  (the simulators), then point "
+        f"{directory / 'connections.yaml'} at your tools, set the secrets it names, "
+        f"and run okrsync validate {directory}, okrsync plan, okrsync sync"
+    )
 
 
 def main(argv: list[str] | None = None) -> Any:

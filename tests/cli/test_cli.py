@@ -400,3 +400,57 @@ def test_simulated_syncs_never_touch_a_real_store(tmp_path: Path, mappings: Path
     assert simulated.returncode in (0, 1), simulated.stderr
     with Store.open(f"sqlite:///{own}", read_only=True) as st:
         assert st.triggers() == {"simulated"}
+
+
+def test_demo_runs_in_an_empty_folder_on_the_shipped_example(tmp_path: Path) -> None:
+    """`pip install okrsync && okrsync demo` with no mappings folder: the packaged example."""
+    done = okrsync("--log-format", "json", "demo", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "no mappings here: the example company shipped with okrsync" in done.stderr
+    for kr_id in ("annual-revenue", "support-tickets", "launch-2-0"):
+        assert kr_id in done.stdout
+    assert (tmp_path / "okrsync.db").exists()
+    assert not (tmp_path / "mappings").exists()
+
+
+def test_init_writes_a_starter_folder_that_validates_and_never_overwrites(tmp_path: Path) -> None:
+    done = okrsync("init", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in (tmp_path / "mappings").iterdir())
+    assert written == sorted(p.name for p in EXAMPLES.glob("*.yaml"))
+    assert "next: okrsync demo --mappings mappings" in done.stdout
+    assert (tmp_path / "mappings" / "connections.yaml").read_text() == (
+        EXAMPLES / "connections.yaml"
+    ).read_text()  # comments included
+    checked = okrsync("validate", "mappings", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout  # secrets not set: warnings only
+    assert "ok: " in checked.stdout
+    (tmp_path / "mappings" / "sales.yaml").write_text("# mine\n")
+    again = okrsync("init", cwd=tmp_path)
+    assert again.returncode == 1
+    assert "would overwrite" in again.stderr
+    assert (tmp_path / "mappings" / "sales.yaml").read_text() == "# mine\n"
+
+
+def test_the_wheel_ships_the_example_company(tmp_path: Path) -> None:
+    import zipfile
+
+    source = tmp_path / "src"  # a copy: setuptools writes build/ next to the sources
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", "okrsync", "connectors", "mappings"):
+        origin = EXAMPLES.parent / name
+        if origin.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(origin, source / name, symlinks=True, ignore=ignore)
+        else:
+            shutil.copyfile(origin, source / name)
+    assert (source / "okrsync" / "demo" / "example").is_symlink()
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(source)],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    [wheel] = tmp_path.glob("okrsync-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for example in EXAMPLES.glob("*.yaml"):
+        assert f"okrsync/demo/example/{example.name}" in names
