@@ -91,6 +91,10 @@ def normalise_url(url: str) -> URL:
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
+        if "://" not in url and "@" not in url:  # a path (no credentials): the commonest slip
+            raise StoreError(
+                f"store URL {url!r} is a path, not a database URL: write sqlite:///{url}"
+            ) from None
         raise StoreError(f"store URL is not a database URL: {exc}") from None
     if parsed.get_backend_name() not in ("sqlite", "postgresql"):
         shown = parsed.render_as_string(hide_password=True)

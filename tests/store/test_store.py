@@ -786,3 +786,15 @@ def test_good_values_of_every_kr_in_one_query_match_each_history(store: Store) -
         ]
         assert found.get(kr, []) == each
     assert store.good_values(since=at(0))["kr.b"] == [(at(1), 5.0)]
+
+
+def test_a_path_for_a_store_url_gets_the_sqlite_url_to_write(tmp_path: Path) -> None:
+    with pytest.raises(StoreError) as info:
+        Store.open("okrsync.db")
+    assert str(info.value) == (
+        "store URL 'okrsync.db' is a path, not a database URL: write sqlite:///okrsync.db"
+    )
+    with pytest.raises(StoreError) as info:
+        Store.open("okrsync:s3cret@db.internal/okrsync")  # no scheme, but credentials
+    assert "s3cret" not in str(info.value)
+    assert not (tmp_path / "okrsync.db").exists()
