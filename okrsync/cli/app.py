@@ -317,7 +317,8 @@ def _print_status(views: list[ObjectiveView], now: datetime, as_json: bool) -> N
         indent = 2 if sys.stdout.isatty() else None
         typer.echo(json.dumps(snapshot.to_json(views), indent=indent))
     else:
-        console.make_console().print(console.status_table(views, now))
+        out = console.make_console()
+        out.print(console.status_table(views, now, out.width))
 
 
 @app.command()

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -35,15 +36,15 @@ BAR_WIDTH = 20
 PIPE_WIDTH = 160
 
 
-def bar(progress: float | None, expected: float | None = None) -> Text:
-    """A progress bar with a tick where progress is expected to be by now."""
+def bar(progress: float | None, expected: float | None = None, width: int = BAR_WIDTH) -> Text:
+    """A progress bar with a tick where progress is expected to be by now (also when past it)."""
     if progress is None:
-        return Text("·" * BAR_WIDTH, style="dim")
-    filled = round(progress * BAR_WIDTH)
-    cells = ["█"] * filled + ["░"] * (BAR_WIDTH - filled)
+        return Text("·" * width, style="dim")
+    filled = round(progress * width)
+    cells = ["█"] * filled + ["░"] * (width - filled)
     if expected is not None:
-        mark = min(BAR_WIDTH - 1, int(expected * BAR_WIDTH))
-        cells[mark] = "│" if mark >= filled else cells[mark]
+        mark = min(width - 1, int(expected * width))
+        cells[mark] = "│" if mark >= filled else "▌"
     return Text("".join(cells))
 
 
@@ -61,46 +62,64 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.0f}%"
 
 
-def status_table(views: list[ObjectiveView], now: datetime) -> Table:
+NOT_MEASURED = "not measured yet"
+TITLE_AT = 120  # narrower than this the title column goes first; the numbers always stay
+BARS_AT = 100  # narrower than this the bars go too
+NARROW_BAR = 10
+LEGEND = (
+    "│ in a bar: the progress expected by now (▌ when already past it); "
+    "% over 100 is over-achievement; held: a suspicious value kept aside (explain KR)"
+)
+Row = list[Text | str]
+
+
+def status_word(kr: KrView) -> str:
+    """A key result's status as people read it: before its first value, not "stale"."""
+    return NOT_MEASURED if kr.status == "stale" and kr.measured_at is None else kr.status
+
+
+def status_summary(views: list[ObjectiveView]) -> str:
+    """How many key results have each status, in the order statuses are judged."""
+    krs = [kr for view in views for kr in view.key_results]
+    order = ["done", "on_track", "at_risk", "off_track", "stale", NOT_MEASURED, "error"]
+    words = [status_word(kr) for kr in krs]
+    parts = [f"{words.count(w)} {w}" for w in order if w in words]
+    held = sum(kr.held_value is not None for kr in krs)
+    return " · ".join([*parts, *([f"{held} held"] if held else [])]) or "no key results"
+
+
+def status_table(views: list[ObjectiveView], now: datetime, width: int | None = None) -> Table:
+    """The OKR tree, fitted to ``width`` columns: titles go first, then the bars; never a number.
+
+    No status word is ever cut; why each error or hold is, is said under the table, whole.
+    """
     over = {v.cycle for v in views if v.grade is not None}  # graded: the cycle has ended
     cycles = ", ".join(f"{c} (over)" if c in over else c for c in sorted({v.cycle for v in views}))
-    table = Table(
-        title=f"OKRs {cycles} as of {now:%Y-%m-%d %H:%M} UTC",
-        title_justify="left",
-        caption="│ in a bar marks the progress expected by now; % over 100 is over-achievement",
-        caption_justify="left",
-    )
-    table.add_column("Objective / key result", no_wrap=True)
-    table.add_column("Title", overflow="ellipsis", no_wrap=True, max_width=38)
-    table.add_column("Progress", no_wrap=True, min_width=BAR_WIDTH)
-    table.add_column("%", justify="right", no_wrap=True, min_width=4)
-    table.add_column("Status", no_wrap=True, min_width=9)
-    table.add_column("Value", justify="right", no_wrap=True)
-    table.add_column("Target", justify="right", no_wrap=True)
-    table.add_column("Measured", justify="right", no_wrap=True, min_width=8)
+    titles = width is None or width >= TITLE_AT  # the first to go when narrow
+    bars = width is None or width >= BARS_AT  # then the bars: % says the same in numbers
+    cells = BAR_WIDTH if titles else NARROW_BAR
+    rows: list[tuple[Row, str | None]] = []  # the cells, and the reason shown under them
 
     def add_objective(view: ObjectiveView, depth: int) -> None:
-        indent = "  " * depth
-        label = Text(f"{indent}◆ {view.id}", style="bold")
         title = Text(view.title)
         title.append(f" · {view.kind}", style="dim")
         status = Text(view.status, style=STATUS_STYLE[view.status])
         if view.grade is not None:
             status.append(f" {view.grade.score:.1f}{' ✓' if view.grade.success else ''}")
-        table.add_row(
-            label, title, bar(view.progress, view.expected), _pct(view.progress),
-            status, "", "", "",
-        )  # fmt: skip
+        label = Text(f"{'  ' * depth}◆ {view.id}", style="bold")
+        rows.append(([label, title, bar(view.progress, view.expected, cells),
+                      _pct(view.progress), status, "", "", ""], None))  # fmt: skip
         for kr in view.key_results:
             add_kr(kr, depth + 1)
         for child in view.children:
             add_objective(child, depth + 1)
 
     def add_kr(kr: KrView, depth: int) -> None:
-        label = Text(f"{'  ' * depth}• {kr.id}")
-        status = Text(kr.status, style=STATUS_STYLE[kr.status])
+        status = Text(status_word(kr), style=STATUS_STYLE[kr.status])
+        reason = kr.last_error if kr.status == "error" else None
         if kr.held_value is not None:
             status.append(" held", style="yellow")
+            reason = f"held {format_value(kr.held_value, kr.unit)}: {kr.last_error or 'suspicious'}"
         target = "done" if kr.kind == "milestone" else format_value(kr.target, kr.unit)
         if kr.kind == "maintain":
             sign = "≤" if kr.direction == "at_most" else "≥"
@@ -110,10 +129,10 @@ def status_table(views: list[ObjectiveView], now: datetime) -> Table:
             if kr.kind == "milestone" and kr.value is not None
             else format_value(kr.value, kr.unit)
         )
-        table.add_row(
-            label, kr.title, bar(kr.progress, kr.expected), _pct(kr.raw_progress), status,
-            value, target, age(kr.measured_at, now),
-        )  # fmt: skip
+        expected = None if kr.kind == "milestone" else kr.expected  # done or not: no schedule
+        label = Text(f"{'  ' * depth}• {kr.id}")
+        rows.append(([label, kr.title, bar(kr.progress, expected, cells), _pct(kr.raw_progress),
+                      status, value, target, age(kr.measured_at, now)], reason))  # fmt: skip
         for item in kr.initiatives:
             add_initiative(item, depth + 1)
 
@@ -122,13 +141,49 @@ def status_table(views: list[ObjectiveView], now: datetime) -> Table:
         label = Text(f"{'  ' * depth}↳ {item.issue}", style="dim")
         note = Text("error", style="red") if item.error else Text(view.status_word, style="dim")
         done = "" if item.total is None else f"{item.done}/{item.total} done"
-        table.add_row(
-            label, Text(item.title or "", style="dim"), bar(item.completion),
-            _pct(item.completion), note, done, "initiative", age(item.measured_at, now),
-        )  # fmt: skip
+        rows.append(([label, Text(item.title or "", style="dim"), bar(item.completion, None, cells),
+                      _pct(item.completion), note, done, "initiative",
+                      age(item.measured_at, now)], item.error))  # fmt: skip
 
     for view in roots(views):
         add_objective(view, 0)
+
+    # Why each error or hold: under the table, whole (a table cell would cut it).
+    why = [f"↳ {str(c[0]).strip().lstrip('•↳ ')}: {reason}" for c, reason in rows if reason]
+    table = Table(
+        title=f"OKRs {cycles} as of {now:%Y-%m-%d %H:%M} UTC",
+        title_justify="left",
+        caption="\n".join([status_summary(views), *why, LEGEND]),
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+
+    def widest(i: int, floor: int = 1) -> int:
+        return max([floor, *(len(str(cells_[i])) for cells_, _ in rows)])
+
+    numbers = [(3, "%"), (4, "Status"), (5, "Value"), (6, "Target"), (7, "Measured")]
+    kept = {name: widest(i, len(name)) for i, name in numbers}  # never cut
+    if bars:
+        kept["Progress"] = cells
+    # Between two columns: one space of padding and a separator (collapse_padding).
+    room = (width or 10_000) - sum(kept.values()) - 2 * (len(kept) + titles)
+    label = min(widest(0, 12), max(12, room // 3 if titles else room))
+    table.add_column("Objective / key result", no_wrap=True, overflow="ellipsis", max_width=label)
+    if titles:
+        fits = max(10, room - label)
+        table.add_column("Title", no_wrap=True, overflow="ellipsis", max_width=min(widest(1), fits))
+    if bars:
+        table.add_column("Progress", no_wrap=True, min_width=cells)
+    for _, name in numbers:
+        if name == "Status":
+            table.add_column(name, no_wrap=True, min_width=kept[name])
+        else:
+            table.add_column(name, justify="right", no_wrap=True, min_width=kept[name])
+    for cells_, _ in rows:
+        table.add_row(*[c for i, c in enumerate(cells_) if (i != 1 or titles) and (i != 2 or bars)])
     return table
 
 
