@@ -315,7 +315,7 @@ def _print_status(views: list[ObjectiveView], now: datetime, as_json: bool) -> N
         # Indented for a person; compact for a pipe: json's C encoder skips indenting,
         # and indenting 10,000 key results took 0.8 s.
         indent = 2 if sys.stdout.isatty() else None
-        typer.echo(json.dumps(snapshot.to_json(views), indent=indent))
+        typer.echo(json.dumps(snapshot.to_json(views, now), indent=indent))
     else:
         out = console.make_console()
         out.print(console.status_table(views, now, out.width))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from okrsync.domain import progress as pm
@@ -63,6 +63,7 @@ class KrView:
         return {
             "id": self.id,
             "title": self.title,
+            "owner": self.owner,
             "type": self.kind,
             "direction": self.direction,
             "value": self.value,
@@ -77,6 +78,10 @@ class KrView:
             "measured_at": self.measured_at.isoformat() if self.measured_at else None,
             "error": self.last_error,
             "held_value": self.held_value,
+            # Why it is not simply its status: the error, or why the held value was held.
+            "reason": self.last_error
+            if self.status == "error" or self.held_value is not None
+            else None,
             "initiatives": [i.to_json() for i in self.initiatives],
         }
 
@@ -96,14 +101,21 @@ class ObjectiveView:
     grade: pm.Grade | None  # only once the cycle is over
     key_results: list[KrView]
     children: list[ObjectiveView] = field(default_factory=list)
+    team: str | None = None
+    cycle_start: date | None = None
+    cycle_end: date | None = None  # inclusive
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "title": self.title,
+            "owner": self.owner,
+            "team": self.team,
             "level": self.level,
             "kind": self.kind,
             "cycle": self.cycle,
+            "cycle_start": self.cycle_start.isoformat() if self.cycle_start else None,
+            "cycle_end": self.cycle_end.isoformat() if self.cycle_end else None,
             "parent": self.parent,
             "progress": _r(self.progress),
             "expected": _r(self.expected),

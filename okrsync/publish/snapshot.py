@@ -129,6 +129,9 @@ def build(
             status=status_of(obj),
             grade=pm.grade(obj, progress.get(obj.id)) if over else None,
             key_results=krs,
+            team=obj.team,
+            cycle_start=cycle.start,
+            cycle_end=cycle.end,
         )
     for parent, aligned in children.items():
         views[parent].children.extend(views[child.id] for child in aligned)
@@ -157,8 +160,9 @@ def roots(views: list[ObjectiveView]) -> list[ObjectiveView]:
     return [v for v in views if v.id not in child_ids]
 
 
-def to_json(views: list[ObjectiveView]) -> dict[str, Any]:
-    return {"objectives": [v.to_json() for v in views]}
+def to_json(views: list[ObjectiveView], now: datetime | None = None) -> dict[str, Any]:
+    """``status --json``: the objectives in file order, and the instant they are as of."""
+    return {"as_of": now.isoformat() if now else None, "objectives": [v.to_json() for v in views]}
 
 
 def measurement(entry: KrEntry, m: MeasurementRecord) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -87,10 +88,17 @@ def test_sync_status_explain_history(tmp_path: Path, mappings: Path, sim: StatsS
     code, out, _ = run("status", "--json", "--mappings", str(mappings), "--store", store)
     assert code == 0
     data = json.loads(out)
+    assert datetime.fromisoformat(data["as_of"]).tzinfo is not None
     [obj] = data["objectives"]
-    assert set(obj) >= {"id", "title", "progress", "status", "key_results"}
+    assert set(obj) >= {"id", "title", "progress", "status", "key_results", "owner", "team"}
+    assert (obj["cycle"], obj["cycle_start"], obj["cycle_end"]) == (
+        "2026-Q4",
+        "2026-10-01",
+        "2026-12-31",
+    )
     kr = obj["key_results"][0]
     assert set(kr) >= {"id", "value", "unit", "progress", "expected", "status", "measured_at"}
+    assert (kr["owner"], kr["reason"]) == ("o@example.com", None)
     assert 0 <= kr["progress"] <= 1
     assert kr["value"] is not None
 
