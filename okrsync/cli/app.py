@@ -39,21 +39,36 @@ from okrsync.sync import run as sync_run
 app = typer.Typer(
     name="okrsync",
     help="Keep OKR key results in sync with the tools where the numbers live.",
+    epilog=(
+        "Examples: okrsync demo | okrsync init && okrsync validate mappings | "
+        "okrsync plan | okrsync sync --store postgresql://okrsync@db/okrsync | "
+        "okrsync status --json | okrsync explain annual-revenue. "
+        "Settings come from OKRSYNC_* variables (OKRSYNC_MAPPINGS, OKRSYNC_STORE_URL, "
+        "OKRSYNC_SCHEDULE, OKRSYNC_LOG_LEVEL, OKRSYNC_LOG_FORMAT …); see README."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help texts hold [default: …] and `demo`: print them as written
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 log = structlog.get_logger("okrsync.cli.app")
 
 MappingsOpt = Annotated[
     Path | None,
     typer.Option(
-        "--mappings", help="Mappings directory [default: $OKRSYNC_MAPPINGS or ./mappings]"
+        "--mappings",
+        metavar="DIR",
+        help="Mappings directory [default: $OKRSYNC_MAPPINGS or ./mappings]",
     ),
 ]
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", help="Store URL [default: $OKRSYNC_STORE_URL or sqlite:///okrsync.db]"),
+    typer.Option(
+        "--store",
+        metavar="URL",
+        help="Store URL [default: $OKRSYNC_STORE_URL or sqlite:///okrsync.db]",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 _AllOpt = Annotated[bool, typer.Option("--all", help="Measure every key result, due or not.")]
@@ -239,8 +254,8 @@ def sync(
 ) -> None:
     """One sync run now: measure due key results, store them as one run.
 
-    With ``--simulators`` the values are made up: they go only into a store
-    named with ``--store`` that holds no real runs, recorded as ``simulated``.
+    With --simulators the values are made up: they go only into a store
+    named with --store that holds no real runs, recorded as simulated.
     """
     settings = _settings()
     if simulators and store is None:

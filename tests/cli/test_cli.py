@@ -462,3 +462,18 @@ def test_the_wheel_ships_the_example_company(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     for example in EXAMPLES.glob("*.yaml"):
         assert f"okrsync/demo/example/{example.name}" in names
+
+
+def test_help_keeps_defaults_and_variables_and_takes_dash_h() -> None:
+    code, out, _ = run("sync", "-h")
+    assert code == 0
+    assert "[default: $OKRSYNC_MAPPINGS or" in out
+    assert "$OKRSYNC_STORE_URL" in out
+    assert "<bool>" not in out
+    assert "--all " in out
+    assert "--mappings DIR" in out
+    code, out, _ = run("-h")
+    assert code == 0
+    assert "Examples: okrsync demo" in out
+    code, out, _ = run("db", "upgrade", "-h")
+    assert (code, "Usage:" in out) == (0, True)
