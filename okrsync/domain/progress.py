@@ -153,6 +153,18 @@ def weighted_progress(parts: Iterable[tuple[float | None, float]]) -> float | No
     return min(high, max(low, mean))  # rounding never leaves [min, max]
 
 
+def aligned_children(objectives: Sequence[Objective]) -> dict[str, list[Objective]]:
+    """Objective id → the objectives aligned to it: to its id or to one of its key results."""
+    children: dict[str, list[Objective]] = {o.id: [] for o in objectives}
+    owner = {kr.id: o.id for o in objectives for kr in o.key_results}
+    for child in objectives:
+        parent = child.parent
+        parent_id = parent if parent in children else owner.get(parent) if parent else None
+        if parent_id is not None:
+            children[parent_id].append(child)
+    return children
+
+
 def rollup(
     objectives: Sequence[Objective], kr_progress: Mapping[str, float | None]
 ) -> dict[str, float | None]:
@@ -162,14 +174,7 @@ def rollup(
     ``child.weight``): a child whose ``parent`` is the objective's id or the id
     of one of its key results. Raises ValueError on a parent cycle.
     """
-    children: dict[str, list[Objective]] = {o.id: [] for o in objectives}
-    owner = {kr.id: o.id for o in objectives for kr in o.key_results}
-    for child in objectives:
-        parent = child.parent
-        parent_id = parent if parent in children else owner.get(parent) if parent else None
-        if parent_id is not None:
-            children[parent_id].append(child)
-
+    children = aligned_children(objectives)
     result: dict[str, float | None] = {}
     visiting: list[str] = []
 
@@ -244,6 +249,7 @@ __all__ = [
     "SUCCESS_COMMITTED",
     "Grade",
     "Status",
+    "aligned_children",
     "clamp",
     "expected_progress",
     "forecast_progress",

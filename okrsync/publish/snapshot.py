@@ -88,11 +88,9 @@ def build(
         )
 
     progress = pm.rollup(config.objectives, {k: v.progress for k, v in kr_views.items()})
-    children: dict[str, list[Objective]] = {o.id: [] for o in config.objectives}
-    for obj in config.objectives:
-        parent = _parent_objective(config, obj)
-        if parent is not None:
-            children[parent].append(obj)
+    children = pm.aligned_children(config.objectives)
+    expected_of = {o.id: pm.expected_progress(config.cycles[o.id], now) for o in config.objectives}
+    over_of = {o.id: config.cycles[o.id].is_over(now) for o in config.objectives}
     statuses: dict[str, pm.Status] = {}
 
     def status_of(obj: Objective) -> pm.Status:
@@ -101,12 +99,8 @@ def build(
             parts = [kr_views[kr.id].status for kr in obj.key_results if kr.id in kr_views]
             if obj.rollup == "children":
                 parts += [status_of(child) for child in children[obj.id]]
-            cycle = config.cycles[obj.id]
             statuses[obj.id] = pm.objective_status(
-                progress.get(obj.id),
-                pm.expected_progress(cycle, now),
-                parts,
-                cycle_over=cycle.is_over(now),
+                progress.get(obj.id), expected_of[obj.id], parts, cycle_over=over_of[obj.id]
             )
         return statuses[obj.id]
 
@@ -114,8 +108,6 @@ def build(
     for obj in config.objectives:
         cycle = config.cycles[obj.id]
         krs = [kr_views[kr.id] for kr in obj.key_results if kr.id in kr_views]
-        expected = pm.expected_progress(cycle, now)
-        over = cycle.is_over(now)
         views[obj.id] = ObjectiveView(
             id=obj.id,
             title=obj.title,
@@ -125,9 +117,9 @@ def build(
             cycle=cycle.name,
             parent=obj.parent,
             progress=progress.get(obj.id),
-            expected=expected,
+            expected=expected_of[obj.id],
             status=status_of(obj),
-            grade=pm.grade(obj, progress.get(obj.id)) if over else None,
+            grade=pm.grade(obj, progress.get(obj.id)) if over_of[obj.id] else None,
             key_results=krs,
             team=obj.team,
             cycle_start=cycle.start,
@@ -145,14 +137,6 @@ def _status_word(config: Config, record: InitiativeRecord) -> str:
     if settings is None or settings.type not in config.registry:
         return status
     return config.registry[settings.type].status_words.get(status, status)
-
-
-def _parent_objective(config: Config, obj: Objective) -> str | None:
-    if obj.parent is None:
-        return None
-    if obj.parent in config.krs:
-        return config.krs[obj.parent].objective.id
-    return obj.parent
 
 
 def roots(views: list[ObjectiveView]) -> list[ObjectiveView]:
