@@ -380,11 +380,11 @@ def _load_connections(
         if connector is None:
             continue
         found.types[name] = connector.type
-        settings = named.settings(["connections", name], raw, connector.settings_model)
+        settings, missing = named.settings(["connections", name], raw, connector.settings_model)
         if settings is not None:
             found.connections[name] = settings
-        if named.missing is not None:
-            found.unavailable[name] = named.missing
+        if missing is not None:
+            found.unavailable[name] = missing
     for section, entries in (("destinations", parsed.destinations), ("channels", parsed.channels)):
         for name, raw in entries.items():
             loc: list[str | int] = [section, name]
@@ -396,7 +396,7 @@ def _load_connections(
                     doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
                 )
                 continue
-            outlet = named.settings(loc, raw, publisher.settings_model, strict=True)
+            outlet, _ = named.settings(loc, raw, publisher.settings_model, strict=True)
             if outlet is not None:
                 found.outlets(section)[name] = outlet
     return found
@@ -423,7 +423,6 @@ class _Named:
     environ: Mapping[str, str] | None
     redactor: Redactor
     secrets: SecretMode
-    missing: str | None = None  # the last entry's first missing secret (per_connection mode)
 
     def plugin(
         self, loc: list[str | int], raw: dict[str, Any], plugins: Mapping[str, P]
@@ -440,30 +439,33 @@ class _Named:
 
     def settings(
         self, loc: list[str | int], raw: dict[str, Any], model: type[S], *, strict: bool = False
-    ) -> S | None:
-        """The entry's settings; ``strict``: a missing secret is an error whatever the mode."""
-        self.missing = None
+    ) -> tuple[S | None, str | None]:
+        """The entry's settings, and its first missing secret when that is not an error.
+
+        ``strict``: a missing secret is an error whatever the mode.
+        """
         expanded, failures = _expand_all(raw, self.redactor, self.environ)
         if failures:
             mode = "required" if strict and self.secrets == "per_connection" else self.secrets
             if mode == "required":
                 for sub, message in failures:
                     self.out.add(self.doc, [*loc, *sub], message)
-                return None
+                return None, None
+            missing = None
             if mode == "per_connection":  # this connection fails alone, at sync time
-                self.missing = failures[0][1]
+                missing = failures[0][1]
                 for sub, message in failures:
                     warning = f"{message}: its key results fail until it is set"
                     self.out.add(self.doc, [*loc, *sub], warning, severity="warning")
             plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
-            return model.model_construct(**plain)
+            return model.model_construct(**plain), missing
         try:
-            return model.model_validate(expanded)
+            return model.model_validate(expanded), None
         except ValidationError as exc:
             self.out.pydantic(self.doc, exc, loc, vocabulary=_fields(model))
         except ValueError as exc:  # raised by validators that open files (ca_bundle)
             self.out.add(self.doc, loc, str(exc))
-        return None
+        return None, None
 
 
 def _expand_all(
