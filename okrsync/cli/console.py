@@ -98,7 +98,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     titles = width is None or width >= TITLE_AT  # the first to go when narrow
     bars = width is None or width >= BARS_AT  # then the bars: % says the same in numbers
     cells = BAR_WIDTH if titles else NARROW_BAR
-    rows: list[tuple[Row, str | None]] = []  # the cells, and the reason shown under them
+    rows: list[tuple[Row, str, str | None]] = []  # the cells, whose they are, why (if shown)
 
     def add_objective(view: ObjectiveView, depth: int) -> None:
         title = Text(view.title)
@@ -108,7 +108,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
             status.append(f" {view.grade.score:.1f}{' ✓' if view.grade.success else ''}")
         label = Text(f"{'  ' * depth}◆ {view.id}", style="bold")
         rows.append(([label, title, bar(view.progress, view.expected, cells),
-                      _pct(view.progress), status, "", "", ""], None))  # fmt: skip
+                      _pct(view.progress), status, "", "", ""], view.id, None))  # fmt: skip
         for kr in view.key_results:
             add_kr(kr, depth + 1)
         for child in view.children:
@@ -116,10 +116,10 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
 
     def add_kr(kr: KrView, depth: int) -> None:
         status = Text(status_word(kr), style=STATUS_STYLE[kr.status])
-        reason = kr.last_error if kr.status == "error" else None
+        reason = kr.reason
         if kr.held_value is not None:
             status.append(" held", style="yellow")
-            reason = f"held {format_value(kr.held_value, kr.unit)}: {kr.last_error or 'suspicious'}"
+            reason = f"held {format_value(kr.held_value, kr.unit)}: {reason or 'suspicious'}"
         target = "done" if kr.kind == "milestone" else format_value(kr.target, kr.unit)
         if kr.kind == "maintain":
             sign = "≤" if kr.direction == "at_most" else "≥"
@@ -132,7 +132,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         expected = None if kr.kind == "milestone" else kr.expected  # done or not: no schedule
         label = Text(f"{'  ' * depth}• {kr.id}")
         rows.append(([label, kr.title, bar(kr.progress, expected, cells), _pct(kr.raw_progress),
-                      status, value, target, age(kr.measured_at, now)], reason))  # fmt: skip
+                      status, value, target, age(kr.measured_at, now)], kr.id, reason))  # fmt: skip
         for item in kr.initiatives:
             add_initiative(item, depth + 1)
 
@@ -143,13 +143,13 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         done = "" if item.total is None else f"{item.done}/{item.total} done"
         rows.append(([label, Text(item.title or "", style="dim"), bar(item.completion, None, cells),
                       _pct(item.completion), note, done, "initiative",
-                      age(item.measured_at, now)], item.error))  # fmt: skip
+                      age(item.measured_at, now)], item.issue, item.error))  # fmt: skip
 
     for view in roots(views):
         add_objective(view, 0)
 
     # Why each error or hold: under the table, whole (a table cell would cut it).
-    why = [f"↳ {str(c[0]).strip().lstrip('•↳ ')}: {reason}" for c, reason in rows if reason]
+    why = [f"↳ {subject}: {reason}" for _, subject, reason in rows if reason]
     table = Table(
         title=f"OKRs {cycles} as of {now:%Y-%m-%d %H:%M} UTC",
         title_justify="left",
@@ -162,7 +162,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     )
 
     def widest(i: int, floor: int = 1) -> int:
-        return max([floor, *(len(str(cells_[i])) for cells_, _ in rows)])
+        return max([floor, *(len(str(cells_[i])) for cells_, _, _ in rows)])
 
     numbers = [(3, "%"), (4, "Status"), (5, "Value"), (6, "Target"), (7, "Measured")]
     kept = {name: widest(i, len(name)) for i, name in numbers}  # never cut
@@ -182,7 +182,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
             table.add_column(name, no_wrap=True, min_width=kept[name])
         else:
             table.add_column(name, justify="right", no_wrap=True, min_width=kept[name])
-    for cells_, _ in rows:
+    for cells_, _, _ in rows:
         table.add_row(*[c for i, c in enumerate(cells_) if (i != 1 or titles) and (i != 2 or bars)])
     return table
 

@@ -59,6 +59,11 @@ class KrView:
     initiatives: list[InitiativeView] = field(default_factory=list)
     direction: str | None = None  # maintain: at_least (value ≥ target) or at_most (≤)
 
+    @property
+    def reason(self) -> str | None:
+        """Why it is not simply its status: the error, or why the held value was held."""
+        return self.last_error if self.status == "error" or self.held_value is not None else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -78,10 +83,7 @@ class KrView:
             "measured_at": self.measured_at.isoformat() if self.measured_at else None,
             "error": self.last_error,
             "held_value": self.held_value,
-            # Why it is not simply its status: the error, or why the held value was held.
-            "reason": self.last_error
-            if self.status == "error" or self.held_value is not None
-            else None,
+            "reason": self.reason,
             "initiatives": [i.to_json() for i in self.initiatives],
         }
 
