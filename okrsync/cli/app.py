@@ -495,12 +495,11 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
     from okrsync.demo.examples import example_dir
     from okrsync.demo.runner import run_demo
 
-    directory = mappings or _settings().mappings
+    configured = _settings().mappings
+    directory = mappings or configured
     if mappings is None and not directory.exists():  # pip install okrsync && okrsync demo
         directory = example_dir()
-        typer.echo(
-            f"no {_settings().mappings} here: the example company shipped with okrsync", err=True
-        )
+        typer.echo(f"no {configured} here: the example company shipped with okrsync", err=True)
     try:
         with _store(store) as st:
             result, config = asyncio.run(run_demo(directory, st))

@@ -36,7 +36,7 @@ import math
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -77,12 +77,7 @@ class Target:
 
 def quarter_so_far(now: datetime) -> RenderContext:
     """The calendar quarter around ``now``: where simulators seeded with "today" have data."""
-    first_month = 3 * ((now.month - 1) // 3) + 1
-    start = date(now.year, first_month, 1)
-    end = date(now.year + 1, 1, 1) if first_month == 10 else date(now.year, first_month + 3, 1)
-    end = date.fromordinal(end.toordinal() - 1)
-    name = f"{now.year}-Q{(first_month + 2) // 3}"
-    return RenderContext(Cycle(name=name, start=start, end=end), now)
+    return RenderContext(Cycle.model_validate(f"{now.year}-Q{(now.month + 2) // 3}"), now)
 
 
 SECRET_KEYS = {"private_key", "client_secret", "refresh_token", "password", "secret", "token"}
