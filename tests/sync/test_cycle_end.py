@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import pytest
 
 from okrsync.config.loader import Config
 from okrsync.demo.simulators.stats import StatsSimulator
@@ -16,8 +13,6 @@ from okrsync.store.database import Store
 from okrsync.sync.plan import make_plan
 from tests.support import (
     NOW,
-    TODAY,
-    TOKEN,
     connections_yaml,
     kr_yaml,
     load,
@@ -37,12 +32,6 @@ AS_OF_KR = """- id: asof
     path: /api/v1/metrics/signups?until={as_of}
     value: $.data.value
 """
-
-
-@pytest.fixture
-def sim() -> Iterator[StatsSimulator]:
-    with StatsSimulator(token=TOKEN, today=lambda: TODAY) as server:
-        yield server
 
 
 def config_for(tmp_path: Path, url: str, cycle: str, krs: list[str]) -> Config:

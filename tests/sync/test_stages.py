@@ -32,12 +32,6 @@ from tests.support import (
 
 
 @pytest.fixture
-def sim() -> Iterator[StatsSimulator]:
-    with StatsSimulator(token=TOKEN, today=lambda: TODAY) as server:
-        yield server  # type: ignore[misc]
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(f"sqlite:///{tmp_path / 'okrsync.db'}") as st:
         yield st
