@@ -29,6 +29,25 @@ NOW = datetime(2026, 11, 15, 12, 0, tzinfo=UTC)
 EXAMPLES = Path(__file__).resolve().parent.parent / "mappings"
 
 
+def example_secret_names() -> list[str]:
+    """Every ``${NAME}`` the example connections.yaml reads from the environment."""
+    from okrsync.config.secrets import PATTERN
+
+    text = (EXAMPLES / "connections.yaml").read_text()
+    return sorted({name for name in PATTERN.findall(text) if not name.startswith("file:")})
+
+
+def example_environ() -> dict[str, str]:
+    """A value for every secret the example connections.yaml names, each one its connector takes."""
+    from okrsync.demo.simulators.ga4 import Ga4Simulator
+
+    environ = dict.fromkeys(example_secret_names(), TOKEN)
+    environ["WAREHOUSE_URL"] = "postgresql://okrsync:s3cret@warehouse.internal/finance"
+    with Ga4Simulator() as ga4:  # a key file that passes the connector's checks
+        environ["GA4_CREDENTIALS"] = ga4.service_account_json()
+    return environ
+
+
 def connections_yaml(url: str, **extra: object) -> str:
     lines = [
         "connections:",

@@ -10,12 +10,12 @@ import pytest
 
 from okrsync.config import loader
 from okrsync.config.registry import Registry
-from okrsync.demo.simulators.ga4 import Ga4Simulator
 from okrsync.errors import ConfigError, Problem
 from tests.support import (
     EXAMPLES,
     TOKEN,
     connections_yaml,
+    example_environ,
     kr_yaml,
     load,
     mapping,
@@ -34,17 +34,6 @@ def check(directory: Path, env: dict[str, str] | None = None) -> list[Problem]:
 
 def errors(directory: Path) -> list[Problem]:
     return [p for p in check(directory) if p.severity == "error"]
-
-
-def example_environ() -> dict[str, str]:
-    """Every secret the example connections.yaml names."""
-    secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
-    more = ("PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")
-    environ = {name: TOKEN for name in (*secrets, *more)}
-    environ["WAREHOUSE_URL"] = "postgresql://okrsync:s3cret@warehouse.internal/finance"
-    with Ga4Simulator() as ga4:  # a key file that passes the connector's checks
-        environ["GA4_CREDENTIALS"] = ga4.service_account_json()
-    return environ
 
 
 def test_the_example_mappings_load_without_errors() -> None:

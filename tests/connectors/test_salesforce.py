@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import httpx
 import pydantic
 import pytest
+import yaml
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -48,7 +49,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext
 from okrsync.testing.harness import Harness
-from tests.support import NOW, Sleeps
+from tests.support import EXAMPLES, NOW, Sleeps
 
 T = TypeVar("T")
 TODAY = date(2026, 11, 15)
@@ -666,19 +667,21 @@ def test_describe() -> None:
     assert describe(src(report=REPORT_ID, value="s!Amount")) == f"report {REPORT_ID} → s!Amount"
 
 
-def test_start_demo_logs_in_with_published_credentials() -> None:
+def test_start_demo_logs_in_with_client_credentials_as_the_example_does() -> None:
     sim, demo = start_demo(today=lambda: TODAY)
     try:
         assert demo.environ == {
-            "SF_PASSWORD": DEMO_PASSWORD,
-            "SF_SECURITY_TOKEN": DEMO_SECURITY_TOKEN,
+            "SF_CONSUMER_KEY": DEMO_CONSUMER_KEY,
+            "SF_CONSUMER_SECRET": DEMO_CONSUMER_SECRET,
         }
+        example = yaml.safe_load((EXAMPLES / "connections.yaml").read_text())
+        assert example["connections"]["salesforce"]["consumer_secret"] == "${SF_CONSUMER_SECRET}"
         config = SalesforceSettings.model_validate(
             {
                 "type": "salesforce",
-                "username": "someone@example.com",
-                "password": demo.environ["SF_PASSWORD"],
-                "security_token": demo.environ["SF_SECURITY_TOKEN"],
+                "domain": "example.my",
+                "consumer_key": demo.environ["SF_CONSUMER_KEY"],
+                "consumer_secret": demo.environ["SF_CONSUMER_SECRET"],
             }
         ).model_copy(update=demo.overrides)
         reading = use(

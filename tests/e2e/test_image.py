@@ -29,7 +29,15 @@ from okrsync import __version__
 from okrsync.demo.simulators.ga4 import Ga4Simulator
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.store.database import Store
-from tests.support import TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, write
+from tests.support import (
+    TOKEN,
+    connections_yaml,
+    example_secret_names,
+    kr_yaml,
+    mapping,
+    objective_yaml,
+    write,
+)
 
 pytestmark = [pytest.mark.image, pytest.mark.timeout(900)]
 
@@ -181,12 +189,10 @@ def test_runs_as_non_root_without_build_tools(image: str) -> None:
 
 
 def test_validate_the_example_mappings(image: str) -> None:
-    secrets = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN")
-    secrets += ("PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")
+    values = {name: "x-secret" for name in example_secret_names()}
     with Ga4Simulator() as ga4:  # a service-account key the ga4 connector accepts
-        values = {"GA4_CREDENTIALS": ga4.service_account_json()}
+        values["GA4_CREDENTIALS"] = ga4.service_account_json()
     values["WAREHOUSE_URL"] = "sqlite:////data/warehouse.db"
-    values |= {name: "x-secret" for name in secrets}
     options = [arg for name, value in values.items() for arg in ("-e", f"{name}={value}")]
     result = run_image(image, "validate", "/mappings", options=options)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -34,27 +34,20 @@ from hypothesis import strategies as st
 
 from okrsync.config import loader
 from okrsync.config.registry import Registry
-from okrsync.demo.simulators.ga4 import Ga4Simulator
 from okrsync.errors import Problem
 from tests.faults.tally import TALLY, long_form, trials
-from tests.support import EXAMPLES, TOKEN
+from tests.support import EXAMPLES, example_environ
 
 CHECK_SECONDS = 2.0
 PEAK_MB = 200
 MAPPING_FILES = sorted(p.name for p in EXAMPLES.glob("*.yaml") if p.name != "connections.yaml")
 ALL_FILES = [*MAPPING_FILES, "connections.yaml"]
-SECRETS = ("STATS_TOKEN", "JIRA_API_TOKEN", "SF_PASSWORD", "SF_SECURITY_TOKEN",
-           "PROMETHEUS_PASSWORD", "PLAUSIBLE_API_KEY", "POSTHOG_API_KEY")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def environ() -> dict[str, str]:
-    """Every secret the example connections.yaml names (as tests/test_loader.py sets them)."""
-    env = dict.fromkeys(SECRETS, TOKEN)
-    env["WAREHOUSE_URL"] = "postgresql://okrsync:s3cret@warehouse.internal/finance"
-    with Ga4Simulator() as ga4:
-        env["GA4_CREDENTIALS"] = ga4.service_account_json()
-    return env
+    """Every secret the example connections.yaml names."""
+    return example_environ()
 
 
 @dataclass

@@ -329,18 +329,17 @@ def _limit_error() -> list[dict[str, str]]:
 
 
 def start_demo(*, today: Callable[[], date] = _utc_today) -> tuple[SalesforceSimulator, Simulated]:
-    """A started simulator and the demo login (password + security token flow)."""
+    """A started simulator and the demo login (OAuth client credentials, as the example uses)."""
     sim = SalesforceSimulator(today=today).start()
-    environ = {"SF_PASSWORD": DEMO_PASSWORD, "SF_SECURITY_TOKEN": DEMO_SECURITY_TOKEN}
-    overrides = {"username": DEMO_USERNAME, **sim.connection_overrides()}
-    return sim, Simulated(sim, environ, overrides)
+    environ = {"SF_CONSUMER_KEY": DEMO_CONSUMER_KEY, "SF_CONSUMER_SECRET": DEMO_CONSUMER_SECRET}
+    return sim, Simulated(sim, environ, sim.connection_overrides())
 
 
 SERVES = "salesforce"
 
 
 def demo(_: Span) -> Simulated:
-    """The demo's org over TLS, logging in with the password + security-token flow."""
+    """The demo's org over TLS, logging in with OAuth client credentials."""
     return start_demo()[1]
 
 
