@@ -35,6 +35,7 @@ from okrsync.service.settings import Settings, SettingsError, load_settings
 from okrsync.store.database import NoStoreYet, Store, StoreUnusable
 from okrsync.store.lock import writer_lock
 from okrsync.sync import run as sync_run
+from okrsync.sync.changes import changes
 
 app = typer.Typer(
     name="okrsync",
@@ -219,9 +220,8 @@ def plan(
             sync_run.measure(config, states, now, Runtime(), force=all_)
         )
     out = console.make_console()
-    out.print(console.plan_table(config, planned, records, states))
-    for kr_id, why in planned.skipped.items():
-        out.print(f"skipped {kr_id}: {why}", style="dim")
+    for line in console.plan_lines(config, planned, changes(planned, records, states)):
+        out.print(line, soft_wrap=True)
     raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
 
 

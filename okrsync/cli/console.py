@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,11 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from okrsync.config.loader import Config, KrEntry
-from okrsync.domain.records import KrState, MeasurementRecord
+from okrsync.domain.records import MeasurementRecord
 from okrsync.domain.snapshot import InitiativeView, KrView, ObjectiveView
 from okrsync.domain.units import format_value
 from okrsync.errors import Problem
 from okrsync.publish.snapshot import measurement, roots
+from okrsync.sync.changes import Change, counts, skipped_counts
 from okrsync.sync.plan import Plan
 
 STATUS_STYLE = {
@@ -124,11 +125,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         if kr.kind == "maintain":
             sign = "≤" if kr.direction == "at_most" else "≥"
             target = f"{sign} {target}" if kr.start is None else target
-        value = (
-            ("yes" if kr.value else "no")
-            if kr.kind == "milestone" and kr.value is not None
-            else format_value(kr.value, kr.unit)
-        )
+        value = format_value(kr.value, kr.unit, milestone=kr.kind == "milestone")
         expected = None if kr.kind == "milestone" else kr.expected  # done or not: no schedule
         label = Text(f"{'  ' * depth}• {kr.id}")
         rows.append(([label, kr.title, bar(kr.progress, expected, cells), _pct(kr.raw_progress),
@@ -187,38 +184,58 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     return table
 
 
-def plan_table(
-    config: Config,
-    plan: Plan,
-    records: Sequence[MeasurementRecord],
-    states: Mapping[str, KrState],
-) -> Table:
-    """What a sync would query (one row per distinct query) and what would change."""
-    table = Table(title=f"Plan: {len(plan.queries)} queries for {plan.kr_count} key results")
-    table.add_column("Connection")
-    table.add_column("Query", overflow="fold", max_width=70)
-    table.add_column("Key result")
-    table.add_column("Now", justify="right")
-    table.add_column("Would be", justify="right")
-    by_kr = {r.kr_id: r for r in records}
-    for query in plan.queries.values():
-        for i, kr_id in enumerate(query.kr_ids):
-            state = states.get(kr_id)
-            record = by_kr.get(kr_id)
-            unit = config.krs[kr_id].kr.unit
-            new: Text | str = "—"
-            if record is not None and record.status == "error":
-                new = Text(f"error: {record.error}", style="red")
-            elif record is not None:
-                held = record.status == "held"
-                new = Text(format_value(record.value, unit), style="yellow" if held else "")
-                if held:
-                    new.append(" (held)")
-            old = format_value(state.value if state else None, unit)
-            table.add_row(
-                query.connection if i == 0 else "", query.text if i == 0 else "", kr_id, old, new
-            )
-    return table
+PLAN_MARKS = {"new": "+", "change": "~", "held": "?", "error": "!", "same": " "}
+PLAN_WORDS = {"change": "to change", "new": "new", "held": "would be held",
+              "error": "would fail", "same": "unchanged"}  # fmt: skip
+PLAN_STYLE = {"new": "green", "change": "yellow", "held": "yellow", "error": "red", "same": "dim"}
+
+
+def plan_lines(config: Config, plan: Plan, found: Sequence[Change]) -> list[Text]:
+    """What a sync would change, like ``terraform plan``: changes marked, unchanged rows quiet.
+
+    ``+`` a first value, ``~ old → new`` a change, ``?`` a value that would be
+    held, ``!`` a failing query; each with its connection and rendered query.
+    """
+    lines = [
+        Text(
+            f"Plan as of {plan.as_of:%Y-%m-%d %H:%M} UTC: {plan.kr_count} key result(s) due, "
+            f"{len(plan.queries)} quer{'y' if len(plan.queries) == 1 else 'ies'}",
+            style="bold",
+        )
+    ]
+    width = max([12, *(len(c.kr_id) for c in found)])
+    for c in found:
+        kr = config.krs[c.kr_id].kr
+        milestone = kr.kind == "milestone"
+
+        def shown(value: float | None, *, unit: str | None = kr.unit, m: bool = milestone) -> str:
+            return format_value(value, unit, milestone=m)
+
+        line = Text(f"  {PLAN_MARKS[c.action]} ", style=PLAN_STYLE[c.action])
+        line.append(f"{c.kr_id:<{width}}  ", style="dim" if c.action == "same" else "")
+        if c.action == "same":
+            line.append(f"{shown(c.new)} (unchanged)", style="dim")
+        elif c.action == "error":
+            line.append(f"{shown(c.old)}, would fail: {c.reason}", style="red")
+        elif c.action == "held":
+            line.append(f"{shown(c.old)} → {shown(c.new)} would be held: {c.reason}")
+        else:
+            line.append(f"{shown(c.old)} → {shown(c.new)}")
+        lines.append(line)
+        if c.action != "same":
+            lines.append(Text(f"      {c.connection}: {c.query}", style="dim"))
+    tally = counts(found)
+    summary = ", ".join(f"{n} {PLAN_WORDS[action]}" for action, n in tally.items())
+    lines.append(Text(""))
+    if not plan.queries:
+        lines.append(Text("Nothing due; okrsync plan --all measures every key result now."))
+    else:
+        lines.append(Text(f"Plan: {summary or 'nothing measured'}.", style="bold"))
+    for why, n in skipped_counts(plan).items():
+        lines.append(Text(f"  {n} not measured now: {why}", style="dim"))
+    if plan.queries and any(why.startswith("not due") for why in plan.skipped.values()):
+        lines.append(Text("  okrsync plan --all measures those too.", style="dim"))
+    return lines
 
 
 def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
@@ -231,7 +248,7 @@ def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
         table.add_row(
             f"{m.measured_at:%Y-%m-%d %H:%M:%S}",
             Text(m.status, style={"ok": "green", "held": "yellow"}.get(m.status, "red")),
-            format_value(m.value, entry.kr.unit),
+            format_value(m.value, entry.kr.unit, milestone=entry.kr.kind == "milestone"),
             _pct(row["progress"]),
             m.error or "",
         )
@@ -248,7 +265,8 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
         return
     out.print(f"  connection  {conn['name']} (type {conn['type']}, {conn['url'] or 'no url'})")
     out.print(f"  query       {info['rendered_query'] or '(not yet run)'}", soft_wrap=True)
-    value = format_value(info["value"], kr["unit"])
+    milestone = kr["type"] == "milestone"
+    value = format_value(info["value"], kr["unit"], milestone=milestone)
     out.print(f"  value       {value}  measured {info['measured_at'] or 'never'}")
     last = info["last_attempt"]
     if last:
@@ -264,7 +282,8 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     out.print(f"  history     {len(info['history'])} most recent measurement(s):")
     for row in info["history"]:
         out.print(
-            f"    {row['measured_at']}  {row['status']:<5}  {format_value(row['value'], kr['unit'])}"
+            f"    {row['measured_at']}  {row['status']:<5}  "
+            f"{format_value(row['value'], kr['unit'], milestone=milestone)}"
         )
 
 
@@ -290,7 +309,7 @@ __all__ = [
     "bar",
     "history_table",
     "make_console",
-    "plan_table",
+    "plan_lines",
     "print_explain",
     "problems",
     "status_table",

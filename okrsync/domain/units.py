@@ -59,10 +59,12 @@ def parse_clock(text: str) -> float | None:
     return int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
 
 
-def format_value(value: float | None, unit: str | None) -> str:
-    """A number as people read it in an OKR: 12.5M USD, 99.7%, 3:45, 1,204."""
+def format_value(value: float | None, unit: str | None, *, milestone: bool = False) -> str:
+    """A number as people read it in an OKR: 12.5M USD, 99.7%, 3:45, 1,204; yes/no for milestones."""
     if value is None:
         return "—"
+    if milestone:
+        return "yes" if value else "no"
     if math.isnan(value) or math.isinf(value):
         return str(value)
     unit = unit or ""

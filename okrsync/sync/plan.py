@@ -12,6 +12,7 @@ from datetime import datetime
 
 from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.records import KrState
+from okrsync.domain.units import format_duration
 from okrsync.sdk.connector import RenderContext, SourceBase
 from okrsync.sdk.placeholders import render_source
 
@@ -81,7 +82,7 @@ def make_plan(
             skipped[kr_id] = f"cycle {entry.cycle.name} is over and its final value is measured"
             continue
         if not force and not is_due(entry, state, now):
-            skipped[kr_id] = f"not due (refresh {entry.kr.refresh})"
+            skipped[kr_id] = f"not due (refresh {format_duration(entry.kr.refresh)})"
             continue
         for pair in entry.initiatives:
             initiatives.setdefault(pair, []).append(kr_id)

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
@@ -136,12 +136,41 @@ def test_sync_exit_code_is_1_when_a_key_result_fails(tmp_path: Path, mappings: P
 
 def test_plan_queries_but_writes_nothing(tmp_path: Path, mappings: Path) -> None:
     db = tmp_path / "s.db"
+    run("db", "upgrade", "--store", f"sqlite:///{db}")
     code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
     assert code == 0
-    assert "Plan: 2 queries for 2 key results" in out
+    assert "2 key result(s) due, 2 queries" in out
+    assert "  + tickets       — → " in out  # a first value
+    assert "Plan: 2 new." in out
     with Store.open(f"sqlite:///{db}") as st:
         assert st.runs() == []
         assert st.states() == {}
+
+
+def test_plan_reads_like_terraform(tmp_path: Path, mappings: Path, sim: StatsSimulator) -> None:
+    """Changes marked old → new with their query, unchanged rows quiet, skips counted."""
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    sim.today = lambda: date(2026, 11, 20)
+    assert run("sync", "--mappings", str(mappings), "--store", store)[0] == 0
+    code, out, _ = run("plan", "--mappings", str(mappings), "--store", store)
+    assert code == 0
+    assert "Nothing due; okrsync plan --all measures every key result now." in out
+    assert "2 not measured now: not due (refresh 1h)" in out  # a duration people write
+    assert "0:00:00" not in out
+
+    with Store.open(store) as st:
+        before = {kr: s.value for kr, s in st.states().items()}
+    sim.today = lambda: date(2026, 11, 27)  # a week on: tickets moved, steps did not
+    code, out, _ = run("plan", "--all", "--mappings", str(mappings), "--store", store)
+    lines = out.splitlines()
+    changed = next(line for line in lines if "tickets" in line)
+    assert changed.startswith("  ~ tickets ")
+    assert f"{before['tickets']:g} → " in changed and "tickets" in changed
+    assert lines[lines.index(changed) + 1].startswith("      stats: GET /api/v1/metrics/")
+    steps = next(line for line in lines if "steps " in line)
+    assert steps.endswith("(unchanged)") and steps.startswith("    steps ")
+    assert "stats: GET /api/v1/metrics/checkout_steps" not in out  # quiet: no query
+    assert "Plan: 1 to change, 1 unchanged." in out
 
 
 def test_schema_is_json_schema_with_each_connectors_source_form() -> None:
@@ -271,7 +300,7 @@ def test_plan_and_db_revision_on_no_store_create_nothing(tmp_path: Path, mapping
     db = tmp_path / "none.db"
     code, out, _ = run("plan", "--mappings", str(mappings), "--store", f"sqlite:///{db}")
     assert code == 0
-    assert "Plan: 2 queries for 2 key results" in out
+    assert "2 key result(s) due, 2 queries" in out
     code, out, _ = run("db", "revision", "--store", f"sqlite:///{db}")
     assert code == 0
     assert "schema at revision none: no store yet" in out

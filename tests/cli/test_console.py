@@ -8,11 +8,13 @@ from dataclasses import replace
 import pytest
 from rich.console import Console
 
-from okrsync.cli.console import status_table
+from okrsync.cli.console import plan_lines, status_table
 from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.domain.snapshot import ObjectiveView
 from okrsync.publish import snapshot
+from okrsync.sync.changes import Change
+from okrsync.sync.plan import Plan
 from tests.publish.test_snapshot import state
 from tests.support import EXAMPLES, NOW
 
@@ -72,3 +74,28 @@ def test_at_160_columns_titles_are_whole_and_marks_are_drawn(views: list[Objecti
     assert "░" in launch
     assert "│" not in launch  # a milestone is done or not: no expected mark
     assert "▌" not in launch
+
+
+def test_plan_marks_each_kind_of_change_and_says_milestones_yes_no() -> None:
+    config = loader.load(EXAMPLES, Registry.default(), secrets="skip")
+    found = [
+        Change("launch-2-0", "change", 0.0, 1.0, "jira", "issue PROD-200"),
+        Change("uptime", "error", 99.9, None, "prometheus", "PromQL", reason=DOWN),
+        Change("signups", "held", 40.0, 9000.0, "posthog", "HogQL", reason="above max 5000"),
+        Change("support-tickets", "same", 40.0, 40.0, "jira", "JQL count: project = SUP"),
+    ]
+    plan = Plan(as_of=NOW, queries={}, skipped={"beta-program": "not due (refresh 1d)"})
+    console = Console(width=200, record=True, file=io.StringIO())
+    for line in plan_lines(config, plan, found):
+        console.print(line)
+    lines = [line.rstrip() for line in console.export_text().splitlines()]
+    assert "  ~ launch-2-0       no → yes" in lines
+    assert f"  ! uptime           99.9%, would fail: {DOWN}" in lines
+    assert "  ? signups          40 sign-ups → 9,000 sign-ups would be held: above max 5000" in (
+        lines
+    )
+    assert "    support-tickets  40 tickets (unchanged)" in lines
+    assert "JQL count: project = SUP" not in "\n".join(lines)  # unchanged: quiet
+    assert "      prometheus: PromQL" in lines
+    assert "Nothing due; okrsync plan --all measures every key result now." in lines
+    assert "  1 not measured now: not due (refresh 1d)" in lines
