@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import getpass
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,13 +28,14 @@ from okrsync.cli import console
 from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.domain.snapshot import ObjectiveView
+from okrsync.domain.units import format_value
 from okrsync.errors import ConfigError, StoreError
 from okrsync.publish import snapshot
 from okrsync.sdk.connector import Runtime
 from okrsync.service.logging import configure
 from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from okrsync.service.settings import Settings, SettingsError, load_settings
-from okrsync.store.database import NoStoreYet, Store, StoreUnusable
+from okrsync.store.database import NoStoreYet, NothingHeld, Store, StoreUnusable
 from okrsync.store.lock import writer_lock
 from okrsync.sync import run as sync_run
 from okrsync.sync.changes import changes
@@ -449,6 +452,171 @@ def run(
         lock.close()
         st.close()
     raise typer.Exit(code)
+
+
+ByOpt = Annotated[
+    str | None,
+    typer.Option("--by", metavar="WHO", help="Who records it [default: $OKRSYNC_USER or $USER]"),
+]
+
+
+def _who(by: str | None) -> str:
+    return by or os.environ.get("OKRSYNC_USER") or getpass.getuser()
+
+
+@contextmanager
+def _writing(store: str | None) -> Iterator[Store]:
+    """The store under the single-writer lock, as a sync holds it; exit 3 if it stays busy."""
+    settings = _settings()
+    url = store or settings.store_url
+    with _store(store) as st:
+        lock = writer_lock(url)
+        try:
+            if not lock.acquire(timeout=settings.lock_wait):
+                holder = lock.holder() or "another process"
+                typer.echo(f"another okrsync holds the writer lock ({holder})", err=True)
+                raise typer.Exit(EXIT_LOCKED)
+            try:
+                with st.fenced(lock.check):
+                    yield st
+            finally:
+                lock.release()
+        finally:
+            lock.close()
+
+
+@app.command()
+def checkin(
+    kr: Annotated[str, typer.Argument(help="Key result id (source: {manual: true}).")],
+    value: Annotated[str, typer.Argument(help="1204, 12.5, 45%, 3:45, or yes/no for milestones.")],
+    comment: Annotated[
+        str | None, typer.Option("--comment", "-m", help="Where the number comes from.")
+    ] = None,
+    by: ByOpt = None,
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Record the value of a manual key result by hand (a survey's NPS, a board decision)."""
+    from okrsync.sync import by_hand
+
+    config = _load(mappings, secrets="skip")
+    entry = _entry(config, kr)
+    try:
+        number = by_hand.parse_value(entry, value)
+    except ValueError as exc:
+        typer.echo(f"checkin {kr}: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+    with _writing(store) as st:
+        try:
+            record = by_hand.checkin(
+                st, entry, number, by=_who(by), comment=comment, now=datetime.now(UTC)
+            )
+        except ValueError as exc:
+            typer.echo(f"checkin {kr}: {exc}", err=True)
+            raise typer.Exit(EXIT_FAILED) from None
+    milestone = entry.kr.kind == "milestone"
+    shown = format_value(record.value, entry.kr.unit, milestone=milestone)
+    typer.echo(f"run {record.run_id}: {kr} = {shown} ({record.raw})")
+
+
+hold_app = typer.Typer(
+    help="Review values held as suspicious (min, max, max_change).", no_args_is_help=True
+)
+app.add_typer(hold_app, name="hold")
+
+
+@hold_app.command("list")
+def hold_list(
+    mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Every held value: the good value it would replace, when and why it was held."""
+    config = _load(mappings, secrets="skip")
+    with _store(store, read_only=True) as st:
+        held = [s for s in st.states().values() if s.held_value is not None]
+    if as_json:
+        rows = [
+            {
+                "key_result": s.kr_id,
+                "held_value": s.held_value,
+                "held_at": s.held_at.isoformat() if s.held_at else None,
+                "reason": s.held_reason,
+                "value": s.value,
+            }
+            for s in held
+        ]
+        typer.echo(json.dumps({"held": rows}, indent=2))
+        return
+    out = console.make_console()
+    if not held:
+        out.print("nothing held for review")
+        return
+    for s in held:
+        entry = config.krs.get(s.kr_id)
+        unit = entry.kr.unit if entry else None
+        gone = "" if entry else " (no longer in the mappings)"
+        out.print(
+            f"{s.kr_id}{gone}: held {format_value(s.held_value, unit)} at "
+            f"{s.held_at:%Y-%m-%d %H:%M} UTC; good value {format_value(s.value, unit)}; "
+            f"{s.held_reason or 'no reason recorded'}",
+            soft_wrap=True,
+        )
+    out.print(
+        "okrsync hold accept KR makes the held value the good one; okrsync hold reject KR drops it",
+        style="dim",
+    )
+
+
+WhyOpt = Annotated[str | None, typer.Option("--why", "-m", help="Why, for the record.")]
+
+
+@hold_app.command("accept")
+def hold_accept(
+    kr: Annotated[str, typer.Argument(help="Key result id.")],
+    why: WhyOpt = None,
+    by: ByOpt = None,
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """The held value is right: it becomes the good value, recorded with who and why."""
+    from okrsync.sync import by_hand
+
+    entry = _entry(_load(mappings, secrets="skip"), kr)
+    with _writing(store) as st, _nothing_held(kr):
+        record = by_hand.accept(st, kr, by=_who(by), why=why, now=datetime.now(UTC))
+    shown = format_value(record.value, entry.kr.unit, milestone=entry.kr.kind == "milestone")
+    typer.echo(f"run {record.run_id}: {kr} = {shown} ({record.raw})")
+
+
+@hold_app.command("reject")
+def hold_reject(
+    kr: Annotated[str, typer.Argument(help="Key result id.")],
+    why: WhyOpt = None,
+    by: ByOpt = None,
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """The held value is wrong: drop it; the good value stays."""
+    from okrsync.sync import by_hand
+
+    entry = _entry(_load(mappings, secrets="skip"), kr)
+    with _writing(store) as st, _nothing_held(kr):
+        state = by_hand.reject(st, kr, by=_who(by), why=why, now=datetime.now(UTC))
+    unit = entry.kr.unit
+    typer.echo(
+        f"{kr}: dropped held {format_value(state.held_value, unit)}; "
+        f"the good value stays {format_value(state.value, unit)}"
+    )
+
+
+@contextmanager
+def _nothing_held(kr: str) -> Iterator[None]:
+    try:
+        yield
+    except NothingHeld:
+        typer.echo(
+            f"{kr} holds no value for review (okrsync hold list shows what is held)", err=True
+        )
+        raise typer.Exit(EXIT_FAILED) from None
 
 
 db_app = typer.Typer(help="Store maintenance.", no_args_is_help=True)

@@ -69,7 +69,7 @@ BARS_AT = 100  # narrower than this the bars go too
 NARROW_BAR = 10
 LEGEND = (
     "│ in a bar: the progress expected by now (▌ when already past it); "
-    "% over 100 is over-achievement; held: a suspicious value kept aside (explain KR)"
+    "% over 100 is over-achievement; held: a suspicious value kept aside (okrsync hold list)"
 )
 Row = list[Text | str]
 
@@ -120,7 +120,8 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         reason = kr.reason
         if kr.held_value is not None:
             status.append(" held", style="yellow")
-            reason = f"held {format_value(kr.held_value, kr.unit)}: {reason or 'suspicious'}"
+            held = f"held {format_value(kr.held_value, kr.unit)}: {kr.held_reason or 'suspicious'}"
+            reason = held if reason is None or reason == kr.held_reason else f"{reason}; {held}"
         target = "done" if kr.kind == "milestone" else format_value(kr.target, kr.unit)
         if kr.kind == "maintain":
             sign = "≤" if kr.direction == "at_most" else "≥"

@@ -13,6 +13,7 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -31,6 +32,7 @@ from okrsync.sdk.redaction import REDACTOR, Redactor
 
 CONNECTIONS_FILE = "connections.yaml"
 MIN_KRS, MAX_KRS = 2, 5
+MANUAL_REFRESH = timedelta(days=7)  # a manual key result's default: the weekly check-in
 MAX_SHOWN = 100  # errors listed from one model's validation; the rest are counted
 S = TypeVar("S", bound=BaseModel)
 
@@ -46,6 +48,7 @@ class KrEntry:
     connection_type: str | None
     file: str
     initiatives: tuple[tuple[str, str], ...] = ()  # (connection, issue key), resolved
+    manual: bool = False  # ``source: {manual: true}``: checked in by hand, never queried
 
 
 @dataclass
@@ -599,10 +602,16 @@ def _cross_check(
                 if not claim(doc, kloc, kr.id):
                     continue
                 owner_of[kr.id] = obj.id
-                source, ctype = _check_source(doc, kloc, kr, types, registry, out)
+                manual = _check_manual(doc, kloc, kr, out)
+                if manual:
+                    source, ctype = None, None
+                    if "refresh" not in kr.model_fields_set:  # check-ins come weekly
+                        kr = kr.model_copy(update={"refresh": MANUAL_REFRESH})
+                else:
+                    source, ctype = _check_source(doc, kloc, kr, types, registry, out)
                 initiatives = _check_initiatives(doc, kloc, kr, types, registry, out)
                 krs[kr.id] = KrEntry(
-                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives
+                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives, manual
                 )
 
     objective_ids = {o.id for o in objectives}
@@ -630,6 +639,22 @@ def _cross_check(
             loop = " → ".join([*chain, obj.id])
             out.add(doc, ["objectives", i, "parent"], f"parent chain loops: {loop}")
     return objectives, krs, cycles
+
+
+def _check_manual(doc: YamlDocument, loc: list[str | int], kr: KeyResult, out: _Collector) -> bool:
+    """``source: {manual: true}``: a value with no API, recorded by ``okrsync checkin``."""
+    if kr.source is None or "manual" not in kr.source:
+        return False
+    if kr.source.get("manual") is not True:
+        out.add(doc, [*loc, "source", "manual"], "manual must be true (or leave it out)")
+    if others := sorted(set(kr.source) - {"manual"}):
+        out.add(
+            doc,
+            [*loc, "source", others[0]],
+            f"a manual source takes no other field ({', '.join(others)}): values come "
+            "from okrsync checkin, not a connection",
+        )
+    return True
 
 
 def _check_source(

@@ -27,6 +27,15 @@ def mapping_schema(registry: Registry) -> dict[str, Any]:
         sub["title"] = f"{type_name} source"
         defs[name] = sub
         forms.append({"$ref": f"#/$defs/{name}"})
+    defs["source_manual"] = {
+        "title": "manual source",
+        "description": "No API: values are recorded with `okrsync checkin KR VALUE`.",
+        "type": "object",
+        "properties": {"manual": {"const": True}},
+        "required": ["manual"],
+        "additionalProperties": False,
+    }
+    forms.append({"$ref": "#/$defs/source_manual"})
     defs["KeyResult"]["properties"]["source"] = {
         "anyOf": [*forms, {"type": "null"}],
         "description": "Where the value comes from; the keys depend on the connection's type.",

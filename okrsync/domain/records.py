@@ -80,6 +80,7 @@ class KrState:
     last_run_id: int | None
     connection: str | None
     query: str | None
+    held_reason: str | None = None  # why the held value was held
 
 
 @dataclass(frozen=True)

@@ -58,11 +58,14 @@ class KrView:
     held_value: float | None
     initiatives: list[InitiativeView] = field(default_factory=list)
     direction: str | None = None  # maintain: at_least (value ≥ target) or at_most (≤)
+    held_reason: str | None = None
 
     @property
     def reason(self) -> str | None:
         """Why it is not simply its status: the error, or why the held value was held."""
-        return self.last_error if self.status == "error" or self.held_value is not None else None
+        if self.status == "error":
+            return self.last_error
+        return self.held_reason if self.held_value is not None else None
 
     def to_json(self) -> dict[str, Any]:
         return {

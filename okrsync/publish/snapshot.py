@@ -80,6 +80,7 @@ def build(
             measured_at=state.measured_at if state else None,
             last_error=state.last_error if state and state.last_status != "ok" else None,
             held_value=state.held_value if state else None,
+            held_reason=state.held_reason if state else None,
             initiatives=[
                 InitiativeView(i, _status_word(config, i))
                 for i in (initiatives or {}).get(kr_id, [])

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -77,8 +77,11 @@ _ALWAYS = ("last_attempt_at", "last_status", "last_run_id", "connection", "query
 WRITE_CHUNK = 1000  # rows per executemany: bounds what a 10,000-KR run builds at once
 _STATE_COLUMNS = tuple(c.name for c in kr_state_table.columns)
 _WRITES: dict[str, tuple[str, ...]] = {
-    "ok": ("value", "measured_at", "held_value", "held_at", "last_error_kind", "last_error"),
-    "held": ("held_value", "held_at"),
+    "ok": (
+        *("value", "measured_at", "held_value", "held_at", "held_reason"),
+        *("last_error_kind", "last_error"),
+    ),
+    "held": ("held_value", "held_at", "held_reason"),
     "error": ("last_error_kind", "last_error"),
 }
 
@@ -432,11 +435,8 @@ class Store:
         initiatives: Sequence[InitiativeRecord] = (),
     ) -> int:
         """Write a run, its measurements, KR states and initiatives atomically; returns the run id."""
-        values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if f.name != "id"}
-        values["summary"] = json.dumps(run.summary, ensure_ascii=False)
         with self._connect(write=True) as conn:
-            insert_run = sa.insert(runs_table).values(values).returning(runs_table.c.id)
-            run_id: int = conn.execute(insert_run).scalar_one()
+            run_id = _insert_run(conn, run)
             for start in range(0, len(measurements), WRITE_CHUNK):
                 part = measurements[start : start + WRITE_CHUNK]
                 conn.execute(
@@ -447,6 +447,41 @@ class Store:
             if initiatives:
                 store_initiatives.upsert(conn, initiatives)
         return run_id
+
+    def accept_held(self, kr_id: str, run: RunRecord, note: str) -> MeasurementRecord:
+        """The held value becomes the good value, as of when it was measured; one transaction.
+
+        Read and written in the same transaction, so a sync that replaced the
+        held value in between cannot have a different value accepted.
+        """
+        with self._connect(write=True) as conn:
+            state = _held_state(conn, kr_id)
+            assert state.held_value is not None  # _held_state checked
+            assert state.held_at is not None
+            accepted = MeasurementRecord(
+                kr_id=kr_id,
+                measured_at=state.held_at,
+                status="ok",
+                value=state.held_value,
+                connection=state.connection,
+                query=state.query,
+                raw=note,
+            )
+            run_id = _insert_run(conn, run)
+            conn.execute(sa.insert(measurements_table), [_measurement_row(run_id, accepted)])
+            _upsert_states(conn, run_id, [accepted])
+        return replace(accepted, run_id=run_id)
+
+    def reject_held(self, kr_id: str, run: RunRecord) -> KrState:
+        """Drop the held value (the good value stays); the run records who and why."""
+        with self._connect(write=True) as conn:
+            state = _held_state(conn, kr_id)
+            _insert_run(conn, run)
+            cleared = dict(held_value=None, held_at=None, held_reason=None)
+            conn.execute(
+                sa.update(kr_state_table).where(kr_state_table.c.kr_id == kr_id).values(cleared)
+            )
+        return state
 
     def initiatives(self) -> dict[str, list[InitiativeRecord]]:
         """The latest initiative readings, by key result id."""
@@ -541,6 +576,27 @@ class Store:
         return f"Store({self.url!r})"
 
 
+class NothingHeld(LookupError):
+    """The key result holds no value for review (none was held, or it was resolved)."""
+
+
+def _held_state(conn: Connection, kr_id: str) -> KrState:
+    table = kr_state_table
+    row = conn.execute(sa.select(table).where(table.c.kr_id == kr_id)).mappings().first()
+    if row is None or row["held_value"] is None:
+        raise NothingHeld(f"{kr_id} holds no value for review")
+    return _state(row)
+
+
+def _insert_run(conn: Connection, run: RunRecord) -> int:
+    values = {f.name: getattr(run, f.name) for f in fields(RunRecord) if f.name != "id"}
+    values["summary"] = json.dumps(run.summary, ensure_ascii=False)
+    run_id: int = conn.execute(
+        sa.insert(runs_table).values(values).returning(runs_table.c.id)
+    ).scalar_one()
+    return run_id
+
+
 def _pin(path: Path, shown: str) -> tuple[Path, int, int]:
     try:
         st = os.stat(path)
@@ -585,9 +641,9 @@ def _fold(
         row.update(connection=m.connection, query=m.query)
         if m.status == "ok":
             row.update(value=m.value, measured_at=m.measured_at, held_value=None, held_at=None)
-            row.update(last_error_kind=None, last_error=None)
+            row.update(held_reason=None, last_error_kind=None, last_error=None)
         elif m.status == "held":
-            row.update(held_value=m.value, held_at=m.measured_at)
+            row.update(held_value=m.value, held_at=m.measured_at, held_reason=m.error)
         else:
             row.update(last_error_kind=m.error_kind, last_error=m.error)
         written = written.union(_WRITES[m.status])
@@ -616,6 +672,7 @@ def _state(row: Any) -> KrState:
 __all__ = [
     "DEFAULT_URL",
     "NoStoreYet",
+    "NothingHeld",
     "Store",
     "StoreUnusable",
     "UtcDateTime",

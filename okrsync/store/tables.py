@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0002"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0003"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -90,6 +90,7 @@ kr_state_table = sa.Table(
     sa.Column("last_run_id", _ID, sa.ForeignKey("runs.id", ondelete="SET NULL")),
     sa.Column("connection", sa.Text()),
     sa.Column("query", sa.Text()),
+    sa.Column("held_reason", sa.Text()),  # 0003: added last, as the migration adds it
     sa.CheckConstraint("last_status IN ('ok', 'error', 'held')", name="ck_kr_state_last_status"),
 )
 

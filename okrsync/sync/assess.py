@@ -62,7 +62,7 @@ def assess(
                 continue
             assert value is not None
             state = states.get(kr_id)
-            hold = _hold_reason(entry, value, state.value if state else None)
+            hold = hold_reason(entry, value, state.value if state else None)
             if hold is not None:
                 records.append(MeasurementRecord(status="held", value=value, error=hold, **base))
             else:
@@ -80,7 +80,7 @@ def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | No
     return float(value), None
 
 
-def _hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
+def hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
     kr = entry.kr
     if kr.min is not None and value < kr.min:
         return f"held for review: {value:g} is below min {kr.min:g}"

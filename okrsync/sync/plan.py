@@ -74,6 +74,9 @@ def make_plan(
     for kr_id, entry in config.krs.items():
         if only is not None and kr_id not in only:
             continue
+        if entry.manual:
+            skipped[kr_id] = "manual: recorded with okrsync checkin"
+            continue
         if entry.source is None or entry.connection_type is None:
             skipped[kr_id] = "no source"
             continue

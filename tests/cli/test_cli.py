@@ -165,10 +165,12 @@ def test_plan_reads_like_terraform(tmp_path: Path, mappings: Path, sim: StatsSim
     lines = out.splitlines()
     changed = next(line for line in lines if "tickets" in line)
     assert changed.startswith("  ~ tickets ")
-    assert f"{before['tickets']:g} → " in changed and "tickets" in changed
+    assert f"{before['tickets']:g} → " in changed
+    assert "tickets" in changed
     assert lines[lines.index(changed) + 1].startswith("      stats: GET /api/v1/metrics/")
     steps = next(line for line in lines if "steps " in line)
-    assert steps.endswith("(unchanged)") and steps.startswith("    steps ")
+    assert steps.endswith("(unchanged)")
+    assert steps.startswith("    steps ")
     assert "stats: GET /api/v1/metrics/checkout_steps" not in out  # quiet: no query
     assert "Plan: 1 to change, 1 unchanged." in out
 
@@ -352,12 +354,12 @@ def test_status_never_migrates_an_old_store(tmp_path: Path, mappings: Path) -> N
         engine.dispose()
     code, _, err = run("status", "--mappings", str(mappings), "--store", url)
     assert code == 2
-    assert "schema is at revision 0001, this okrsync needs 0002: run okrsync db upgrade" in err
+    assert "schema is at revision 0001, this okrsync needs 0003: run okrsync db upgrade" in err
     code, out, _ = run("db", "revision", "--store", url)
     assert "schema at revision 0001" in out  # still: status changed nothing
     code, out, _ = run("db", "upgrade", "--store", url, "--mappings", str(mappings))
     assert code == 0  # db upgrade takes --mappings like every command
-    assert "schema at revision 0002" in out
+    assert "schema at revision 0003" in out
     code, _, err = run("status", "--mappings", str(mappings), "--store", url)
     assert code == 0, err
 

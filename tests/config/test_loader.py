@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -582,4 +583,35 @@ def test_a_connections_file_in_a_team_folder_is_an_error(tmp_path: Path) -> None
     messages = [p.message for p in errors(tmp_path)]
     assert messages == [
         "connections.yaml belongs at the top of the mappings directory, not in sales/"
+    ]
+
+
+def test_a_manual_source_takes_nothing_else_and_defaults_to_a_weekly_refresh(
+    tmp_path: Path,
+) -> None:
+    manual = "- id: nps\n  title: NPS\n  owner: o@x.io\n  start: 20\n  target: 40\n"
+    krs = [
+        manual + "  source: {manual: true}\n",
+        manual.replace("nps", "nps2") + "  refresh: 1d\n  source: {manual: true}\n",
+    ]
+    ok = write(tmp_path / "ok", {"connections.yaml": CONN,
+                                 "o.yaml": mapping([objective_yaml("obj", krs)])})  # fmt: skip
+    config = load(ok)
+    assert config.krs["nps"].manual
+    assert config.krs["nps"].source is None
+    assert config.krs["nps"].kr.refresh == timedelta(days=7)
+    assert config.krs["nps2"].kr.refresh == timedelta(days=1)  # as written
+    assert not [p for p in check(ok) if "source" in p.message]
+
+    bad = [
+        manual + "  source: {manual: true, connection: stats}\n",
+        manual.replace("nps", "nps2") + "  source: {manual: false}\n",
+    ]
+    broken = write(tmp_path / "bad", {"connections.yaml": CONN,
+                                      "o.yaml": mapping([objective_yaml("obj", bad)])})  # fmt: skip
+    found = [p.message for p in errors(broken)]
+    assert found == [
+        "a manual source takes no other field (connection): values come from okrsync "
+        "checkin, not a connection",
+        "manual must be true (or leave it out)",
     ]

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from okrsync.domain.records import MeasurementRecord, RunRecord
 from okrsync.errors import StoreError
 from okrsync.store.database import (
     NoStoreYet,
+    NothingHeld,
     Store,
     StoreUnusable,
     create_store_engine,
@@ -75,7 +77,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 # --- schema and migrations --------------------------------------------------------------
 
-HEAD = "0002"  # the newest migration
+HEAD = "0003"  # the newest migration
 
 
 def test_upgrading_from_the_first_revision_keeps_the_data(store_url: str) -> None:
@@ -441,6 +443,50 @@ def test_the_last_good_value_survives_errors_and_held_values(store: Store) -> No
     assert (state.value, state.measured_at, state.last_status) == (12.0, at(30), "ok")
     assert (state.held_value, state.held_at) == (None, None)
     assert (state.last_error, state.last_error_kind) == (None, None)
+
+
+def test_a_held_value_accepted_becomes_the_good_value_as_of_when_it_was_held(
+    store: Store,
+) -> None:
+    store.record_run(run(0), [ok("kr.a", 10.0, 0, connection="stats", query="GET /m")])
+    suspicious = replace(held("kr.a", 55.0, 5), error="above max 50", connection="stats")
+    store.record_run(run(5), [replace(suspicious, query="GET /m")])
+    assert store.state("kr.a").held_reason == "above max 50"  # type: ignore[union-attr]
+
+    accepted = store.accept_held("kr.a", run(9, trigger="hold accept"), "accepted by ana: ok")
+    state = store.state("kr.a")
+    assert state is not None
+    assert (state.value, state.measured_at, state.last_status) == (55.0, at(5), "ok")
+    assert (state.held_value, state.held_at, state.held_reason) == (None, None, None)
+    assert (state.connection, state.query, state.last_run_id) == (
+        "stats",
+        "GET /m",
+        accepted.run_id,
+    )
+    last = store.history("kr.a")[-1]
+    assert (last.status, last.value, last.raw, last.run_id) == (
+        "ok", 55.0, "accepted by ana: ok", accepted.run_id,
+    )  # fmt: skip
+    assert store.runs(limit=1)[0].trigger == "hold accept"
+    with pytest.raises(NothingHeld):  # nothing left to accept: no second run
+        store.accept_held("kr.a", run(10), "again")
+    assert len(store.runs()) == 3
+
+
+def test_a_held_value_rejected_is_dropped_and_the_good_value_stays(store: Store) -> None:
+    store.record_run(run(0), [ok("kr.a", 10.0, 0)])
+    store.record_run(run(5), [replace(held("kr.a", 55.0, 5), error="above max 50")])
+    before = store.reject_held("kr.a", run(9, trigger="hold reject"))
+    assert (before.held_value, before.held_reason) == (55.0, "above max 50")
+    state = store.state("kr.a")
+    assert state is not None
+    assert (state.value, state.measured_at, state.held_value, state.held_reason) == (
+        10.0, at(0), None, None,
+    )  # fmt: skip
+    assert [m.status for m in store.history("kr.a")] == ["ok", "held"]  # history keeps both
+    assert store.runs(limit=1)[0].trigger == "hold reject"
+    with pytest.raises(NothingHeld):
+        store.reject_held("kr.never", run(10))
 
 
 def test_measurements_of_one_run_apply_in_order(store: Store) -> None:
