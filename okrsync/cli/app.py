@@ -101,6 +101,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
     ] = False,
@@ -113,7 +114,15 @@ def _main(
     fmt = log_format or settings.log_format
     if fmt not in (None, "json", "console"):
         raise typer.BadParameter("use json or console", param_hint="--log-format")
-    configure(fmt, settings.log_level)  # type: ignore[arg-type]
+    level = settings.log_level
+    if _interactive(ctx.invoked_subcommand) and "log_level" not in settings.model_fields_set:
+        level = "warning"  # a person reads the one-line summary and the table, not the log
+    configure(fmt, level)  # type: ignore[arg-type]
+
+
+def _interactive(command: str | None) -> bool:
+    """A person at a terminal runs it: info logs would bury what the command prints."""
+    return command != "run" and sys.stderr.isatty()
 
 
 def _load(mappings: Path | None, *, secrets: loader.SecretMode = "per_connection") -> loader.Config:

@@ -508,3 +508,46 @@ def test_help_keeps_defaults_and_variables_and_takes_dash_h() -> None:
     assert "Examples: okrsync demo" in out
     code, out, _ = run("db", "upgrade", "-h")
     assert (code, "Usage:" in out) == (0, True)
+
+
+def on_a_terminal(*args: str, cwd: Path, **env: str) -> str:
+    """What a person sees: a real process whose stdout and stderr are a terminal (a pty)."""
+    import pty
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OKRSYNC_")}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "okrsync", *args],
+        cwd=cwd,
+        env={**clean, "TEST_STATS_TOKEN": TOKEN, "COLUMNS": "120", **env},
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the pty closes as the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=60) in (0, 1)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_on_a_terminal_the_one_line_summary_comes_before_the_table_not_the_log(
+    tmp_path: Path, mappings: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    seen = on_a_terminal("sync", "--mappings", str(mappings), "--store", store, cwd=tmp_path)
+    assert "run 1: 2 ok, 0 failed" in seen
+    assert "sync finished" not in seen  # the info log is for the service's log, not a person
+    asked = on_a_terminal(
+        "sync", "--all", "--mappings", str(mappings), "--store", store, cwd=tmp_path,
+        OKRSYNC_LOG_LEVEL="info",
+    )  # fmt: skip
+    assert "sync finished" in asked  # asked for: shown
