@@ -31,6 +31,7 @@ from okrsync.domain.snapshot import ObjectiveView
 from okrsync.domain.units import format_value
 from okrsync.errors import ConfigError, StoreError
 from okrsync.publish import snapshot
+from okrsync.publish.filters import STATUSES, Filters, narrow
 from okrsync.sdk.connector import Runtime
 from okrsync.service.logging import configure
 from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
@@ -317,13 +318,54 @@ def _print_summary(result: sync_run.SyncResult) -> None:
 
 @app.command("status")
 def status_cmd(
-    mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt = False
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    as_json: JsonOpt = False,
+    team: Annotated[
+        str | None, typer.Option("--team", metavar="TEAM", help="Objectives of this team.")
+    ] = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner", metavar="WHO", help="Key results this person owns (or whose objective)."
+        ),
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help=f"Key results with this status; repeat or comma-separate ({', '.join(STATUSES)}).",
+        ),
+    ] = None,
+    objective: Annotated[
+        str | None, typer.Option("--objective", metavar="ID", help="The tree under this objective.")
+    ] = None,
+    depth: Annotated[
+        int | None, typer.Option("--depth", metavar="N", help="Objective levels; 1 = the top only.")
+    ] = None,
 ) -> None:
-    """The OKR tree: progress, expected progress, status, last value, freshness."""
+    """The OKR tree: progress, expected progress, status, last value, freshness.
+
+    Objectives above a match stay as its context, without their own key results.
+    """
+    words = frozenset(w.strip() for item in status or () for w in item.split(",") if w.strip())
+    try:
+        filters = Filters(team=team, owner=owner, statuses=words, objective=objective, depth=depth)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     config = _load(mappings, secrets="skip")
+    if objective is not None and objective not in {o.id for o in config.objectives}:
+        hint = difflib.get_close_matches(objective, [o.id for o in config.objectives], n=1)
+        more = f"; did you mean {hint[0]!r}?" if hint else ""
+        typer.echo(f"unknown objective {objective!r}{more}", err=True)
+        raise typer.Exit(EXIT_FAILED)
     now = datetime.now(UTC)
     with _store(store, read_only=True) as st:
-        views = _views(config, st, now)
+        views = narrow(_views(config, st, now), filters)
+    if not views and not as_json:
+        typer.echo("no objective or key result matches these filters")
+        return
     _print_status(views, now, as_json)
 
 
@@ -373,7 +415,7 @@ def history(
     kr: Annotated[str, typer.Argument(help="Key result id.")],
     mappings: MappingsOpt = None,
     store: StoreOpt = None,
-    limit: Annotated[int, typer.Option(help="Newest N measurements.")] = 50,
+    limit: Annotated[int, typer.Option(metavar="N", help="Newest N measurements.")] = 50,
     as_json: JsonOpt = False,
 ) -> None:
     """The measured values of a key result over time."""
@@ -497,9 +539,13 @@ def _writing(store: str | None) -> Iterator[Store]:
 @app.command()
 def checkin(
     kr: Annotated[str, typer.Argument(help="Key result id (source: {manual: true}).")],
-    value: Annotated[str, typer.Argument(help="1204, 12.5, 45%, 3:45, or yes/no for milestones.")],
+    value: Annotated[
+        str,
+        typer.Argument(help="1204, 12.5, 45%, 3:45, or yes/no for milestones."),
+    ],
     comment: Annotated[
-        str | None, typer.Option("--comment", "-m", help="Where the number comes from.")
+        str | None,
+        typer.Option("--comment", "-m", metavar="TEXT", help="Where the number comes from."),
     ] = None,
     by: ByOpt = None,
     mappings: MappingsOpt = None,
@@ -575,7 +621,9 @@ def hold_list(
     )
 
 
-WhyOpt = Annotated[str | None, typer.Option("--why", "-m", help="Why, for the record.")]
+WhyOpt = Annotated[
+    str | None, typer.Option("--why", "-m", metavar="TEXT", help="Why, for the record.")
+]
 
 
 @hold_app.command("accept")

@@ -66,12 +66,19 @@ def _pct(x: float | None) -> str:
 NOT_MEASURED = "not measured yet"
 TITLE_AT = 120  # narrower than this the title column goes first; the numbers always stay
 BARS_AT = 100  # narrower than this the bars go too
+OWNERS_AT = 180  # wider than this an owner column fits beside whole titles
+OWNER = 8  # the owner's cell in a row
 NARROW_BAR = 10
 LEGEND = (
     "│ in a bar: the progress expected by now (▌ when already past it); "
     "% over 100 is over-achievement; held: a suspicious value kept aside (okrsync hold list)"
 )
 Row = list[Text | str]
+
+
+def _who(owner: str | None) -> str:
+    """An owner as a column has room for: the name part of an e-mail address."""
+    return (owner or "").split("@", 1)[0]
 
 
 def status_word(kr: KrView) -> str:
@@ -96,6 +103,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     """
     over = {v.cycle for v in views if v.grade is not None}  # graded: the cycle has ended
     cycles = ", ".join(f"{c} (over)" if c in over else c for c in sorted({v.cycle for v in views}))
+    owners = width is None or width >= OWNERS_AT  # only where there is room to spare
     titles = width is None or width >= TITLE_AT  # the first to go when narrow
     bars = width is None or width >= BARS_AT  # then the bars: % says the same in numbers
     cells = BAR_WIDTH if titles else NARROW_BAR
@@ -103,13 +111,14 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
 
     def add_objective(view: ObjectiveView, depth: int) -> None:
         title = Text(view.title)
-        title.append(f" · {view.kind}", style="dim")
+        title.append(" · ".join(["", *([view.team] if view.team else []), view.kind]), style="dim")
         status = Text(view.status, style=STATUS_STYLE[view.status])
         if view.grade is not None:
             status.append(f" {view.grade.score:.1f}{' ✓' if view.grade.success else ''}")
         label = Text(f"{'  ' * depth}◆ {view.id}", style="bold")
         rows.append(([label, title, bar(view.progress, view.expected, cells),
-                      _pct(view.progress), status, "", "", ""], view.id, None))  # fmt: skip
+                      _pct(view.progress), status, "", "", "", _who(view.owner)],
+                     view.id, None))  # fmt: skip
         for kr in view.key_results:
             add_kr(kr, depth + 1)
         for child in view.children:
@@ -130,7 +139,8 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         expected = None if kr.kind == "milestone" else kr.expected  # done or not: no schedule
         label = Text(f"{'  ' * depth}• {kr.id}")
         rows.append(([label, kr.title, bar(kr.progress, expected, cells), _pct(kr.raw_progress),
-                      status, value, target, age(kr.measured_at, now)], kr.id, reason))  # fmt: skip
+                      status, value, target, age(kr.measured_at, now), _who(kr.owner)],
+                     kr.id, reason))  # fmt: skip
         for item in kr.initiatives:
             add_initiative(item, depth + 1)
 
@@ -141,7 +151,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         done = "" if item.total is None else f"{item.done}/{item.total} done"
         rows.append(([label, Text(item.title or "", style="dim"), bar(item.completion, None, cells),
                       _pct(item.completion), note, done, "initiative",
-                      age(item.measured_at, now)], item.issue, item.error))  # fmt: skip
+                      age(item.measured_at, now), ""], item.issue, item.error))  # fmt: skip
 
     for view in roots(views):
         add_objective(view, 0)
@@ -167,6 +177,8 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     if bars:
         kept["Progress"] = cells
     # Between two columns: one space of padding and a separator (collapse_padding).
+    if owners:
+        kept["Owner"] = min(24, widest(OWNER, len("Owner")))
     room = (width or 10_000) - sum(kept.values()) - 2 * (len(kept) + titles)
     label = min(widest(0, 12), max(12, room // 3 if titles else room))
     table.add_column("Objective / key result", no_wrap=True, overflow="ellipsis", max_width=label)
@@ -180,8 +192,11 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
             table.add_column(name, no_wrap=True, min_width=kept[name])
         else:
             table.add_column(name, justify="right", no_wrap=True, min_width=kept[name])
+    if owners:
+        table.add_column("Owner", no_wrap=True, overflow="ellipsis", max_width=24)
     for cells_, _, _ in rows:
-        table.add_row(*[c for i, c in enumerate(cells_) if (i != 1 or titles) and (i != 2 or bars)])
+        shown = (i for i, _ in enumerate(cells_) if (i != 1 or titles) and (i != 2 or bars))
+        table.add_row(*[cells_[i] for i in shown if i != OWNER or owners])
     return table
 
 

@@ -551,3 +551,26 @@ def test_on_a_terminal_the_one_line_summary_comes_before_the_table_not_the_log(
         OKRSYNC_LOG_LEVEL="info",
     )  # fmt: skip
     assert "sync finished" in asked  # asked for: shown
+
+
+def test_status_filters_narrow_the_tree_and_refuse_what_cannot_match(
+    tmp_path: Path, mappings: Path
+) -> None:
+    store = f"sqlite:///{tmp_path / 's.db'}"
+    where = ["--mappings", str(mappings), "--store", store]
+    run("sync", *where)
+    code, out, _ = run("status", "--json", "--owner", "nobody@example.com", *where)
+    assert (code, json.loads(out)["objectives"]) == (0, [])
+    code, out, _ = run("status", *where, "--owner", "nobody@example.com")
+    assert out.strip() == "no objective or key result matches these filters"
+    everything = json.loads(run("status", "--json", *where)[1])["objectives"][0]["key_results"]
+    status = everything[0]["status"]
+    code, out, _ = run("status", "--json", "--status", f"{status},held", *where)
+    shown = [kr["id"] for obj in json.loads(out)["objectives"] for kr in obj["key_results"]]
+    assert shown == [kr["id"] for kr in everything if kr["status"] == status]
+    code, _, err = run("status", "--status", "late", *where)
+    assert code == 2
+    assert "unknown status late" in err
+    code, _, err = run("status", "--objective", "ob", *where)
+    assert code == 1
+    assert "unknown objective 'ob'; did you mean 'obj'?" in err

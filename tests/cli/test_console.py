@@ -76,6 +76,22 @@ def test_at_160_columns_titles_are_whole_and_marks_are_drawn(views: list[Objecti
     assert "▌" not in launch
 
 
+def test_teams_show_on_objectives_and_owners_where_there_is_room(
+    views: list[ObjectiveView],
+) -> None:
+    narrow = render(views, 160)
+    assert "Owner" not in next(line for line in narrow if "Objective" in line)
+    assert "Ship version 2.0 that users love · product · aspi" in row_of(narrow, "ship")
+    wide = render(views, 200)
+    assert "Owner" in next(line for line in wide if "Objective" in line)
+    assert row(wide, "signups").endswith("growth-lead")  # the name part of the address
+    assert row_of(wide, "double-revenue").endswith("cfo")
+
+
+def row_of(lines: list[str], objective: str) -> str:
+    return next(line for line in lines if f"◆ {objective}" in line)
+
+
 def test_plan_marks_each_kind_of_change_and_says_milestones_yes_no() -> None:
     config = loader.load(EXAMPLES, Registry.default(), secrets="skip")
     found = [
