@@ -31,10 +31,20 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "mappings"
 
 def example_secret_names() -> list[str]:
     """Every ``${NAME}`` the example connections.yaml reads from the environment."""
+    import yaml
+
     from okrsync.config.secrets import PATTERN
 
-    text = (EXAMPLES / "connections.yaml").read_text()
-    return sorted({name for name in PATTERN.findall(text) if not name.startswith("file:")})
+    def strings(node: object) -> list[str]:  # values only: the comments show ${ENV_VAR} too
+        if isinstance(node, dict):
+            return [s for value in node.values() for s in strings(value)]
+        if isinstance(node, list):
+            return [s for value in node for s in strings(value)]
+        return [node] if isinstance(node, str) else []
+
+    data = yaml.safe_load((EXAMPLES / "connections.yaml").read_text())
+    names = {name for text in strings(data) for name in PATTERN.findall(text)}
+    return sorted(name for name in names if not name.startswith("file:"))
 
 
 def example_environ() -> dict[str, str]:

@@ -249,7 +249,7 @@ def check(
     files = [p for p in files if p.name != CONNECTIONS_FILE]
     if not files:
         out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"{CONNECTIONS_FILE}\0{outlets.text}".encode())
     for path in files:
         doc = _parse(path, out)  # reads no more than the size limit, then stops
         if doc is None:
@@ -372,6 +372,7 @@ def _load_connections(
     doc = _parse(path, out)
     if doc is None:
         return found
+    found.text = doc.text
     try:
         parsed = ConnectionsFile.model_validate(doc.data)
     except ValidationError as exc:
@@ -412,6 +413,7 @@ class _Outlets:
     unavailable: dict[str, str] = field(default_factory=dict)  # connection → missing secret
     destinations: dict[str, PublisherSettings] = field(default_factory=dict)
     channels: dict[str, PublisherSettings] = field(default_factory=dict)
+    text: str = ""  # connections.yaml as read: part of the configuration's fingerprint
 
     def outlets(self, section: str) -> dict[str, PublisherSettings]:
         return self.destinations if section == "destinations" else self.channels

@@ -410,12 +410,23 @@ def test_hostile_files_are_refused_quickly_at_their_line(tmp_path: Path, name: s
     assert problem.column is not None
 
 
-def test_the_fingerprint_is_of_the_bytes_of_every_mapping_file() -> None:
+def test_the_fingerprint_is_of_the_bytes_of_every_mapping_file_and_connections_yaml() -> None:
     config = loader.load(EXAMPLES, Registry.default(), environ=example_environ())
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(b"connections.yaml\0" + (EXAMPLES / "connections.yaml").read_bytes())
     for path in sorted(p for p in EXAMPLES.glob("*.yaml") if p.name != "connections.yaml"):
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     assert config.fingerprint == digest.hexdigest()[:16]
+
+
+def test_an_edit_of_connections_yaml_alone_changes_the_fingerprint(tmp_path: Path) -> None:
+    """The scheduler logs a new configuration, and /readyz names it, only when this moves."""
+    files = {
+        "connections.yaml": CONN,
+        "o.yaml": mapping([objective_yaml("obj", [kr_yaml("a", "m")])]),
+    }
+    before = load(write(tmp_path, files)).fingerprint
+    (tmp_path / "connections.yaml").write_text(CONN + "    timeout: 6\n")
+    assert load(tmp_path).fingerprint != before
 
 
 def test_a_flood_of_errors_lists_the_first_hundred_and_counts_the_rest(tmp_path: Path) -> None:
