@@ -65,12 +65,15 @@ class Runner:
     config: loader.Config | None = None
     schedule: Schedule | None = None  # to warn when it is shorter than every refresh
     trouble: str | None = None  # why the last cycle could not use the store
+    # The newest edit's problems while an older valid configuration keeps running.
+    broken: list[str] = field(default_factory=list)
 
     def load(self) -> loader.Config | None:
         """The newest valid configuration; on errors, the last valid one (logged)."""
         try:
             fresh = loader.load(self.mappings, self.registry)
         except ConfigError as exc:
+            self.broken = [str(p) for p in exc.problems]
             for problem in exc.problems:
                 log.error("configuration problem", problem=str(problem))
             if self.config is not None:
@@ -92,6 +95,7 @@ class Runner:
             )
             self._warn_short_schedule(fresh)
         self.config = fresh
+        self.broken = []
         return fresh
 
     def _warn_short_schedule(self, config: loader.Config) -> None:
@@ -238,19 +242,31 @@ def stall_bound(schedule: Schedule) -> float:
     return max(600.0, 3 * period(schedule, datetime.now(UTC)).total_seconds())
 
 
+MAX_SHOWN_PROBLEMS = 10  # in /readyz; the log has every one
+
+
 def readiness(runner: Runner) -> Callable[[], dict[str, Any]]:
     def check() -> dict[str, Any]:
         if runner.config is None:
-            raise RuntimeError("no valid configuration loaded")
+            shown = "; ".join(runner.broken[:MAX_SHOWN_PROBLEMS])
+            raise RuntimeError(f"no valid configuration loaded{': ' + shown if shown else ''}")
         if runner.trouble is not None:
             raise RuntimeError(runner.trouble)
         last = runner.store.last_run()  # raises StoreError while the store is unreachable
-        return {
+        answer: dict[str, Any] = {
             "config": runner.config.fingerprint,
             "last_run": None
             if last is None
             else {"id": last.id, "finished_at": last.finished_at, "status": last.status},
         }
+        if runner.broken:  # still ready: the last valid configuration syncs on
+            answer["mappings"] = {
+                "broken": True,
+                "running": runner.config.fingerprint,
+                "problem_count": len(runner.broken),
+                "problems": runner.broken[:MAX_SHOWN_PROBLEMS],
+            }
+        return answer
 
     return check
 

@@ -260,6 +260,12 @@ def test_a_broken_edit_keeps_the_last_valid_config(
     assert all(r.summary["measured"] == 2 for r in runs(store_url))
     problems = [e["problem"] for e in p.events() if e.get("event") == "configuration problem"]
     assert any("okrs.yaml" in x and "invalid YAML" in x for x in problems)
+    status, ready = p.get("/readyz")  # still ready (it syncs on), and it says the edit is broken
+    assert status == 200
+    assert ready["mappings"]["broken"] is True
+    assert ready["mappings"]["running"] == ready["config"]
+    assert ready["mappings"]["problem_count"] == len(ready["mappings"]["problems"]) >= 1
+    assert "okrs.yaml" in ready["mappings"]["problems"][0]
 
     # the fix, with one more key result, is picked up by the next cycle
     fixed = mapping(
@@ -271,6 +277,9 @@ def test_a_broken_edit_keeps_the_last_valid_config(
     )
     (mappings / "okrs.yaml").write_text(fixed)
     wait_for("the new key result measured", lambda: runs(store_url)[0].summary["measured"] == 3)
+    status, ready = p.get("/readyz")
+    assert status == 200
+    assert "mappings" not in ready  # fixed: nothing to report
     assert p.stop() == 0
 
 
