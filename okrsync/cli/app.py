@@ -308,7 +308,7 @@ def _print_summary(result: sync_run.SyncResult) -> None:
     out = console.make_console(stderr=True)
     out.print(
         f"run {result.run_id}: {s['ok']} ok, {s['errors']} failed, {s['held']} held, "
-        f"{s['skipped']} not due; {s['queries']} queries, {s['calls']} calls in {s['duration_s']}s"
+        f"{s['skipped']} skipped; {s['queries']} queries, {s['calls']} calls in {s['duration_s']}s"
     )
     for r in result.failed:
         out.print(f"  {r.kr_id}: {r.error}", style="red", soft_wrap=True)
@@ -727,14 +727,19 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
         typer.echo(f"no {configured} here: the example company shipped with okrsync", err=True)
     try:
         with _store(store) as st:
-            result, config = asyncio.run(run_demo(directory, st))
-            _print_summary(result)
+            shown = asyncio.run(run_demo(directory, st))
+            _print_summary(shown.result)
             now = datetime.now(UTC)
-            views = _views(config, st, now)
+            views = _views(shown.config, st, now)
     except ConfigError as exc:
         _config_error(exc, directory)
     _print_status(views, now, as_json)
-    raise typer.Exit(result.exit_code)
+    if shown.staged:
+        out = console.make_console(stderr=True)
+        out.print("The demo staged this trouble on purpose, to show what it looks like:")
+        for kr_id, what in shown.staged.items():
+            out.print(f"  {kr_id}: {what}")
+    raise typer.Exit(EXIT_FAILED if shown.unexpected or shown.result.unpublished else EXIT_OK)
 
 
 @app.command()

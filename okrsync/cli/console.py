@@ -129,7 +129,8 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
         reason = kr.reason
         if kr.held_value is not None:
             status.append(" held", style="yellow")
-            held = f"held {format_value(kr.held_value, kr.unit)}: {kr.held_reason or 'suspicious'}"
+            why = (kr.held_reason or "suspicious").removeprefix("held for review: ")
+            held = f"held {format_value(kr.held_value, kr.unit)}: {why}"
             reason = held if reason is None or reason == kr.held_reason else f"{reason}; {held}"
         target = "done" if kr.kind == "milestone" else format_value(kr.target, kr.unit)
         if kr.kind == "maintain":

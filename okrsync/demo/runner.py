@@ -14,12 +14,14 @@ import os
 import pkgutil
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import okrsync.demo.simulators as simulators_package
 from okrsync.config import loader
 from okrsync.config.registry import Registry
+from okrsync.demo import trouble
 from okrsync.demo.simulators.simulated import Simulated, Span
 from okrsync.store.database import Store
 from okrsync.sync import run
@@ -50,6 +52,13 @@ def _span(config: loader.Config) -> Span:
 @contextmanager
 def simulated(directory: Path) -> Iterator[loader.Config]:
     """The checked config with every simulated connection pointed at a running simulator."""
+    with _simulated(directory) as (config, _):
+        yield config
+
+
+@contextmanager
+def _simulated(directory: Path) -> Iterator[tuple[loader.Config, dict[str, Simulated]]]:
+    """:func:`simulated`, and the running simulators by connection type."""
     registry = Registry.default()
     plain = loader.load(directory, registry, secrets="skip")
     wanted = {s.type for s in plain.connections.values()}
@@ -69,13 +78,28 @@ def simulated(directory: Path) -> Iterator[loader.Config]:
                 config.connections[name] = type(settings).model_validate(
                     {**settings.model_dump(), **update}
                 )
-        yield config
+        yield config, running
 
 
-async def run_demo(directory: Path, store: Store) -> tuple[run.SyncResult, loader.Config]:
-    """Start the simulators, sync every key result once, stop them."""
-    with simulated(directory) as config:
-        return await run.sync(config, store, force=True, trigger="demo"), config
+@dataclass(frozen=True, repr=False)
+class Demo:
+    result: run.SyncResult  # the second sync's, the one with the trouble
+    config: loader.Config
+    staged: dict[str, str]  # key result → the trouble staged for it
+
+    @property
+    def unexpected(self) -> list[str]:
+        """Key results that failed without being meant to: a real fault of the demo."""
+        return [r.kr_id for r in self.result.failed if r.kr_id not in self.staged]
 
 
-__all__ = ["run_demo", "simulated", "simulators"]
+async def run_demo(directory: Path, store: Store) -> Demo:
+    """Start the simulators, sync every key result, stage some trouble, sync again, stop them."""
+    with _simulated(directory) as (config, running):
+        await run.sync(config, store, force=True, trigger="demo")
+        staged = trouble.stage(config, running, store, datetime.now(UTC))
+        result = await run.sync(config, store, force=True, trigger="demo")
+        return Demo(result, config, staged)
+
+
+__all__ = ["Demo", "run_demo", "simulated", "simulators"]

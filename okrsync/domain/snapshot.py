@@ -59,13 +59,16 @@ class KrView:
     initiatives: list[InitiativeView] = field(default_factory=list)
     direction: str | None = None  # maintain: at_least (value ≥ target) or at_most (≤)
     held_reason: str | None = None
+    stale_reason: str | None = None
 
     @property
     def reason(self) -> str | None:
-        """Why it is not simply its status: the error, or why the held value was held."""
+        """Why it is not simply its status: the error, why it is stale, or why a value is held."""
         if self.status == "error":
             return self.last_error
-        return self.held_reason if self.held_value is not None else None
+        if self.held_value is not None:
+            return self.held_reason
+        return self.stale_reason if self.status == "stale" else None
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -24,6 +24,7 @@ from okrsync.domain.snapshot import (
     Provenance,
     Snapshot,
 )
+from okrsync.domain.units import format_duration
 from okrsync.sdk.redaction import REDACTOR
 
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
@@ -81,6 +82,7 @@ def build(
             last_error=state.last_error if state and state.last_status != "ok" else None,
             held_value=state.held_value if state else None,
             held_reason=state.held_reason if state else None,
+            stale_reason=_stale_reason(entry, state) if status == "stale" else None,
             initiatives=[
                 InitiativeView(i, _status_word(config, i))
                 for i in (initiatives or {}).get(kr_id, [])
@@ -129,6 +131,21 @@ def build(
     for parent, aligned in children.items():
         views[parent].children.extend(views[child.id] for child in aligned)
     return [views[o.id] for o in config.objectives]
+
+
+def _stale_reason(entry: KrEntry, state: KrState | None) -> str | None:
+    """Why a key result is stale: how old its last good value is, and what to do for a manual one."""
+    kr = entry.kr
+    measured = state.measured_at if state else None
+    if measured is None:
+        return (
+            f"waiting for its first check-in: okrsync checkin {kr.id} VALUE"
+            if entry.manual
+            else None
+        )
+    what = "check-in" if entry.manual else "good value"
+    since = f"no {what} since {measured:%Y-%m-%d %H:%M} UTC (stale after {format_duration(kr.freshness)})"
+    return f"{since}: okrsync checkin {kr.id} VALUE" if entry.manual else since
 
 
 def _status_word(config: Config, record: InitiativeRecord) -> str:

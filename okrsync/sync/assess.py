@@ -13,6 +13,7 @@ from typing import Any
 from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.model import max_change_allows
 from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
+from okrsync.domain.units import format_value
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import InitiativeReading, Reading
 from okrsync.sdk.redaction import REDACTOR
@@ -82,13 +83,19 @@ def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | No
 
 def hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
     kr = entry.kr
+
+    def shown(x: float) -> str:
+        return format_value(x, kr.unit)
+
     if kr.min is not None and value < kr.min:
-        return f"held for review: {value:g} is below min {kr.min:g}"
+        return f"held for review: {shown(value)} is below min {shown(kr.min)}"
     if kr.max is not None and value > kr.max:
-        return f"held for review: {value:g} is above max {kr.max:g}"
+        return f"held for review: {shown(value)} is above max {shown(kr.max)}"
     if not max_change_allows(kr, last, value):
+        assert last is not None  # max_change_allows is True without a last value
         return (
-            f"held for review: jump from {last:g} to {value:g} exceeds max_change {kr.max_change}"
+            f"held for review: a jump from {shown(last)} to {shown(value)} is more than "
+            f"max_change {kr.max_change}"
         )
     return None
 

@@ -78,7 +78,7 @@ def test_a_held_value_is_listed_with_its_reason_and_accepted_with_who_and_why(
     rows = json.loads(run("hold", "list", "--json", *where)[1])["held"]
     assert [(r["key_result"], r["held_value"], r["value"]) for r in rows] == [("tickets", 86, None)]
     _, status, _ = run("status", *where)
-    assert "↳ tickets: held 86: held for review: 86 is above max 50" in status
+    assert "↳ tickets: held 86: 86 is above max 50" in status
 
     code, out, err = run("hold", "accept", "tickets", "--why", "the backlog is real", *where)
     assert code == 0, err

@@ -199,14 +199,26 @@ def test_demo_in_a_fresh_process_twice(tmp_path: Path) -> None:
     second = subprocess.run(
         [*cmd, "--json"], cwd=workdir, env=env, capture_output=True, text=True, timeout=60
     )
-    assert second.returncode == 0, second.stderr
-    statuses = [
-        kr["status"] for o in json.loads(second.stdout)["objectives"] for kr in o["key_results"]
-    ]
-    assert "stale" not in statuses
-    assert "error" not in statuses
+    assert second.returncode == 0, second.stderr  # the trouble is staged: not a failure
+    krs = {kr["id"]: kr for o in json.loads(second.stdout)["objectives"] for kr in o["key_results"]}
+    trouble = {kr_id: kr for kr_id, kr in krs.items() if kr["status"] in ("error", "stale")}
+    trouble |= {kr_id: kr for kr_id, kr in krs.items() if kr["held_value"] is not None}
+    assert sorted(trouble) == ["annual-revenue", "customer-nps", "time-on-site"]  # no more
+    failing, held, stale = krs["time-on-site"], krs["annual-revenue"], krs["customer-nps"]
+    assert failing["status"] == "error"
+    assert "403 PERMISSION_DENIED" in failing["reason"]
+    assert "sufficient permissions for this property" in failing["reason"]  # Google's words
+    assert failing["value"] is not None  # its last good value stays
+    assert held["held_value"] == pytest.approx(2 * held["value"], rel=0.01)
+    assert "is more than max_change 25%" in held["reason"]
+    assert held["status"] != "error"
+    assert stale["status"] == "stale"
+    assert "okrsync checkin customer-nps VALUE" in stale["reason"]
+    assert "The demo staged this trouble on purpose" in second.stderr
     with Store.open(f"sqlite:///{workdir / 'okrsync.db'}") as st:
-        assert [r.trigger for r in st.runs()] == ["demo", "demo"]
+        triggers = [r.trigger for r in st.runs()]
+    assert triggers.count("demo") == 4  # two syncs a demo
+    assert triggers.count("checkin") == 2
 
 
 def test_console_prints_brackets_verbatim(capsys: pytest.CaptureFixture[str]) -> None:

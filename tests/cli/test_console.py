@@ -53,7 +53,7 @@ def test_every_number_and_status_word_fits_whole(views: list[ObjectiveView], wid
     assert "not measured yet" in row(lines, "support-ti")  # not "stale" before any value
     assert "error" in row(lines, "uptime")
     assert "≥ 99.5%" in row(lines, "uptime")
-    assert "1 done · 1 on_track · 1 off_track · 8 not measured yet · 1 error" in lines
+    assert "1 done · 1 on_track · 1 off_track · 9 not measured yet · 1 error" in lines
     assert f"↳ uptime: {DOWN}" in " ".join(lines).replace("\n", " ").replace("  ", " ")
 
 

@@ -46,7 +46,8 @@ def test_the_example_mappings_load_without_errors() -> None:
     assert kinds == {"increase", "decrease", "maintain", "milestone"}
     assert config.krs["time-on-site"].kr.start == 157  # "2:37" in the file
     assert config.cycles["double-revenue"].name == "2026-Q4"
-    types = {e.connection_type for e in config.krs.values()}
+    types = {e.connection_type for e in config.krs.values() if not e.manual}
+    assert [kr for kr, e in config.krs.items() if e.manual] == ["customer-nps"]
     assert types == {
         "ga4", "http", "jira", "plausible", "posthog", "prometheus", "salesforce", "sql"
     }  # fmt: skip

@@ -202,7 +202,7 @@ def test_suspicious_values_are_held_not_stored_as_progress(
     sim.today = lambda: TODAY + timedelta(days=30)
     second = {r.kr_id: r for r in sync_now(config, store, now=later, runtime=FAST).records}
     assert second["jumpy"].status == "held"
-    assert "exceeds max_change 1%" in (second["jumpy"].error or "")
+    assert "is more than max_change 1%" in (second["jumpy"].error or "")
     assert store.state("jumpy").value == first["jumpy"].value  # type: ignore[union-attr]
     assert second["jumpy"].value != first["jumpy"].value
 
