@@ -74,6 +74,9 @@ class MeasureError(OkrsyncError):
     """A source could not give a value for a query."""
 
     kind: ErrorKind = "internal"
+    # Vendor calls spent before it failed (the retry policy counts its tries);
+    # None: not counted, taken as the one call that failed.
+    calls: int | None = None
 
 
 class TransientError(MeasureError):

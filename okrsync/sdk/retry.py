@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
-from okrsync.errors import TransientError
+from okrsync.errors import MeasureError, TransientError
 
 T = TypeVar("T")
 log = structlog.get_logger("okrsync.sdk.retry")
@@ -118,16 +118,19 @@ async def call_with_retries(
     """
     try:
         return await fn()
-    except TransientError as exc:
-        if config.attempts <= 1:
+    except MeasureError as exc:
+        if not isinstance(exc, TransientError) or config.attempts <= 1:
+            exc.calls = (exc.calls or 0) + 1
             raise
         first: TransientError | None = exc
+    tries = 1
 
     async def replay_then_call() -> T:
-        nonlocal first
+        nonlocal first, tries
         if first is not None:
             error, first = first, None
             raise error
+        tries += 1
         return await fn()
 
     def before_sleep(state: RetryCallState) -> None:
@@ -152,14 +155,17 @@ async def call_with_retries(
     )
     try:
         result: T = await retrying(replay_then_call)
-    except TransientError as exc:
-        if _too_long(exc, config.max_wait):
+    except MeasureError as exc:
+        if isinstance(exc, TransientError) and _too_long(exc, config.max_wait):
             asked = f"{exc.retry_after:g}s"
-            raise TransientError(
+            exc = TransientError(
                 f"{exc} (the server asked to wait {asked}, longer than retry.max_wait "
                 f"{config.max_wait:g}s: left for the next sync)",
                 retry_after=exc.retry_after,
-            ) from None
+            )
+            exc.calls = tries
+            raise exc from None
+        exc.calls = tries
         raise
     return result
 

@@ -39,7 +39,7 @@ def assess(
                 "connection": query.connection,
                 "query": REDACTOR.redact(query.text),
                 "duration_ms": round(outcome.duration_ms, 3),
-                "calls": outcome.reading.calls if outcome.reading else 0,
+                "calls": spent(outcome.reading or outcome.error),
             }
             if outcome.reading is None:
                 assert outcome.error is not None
@@ -81,6 +81,15 @@ def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | No
     return float(value), None
 
 
+def spent(result: Reading | InitiativeReading | MeasureError | None) -> int:
+    """Vendor calls a query cost, failed ones too (an uncounted failure: the one call)."""
+    if result is None:
+        return 0
+    if isinstance(result, MeasureError):
+        return 1 if result.calls is None else result.calls
+    return result.calls
+
+
 def hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
     kr = entry.kr
 
@@ -115,7 +124,7 @@ def summarize(
 
     def count(name: str, result: Reading | InitiativeReading | MeasureError | None) -> None:
         stats = per_connection.setdefault(name, {"queries": 0, "calls": 0, "errors": 0})
-        stats["calls"] += result.calls if isinstance(result, Reading | InitiativeReading) else 0
+        stats["calls"] += spent(result)
         stats["errors"] += isinstance(result, MeasureError)
 
     for key, query in plan.queries.items():

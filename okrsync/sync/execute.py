@@ -80,7 +80,9 @@ async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
             settings = config.connections[name]
             try:
                 if name in config.unavailable:  # a secret is not set: only its own queries fail
-                    raise AuthError(f"not configured: {config.unavailable[name]}")
+                    unset = AuthError(f"not configured: {config.unavailable[name]}")
+                    unset.calls = 0  # nothing was sent
+                    raise unset
                 connection: Connection = config.registry[settings.type].open(settings, runtime)
             except MeasureError as exc:
                 for key in keys:
@@ -219,7 +221,7 @@ def _named(connection: str, exc: MeasureError) -> MeasureError:
     """The same kind of error, its message prefixed with the connection and redacted."""
     message = REDACTOR.redact(f"connection {connection!r}: {exc}")
     named = MeasureError(message)
-    named.kind = exc.kind
+    named.kind, named.calls = exc.kind, exc.calls
     return named
 
 

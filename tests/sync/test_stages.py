@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from okrsync.config import loader
 from okrsync.config.loader import Config
+from okrsync.config.registry import Registry
 from okrsync.demo.simulators.server import Fault
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.store.database import Store
@@ -178,6 +180,29 @@ def test_timeouts_and_5xx_are_retried_then_isolated(
     assert by_id["slow"].error_kind == "transient"
     attempts = [r for r in sim.requests if "support_tickets_month" in r.path]
     assert len(attempts) == 4  # RetryConfig().attempts
+    assert by_id["slow"].calls == 4  # failed calls are spent quota too
+    assert by_id["fine"].calls == 1
+    assert result.summary["calls"] == len(sim.requests) == 5
+
+
+def test_calls_count_what_was_sent_for_failures_too(
+    tmp_path: Path, sim: StatsSimulator, store: Store
+) -> None:
+    krs = [kr_yaml("denied", "support_tickets_month"), kr_yaml("gone", "no_such_metric")]
+    config = config_for(tmp_path, sim, krs)
+    sim.add_fault("/api/v1/metrics/support_tickets_month", Fault.status(401), times=1)
+    result = sync_now(config, store, now=NOW, runtime=FAST)
+    by_id = {r.kr_id: r for r in result.records}
+    assert (by_id["denied"].error_kind, by_id["denied"].calls) == ("auth", 1)  # never retried
+    assert (by_id["gone"].status, by_id["gone"].calls) == ("error", 1)  # a 404
+    assert result.summary["calls"] == len(sim.requests) == 2
+
+    unset = loader.load(config.directory, Registry.default(), environ={})  # no token set
+    assert "stats" in unset.unavailable
+    nothing = sync_now(unset, store, now=NOW, runtime=FAST, force=True)
+    assert {r.calls for r in nothing.records} == {0}  # nothing was sent
+    assert nothing.summary["calls"] == 0
+    assert len(sim.requests) == 2
 
 
 def test_suspicious_values_are_held_not_stored_as_progress(
