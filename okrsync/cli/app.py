@@ -403,7 +403,9 @@ def explain(
     with _store(store, read_only=True) as st:
         state = st.state(kr)
         points = st.history(kr, limit=10)
-    info = snapshot.explain(config, entry, state, points)
+        run_id = points[-1].run_id if points else None
+        last_run = st.run(run_id) if run_id is not None else None
+    info = snapshot.explain(config, entry, state, points, last_run.trigger if last_run else None)
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
     else:

@@ -277,11 +277,20 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     out.print(Text(f"{kr['id']}: {kr['title']}", style="bold"))
     out.print(f"  objective   {info['objective']}  ({info['file']})")
     conn = info["connection"]
-    if conn is None:
+    if conn is None and info["manual"]:
+        out.print(f"  source      manual: values are checked in (okrsync checkin {kr['id']} VALUE)")
+    elif conn is None:
         out.print("  source      none: this key result is never measured")
         return
-    out.print(f"  connection  {conn['name']} (type {conn['type']}, {conn['url'] or 'no url'})")
-    out.print(f"  query       {info['rendered_query'] or '(not yet run)'}", soft_wrap=True)
+    elif info["simulated"]:  # the value came from a simulator, not from what is configured
+        out.print(
+            f"  connection  {conn['name']} (type {conn['type']}): the built-in simulator, in a "
+            f"demo or --simulators run; configured: {conn['url'] or 'no url'}"
+        )
+    else:
+        out.print(f"  connection  {conn['name']} (type {conn['type']}, {conn['url'] or 'no url'})")
+    if not info["manual"]:
+        out.print(f"  query       {info['rendered_query'] or '(not yet run)'}", soft_wrap=True)
     milestone = kr["type"] == "milestone"
     value = format_value(info["value"], kr["unit"], milestone=milestone)
     out.print(f"  value       {value}  measured {info['measured_at'] or 'never'}")

@@ -27,6 +27,7 @@ from okrsync.domain.snapshot import (
 from okrsync.domain.units import format_duration
 from okrsync.sdk.redaction import REDACTOR
 
+SIMULATED_TRIGGERS = ("demo", "simulated")  # runs whose values came from built-in simulators
 HistoryFn = Callable[[str, datetime], Sequence[tuple[datetime, float]]]
 
 
@@ -185,8 +186,13 @@ def explain(
     entry: KrEntry,
     state: KrState | None,
     points: Sequence[MeasurementRecord],
+    trigger: str | None = None,
 ) -> dict[str, Any]:
-    """Provenance of a key result's number, as data (printed or --json)."""
+    """Provenance of a key result's number, as data (printed or --json).
+
+    ``trigger`` is what started the run of the last value: a ``demo`` or
+    ``simulated`` one came from a built-in simulator, not the configured URL.
+    """
     kr = entry.kr
     connection = None
     if entry.source is not None:
@@ -205,6 +211,8 @@ def explain(
         "objective": entry.objective.id,
         "file": entry.file,
         "connection": connection,
+        "manual": entry.manual,
+        "simulated": trigger in SIMULATED_TRIGGERS,
         "source": entry.source.model_dump(mode="json", exclude_none=True) if entry.source else None,
         "rendered_query": state.query if state else None,
         "value": state.value if state else None,

@@ -551,6 +551,15 @@ class Store:
         with self._connect() as conn:
             return [_run(row) for row in conn.execute(query).mappings()]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        with self._connect() as conn:
+            row = (
+                conn.execute(sa.select(runs_table).where(runs_table.c.id == run_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _run(row)
+
     def triggers(self) -> set[str]:
         """What started the stored runs (``sync``, ``run``, ``simulated`` …), each once."""
         query = sa.select(runs_table.c.trigger).distinct()

@@ -125,6 +125,9 @@ def test_manual_key_results_are_never_queried_and_take_check_ins(where: list[str
     assert code == 0, err
     assert "nps = 32 (checked in by ana: Q4 survey, n=412)" in out
     assert run("checkin", "board", "yes", *where)[0] == 0
+    said = run("explain", "nps", *where)[1]
+    assert "source      manual: values are checked in (okrsync checkin nps VALUE)" in said
+    assert "query" not in said
     info = json.loads(run("explain", "nps", "--json", *where)[1])
     assert info["value"] == 32
     assert info["last_attempt"]["raw"] == "checked in by ana: Q4 survey, n=412"

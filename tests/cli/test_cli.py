@@ -110,6 +110,7 @@ def test_sync_status_explain_history(tmp_path: Path, mappings: Path, sim: StatsS
     code, out, _ = run("explain", "steps", "--json", "--mappings", str(mappings), "--store", store)
     info = json.loads(out)
     assert info["connection"]["name"] == "stats"
+    assert (info["simulated"], info["manual"]) == (False, False)  # a real sync's value
     assert info["rendered_query"].startswith("GET /api/v1/metrics/checkout_steps?from=2026-")
     assert '"checkout_steps"' in info["last_attempt"]["raw"]
 
@@ -215,6 +216,12 @@ def test_demo_in_a_fresh_process_twice(tmp_path: Path) -> None:
     assert stale["status"] == "stale"
     assert "okrsync checkin customer-nps VALUE" in stale["reason"]
     assert "The demo staged this trouble on purpose" in second.stderr
+    explained = subprocess.run(
+        [*cmd[:-1], "explain", "uptime"], cwd=workdir, env=env, capture_output=True, text=True
+    ).stdout
+    assert "the built-in simulator, in a demo or --simulators run; configured: https://" in (
+        explained
+    )
     with Store.open(f"sqlite:///{workdir / 'okrsync.db'}") as st:
         triggers = [r.trigger for r in st.runs()]
     assert triggers.count("demo") == 4  # two syncs a demo
