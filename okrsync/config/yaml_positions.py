@@ -161,6 +161,7 @@ class _Limits:
     aliases: int = 0
     nodes: int = 0  # nodes so far, aliases expanded
     deepest: int = 0  # the deepest collection so far, aliases expanded
+    plain: dict[str, Any] = field(default_factory=dict)  # plain scalar text → its value
 
 
 def _single_document(loader: Any) -> Any:
@@ -188,6 +189,7 @@ def _single_document(loader: Any) -> Any:
 
 
 _COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_STRING_STYLES = frozenset("'\"|>")  # libyaml's plain style is "" (PyYAML's own: None)
 _NUMBER_TAGS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float")
 
 
@@ -215,7 +217,7 @@ def _value(loader: Any, event: Any, limits: _Limits, depth: int) -> Any:
         raise _refuse(f"more than {MAX_NODES:,} nodes (aliases expanded): split the file", start)
     value: Any
     if isinstance(event, yaml.ScalarEvent):
-        value = _scalar(loader, event, start)
+        value = _scalar(loader, event, start, limits.plain)
         if anchor is not None:
             limits.anchors[anchor] = value
             limits.sizes[anchor], limits.heights[anchor] = 1, 0
@@ -279,8 +281,12 @@ def _alias(anchor: str, mark: Any, limits: _Limits, depth: int) -> Any:
     return limits.anchors[anchor]
 
 
-def _scalar(loader: Any, event: Any, start: Any) -> Any:
+def _scalar(loader: Any, event: Any, start: Any, plain: dict[str, Any]) -> Any:
     tag = event.tag
+    if tag is None and event.style in _STRING_STYLES:
+        return event.value  # quoted or a block: always a string, nothing to resolve
+    if tag is None and event.value in plain:
+        return plain[event.value]  # the same plain scalar again: ids, units, refreshes …
     if tag is None or tag == "!":
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
     if tag in _NUMBER_TAGS and len(event.value) > MAX_NUMBER_LENGTH:
@@ -289,7 +295,10 @@ def _scalar(loader: Any, event: Any, start: Any) -> Any:
     node = yaml.ScalarNode(tag, event.value, start, event.end_mark, event.style)
     construct = loader.yaml_constructors.get(tag) or loader.yaml_constructors[None]
     try:
-        return construct(loader, node)
+        value = construct(loader, node)
+        if event.tag is None:  # immutable (str, int, float, bool, None, date): safe to share
+            plain[event.value] = value
+        return value
     except yaml.YAMLError:  # an unknown tag: ConstructorError with its mark
         raise
     except Exception as exc:  # 2026-02-30, 25:00:00; IndexError for !!int "", KeyError …

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,20 @@ def test_data_follows_yaml_1_2_and_keeps_merge_key_literal(tmp_path: Path) -> No
     assert obj["flags"] == ["yes", "no", "on", True, False]
     assert obj["key_results"][0] == {"id": "kr-1", "target": 10, "<<": {"a": 1}}
     assert doc.data["cycle"] == "2026-Q4"
+
+
+def test_a_repeated_scalar_keeps_its_type_quoted_or_plain(tmp_path: Path) -> None:
+    """Plain scalars are resolved once per text and reused; quoted ones are always strings."""
+    text = (
+        "a: [1, '1', 1, \"1\", true, 'true', true, 2026-10-01, \"2026-10-01\", 2026-10-01]\n"
+        "b: |\n  1\n"
+    )
+    data = parse(write(tmp_path, text)).data
+    values = data["a"]
+    assert values == [1, "1", 1, "1", True, "true", True, date(2026, 10, 1), "2026-10-01",
+                      date(2026, 10, 1)]  # fmt: skip
+    assert data["b"] == "1\n"
+    assert [type(v) for v in values[:4]] == [int, str, int, str]
 
 
 def test_positions_are_found_on_first_use(tmp_path: Path) -> None:
