@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
@@ -68,6 +68,7 @@ class Config:
     publishers: PublisherRegistry = field(default_factory=lambda: PublisherRegistry({}))
     # Connections whose secrets are not set → why: their key results fail, the rest sync.
     unavailable: dict[str, str] = field(default_factory=dict)
+    unavailable_destinations: dict[str, str] = field(default_factory=dict)  # the same, pushes
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,8 @@ def check(
             if salvaged is not None:  # the rest of the file is still cross-checked
                 docs.append(salvaged)
 
-    objectives, krs, cycles = _cross_check(docs, types, registry, out)
+    destinations = {name for section, name in outlets.named if section == "destinations"}
+    objectives, krs, cycles = _cross_check(docs, types, registry, out, destinations)
     if out.errors:
         return None, out.problems
     _lint(objectives, krs, out, [(p.doc, p.mapping) for p in docs])
@@ -283,6 +285,7 @@ def check(
         channels=outlets.channels,
         publishers=publishers,
         unavailable=outlets.unavailable,
+        unavailable_destinations=outlets.unavailable_destinations,
     )
     problems = out.collected(locate_warnings=locate_warnings)
     config.warnings.extend(p for p in problems if p.severity == "warning")
@@ -400,9 +403,14 @@ def _load_connections(
                     doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
                 )
                 continue
-            outlet, _ = named.settings(loc, raw, publisher.settings_model, strict=True)
+            found.named.add((section, name))
+            # A destination without its secret fails its own pushes, as a connection does.
+            strict = section != "destinations"
+            outlet, missing = named.settings(loc, raw, publisher.settings_model, strict=strict)
             if outlet is not None:
                 found.outlets(section)[name] = outlet
+            if missing is not None:
+                found.unavailable_destinations[name] = missing
     return found
 
 
@@ -414,6 +422,8 @@ class _Outlets:
     destinations: dict[str, PublisherSettings] = field(default_factory=dict)
     channels: dict[str, PublisherSettings] = field(default_factory=dict)
     text: str = ""  # connections.yaml as read: part of the configuration's fingerprint
+    named: set[tuple[str, str]] = field(default_factory=set)  # (section, name), valid or not
+    unavailable_destinations: dict[str, str] = field(default_factory=dict)
 
     def outlets(self, section: str) -> dict[str, PublisherSettings]:
         return self.destinations if section == "destinations" else self.channels
@@ -567,6 +577,7 @@ def _cross_check(
     types: dict[str, str],
     registry: Registry,
     out: _Collector,
+    destinations: Set[str] = frozenset(),
 ) -> tuple[list[Objective], dict[str, KrEntry], dict[str, Cycle]]:
     objectives: list[Objective] = []
     krs: dict[str, KrEntry] = {}
@@ -612,6 +623,7 @@ def _cross_check(
                 else:
                     source, ctype = _check_source(doc, kloc, kr, types, registry, out)
                 initiatives = _check_initiatives(doc, kloc, kr, types, registry, out)
+                _check_push(doc, kloc, kr, destinations, out)
                 krs[kr.id] = KrEntry(
                     kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives, manual
                 )
@@ -641,6 +653,22 @@ def _cross_check(
             loop = " → ".join([*chain, obj.id])
             out.add(doc, ["objectives", i, "parent"], f"parent chain loops: {loop}")
     return objectives, krs, cycles
+
+
+def _check_push(
+    doc: YamlDocument, loc: list[str | int], kr: KeyResult, known: Set[str], out: _Collector
+) -> None:
+    """Each ``push: {DESTINATION: ITEM}`` names a destination of connections.yaml."""
+    for name in kr.push:
+        if name not in known:
+            hint = difflib.get_close_matches(name, sorted(known), n=1)
+            more = f"; did you mean {hint[0]!r}?" if hint else ""
+            defined = ", ".join(sorted(known)) or f"none: add destinations: to {CONNECTIONS_FILE}"
+            out.add(
+                doc,
+                [*loc, "push", name],
+                f"unknown destination {name!r}{more} (defined: {defined})",
+            )
 
 
 def _check_manual(doc: YamlDocument, loc: list[str | int], kr: KeyResult, out: _Collector) -> bool:

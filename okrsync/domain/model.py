@@ -18,6 +18,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PositiveFloat,
+    StringConstraints,
     WithJsonSchema,
     model_validator,
 )
@@ -149,6 +150,10 @@ class KeyResult(Frozen):
     max: float | None = Field(default=None, description="Values above are held for review.")
     max_change: MaxChange | None = None
     initiatives: list[Initiative] = Field(default_factory=list)
+    push: dict[str, Annotated[str, StringConstraints(min_length=1)]] = Field(
+        default_factory=dict,
+        description="Where the value goes: destination name → that tool's id of this key result.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> KeyResult:

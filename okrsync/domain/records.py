@@ -107,11 +107,53 @@ class InitiativeRecord:
         return self.done / self.total
 
 
+PushOutcome = Literal["ok", "error"]
+
+
+@dataclass(frozen=True)
+class PushRecord:
+    """One attempt to push one key result's value into one destination item."""
+
+    destination: str
+    item: str
+    kr_id: str
+    value: float
+    measured_at: datetime  # of the value pushed
+    attempted_at: datetime
+    outcome: PushOutcome
+    run_id: int | None = None
+    error_kind: str | None = None
+    error: str | None = None
+    receipt: str | None = None  # the tool's short answer
+    calls: int = 1
+
+    def __post_init__(self) -> None:
+        check_aware("measured_at", self.measured_at)
+        check_aware("attempted_at", self.attempted_at)
+        if self.outcome not in ("ok", "error"):
+            raise ValueError(f"outcome must be ok or error, not {self.outcome!r}")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The last value a destination item accepted: a push happens only when it differs."""
+
+    destination: str
+    item: str
+    kr_id: str
+    value: float
+    measured_at: datetime
+    accepted_at: datetime
+
+
 __all__ = [
+    "Accepted",
     "InitiativeRecord",
     "KrState",
     "MeasurementRecord",
     "MeasurementStatus",
+    "PushOutcome",
+    "PushRecord",
     "RunRecord",
     "RunStatus",
     "check_aware",

@@ -1,4 +1,6 @@
-"""The publish stage: after a run is stored, every configured outlet gets its snapshot.
+"""The publish stage: after a run is stored, every configured channel gets its snapshot.
+
+(Destinations, the OKR tools, get pushes instead: :mod:`okrsync.publish.push`.)
 
 It runs once per sync, in ``sync``, ``run`` and ``run --once`` alike (never a
 separate cron). Outlets are independent: one failing, slow or broken never
@@ -16,19 +18,19 @@ from okrsync.config.loader import Config
 from okrsync.domain.snapshot import Snapshot
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.publisher import Published, PublisherSettings
+from okrsync.sdk.publisher import Published, Publisher, PublisherSettings
 from okrsync.sdk.redaction import REDACTOR
 
 log = structlog.get_logger("okrsync.publish.stage")
 
 
 def configured(config: Config) -> dict[str, PublisherSettings]:
-    """Every outlet by name: destinations first, then channels (names are unique per file)."""
-    return {**config.destinations, **config.channels}
+    """Every channel by name: they take the snapshot (destinations take pushes: ``push``)."""
+    return dict(config.channels)
 
 
 async def publish(config: Config, snapshot: Snapshot, runtime: Runtime) -> list[Published]:
-    """Hand ``snapshot`` to every configured outlet at once; one result per outlet, in order."""
+    """Hand ``snapshot`` to every configured channel at once; one result per channel, in order."""
     outlets = configured(config)
     return list(
         await asyncio.gather(
@@ -41,7 +43,7 @@ async def _one(
     config: Config, name: str, settings: PublisherSettings, snapshot: Snapshot, runtime: Runtime
 ) -> Published:
     try:
-        publisher = config.publishers[settings.type].open(name, settings, runtime)
+        publisher: Publisher = config.publishers[settings.type].open(name, settings, runtime)
         try:
             result = await publisher.publish(snapshot)
         finally:

@@ -34,7 +34,8 @@ import base64
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 import httpx
 from pydantic import BaseModel, Field, PositiveInt
@@ -49,7 +50,7 @@ from okrsync.errors import (
     TransientError,
     excerpt,
 )
-from okrsync.sdk.connector import ConnectionSettings, Sleep
+from okrsync.sdk.connector import Sleep
 from okrsync.sdk.retry import RetryConfig, call_with_retries, parse_retry_after
 from okrsync.sdk.tls import ssl_context
 
@@ -92,8 +93,21 @@ class CallCounter:
     count: int = 0
 
 
+class HttpOptions(Protocol):
+    """What a client is built from: a connection's or a destination's settings."""
+
+    @property
+    def url(self) -> str | None: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_concurrency(self) -> int: ...
+    @property
+    def ca_bundle(self) -> Path | None: ...
+
+
 def make_client(
-    settings: ConnectionSettings,
+    settings: HttpOptions,
     *,
     headers: dict[str, str] | None = None,
     base_url: str | None = None,
@@ -152,16 +166,22 @@ async def request_json(
     counter: CallCounter | None = None,
     classify: Classify | None = None,
     data: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    expect_json: bool = True,
 ) -> tuple[Any, str]:
     """Send under the retry policy; return (parsed JSON, body excerpt ≤300 chars).
 
     ``classify`` lets a connector read its vendor's error bodies first (the
     vendor's own message, a spent quota that must not be retried); it returns
     None to fall back to the table above. ``data`` sends a form body.
+    ``expect_json=False``: a success's body is text (some tools answer a write
+    so), returned as (None, excerpt).
     """
 
     async def attempt() -> tuple[Any, str]:
-        request = client.build_request(method, url, json=json_body, params=params, data=data)
+        request = client.build_request(
+            method, url, json=json_body, params=params, data=data, headers=headers
+        )
         label = f"{method} {request.url.path}"
         if counter is not None:
             counter.count += 1
@@ -178,7 +198,7 @@ async def request_json(
             error = classify(response, f"{method} {request.url.path}")
             if error is not None:
                 raise error
-        return _interpret(response)
+        return _interpret(response, expect_json)
 
     return await call_with_retries(attempt, retry, sleep, what=what)
 
@@ -265,11 +285,13 @@ def retry_after(response: httpx.Response) -> float | None:
     return parse_retry_after(response.headers.get("Retry-After"))
 
 
-def _interpret(response: httpx.Response) -> tuple[Any, str]:
+def _interpret(response: httpx.Response, expect_json: bool = True) -> tuple[Any, str]:
     head = response.content[: 4 * EXCERPT_LIMIT]  # never split a 10 MB body for 300 chars
     raw = excerpt(head.decode(response.encoding or "utf-8", errors="replace"))
     status = response.status_code
     error = error_class(status)
+    if error is None and not expect_json:
+        return None, raw
     if error is None:
         try:
             return response.json(), raw

@@ -19,12 +19,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, field_validator
 
 from okrsync.domain.snapshot import Snapshot
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.retry import RetryConfig
 
 Section = Literal["destinations", "channels"]
 
@@ -36,6 +39,62 @@ class PublisherSettings(BaseModel):
 
     type: str
     timeout: PositiveFloat = Field(default=30.0, description="Seconds per request.")
+
+
+class DestinationSettings(PublisherSettings):
+    """What every OKR tool destination takes: a connection's HTTP options, by the same names."""
+
+    url: str | None = Field(default=None, description="The tool's address without its API path.")
+    max_concurrency: PositiveInt = Field(default=4, description="Pushes in flight at once.")
+    rate_limit: PositiveFloat | None = Field(
+        default=None, description="Requests per second (each type has its vendor's default)."
+    )
+    ca_bundle: Path | None = Field(default=None, description="PEM file of extra CAs to trust.")
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"ca_bundle {path}: no such file")
+        return path
+
+
+@dataclass(frozen=True)
+class PushItem:
+    """One good value of one key result, for one item of one destination.
+
+    ``comment`` is the provenance people read in the tool: okrsync, the
+    source, the rendered query, the value and when it was measured.
+    """
+
+    kr_id: str
+    item: str  # the tool's own id of the key result: ``push: {DESTINATION: ITEM}``
+    value: float
+    measured_at: datetime  # as of when the value holds (a dated value's date)
+    comment: str
+    title: str = ""
+    unit: str | None = None
+    start: float | None = None
+    target: float | None = None
+    progress: float | None = None  # (value - start) / (target - start), not clamped
+    run_id: int | None = None
+
+
+class Destination(Protocol):
+    """An open OKR tool: the push stage hands it one item at a time and records the outcome.
+
+    ``dated`` says the tool keeps a value per date (``okrsync push --history``
+    sends the stored history). ``push`` returns a short receipt (the tool's
+    own words or id, for ``explain``) and raises :class:`okrsync.errors.MeasureError`
+    kinds on failure, as connectors do; the stage retries nothing itself.
+    """
+
+    dated: bool
+
+    async def push(self, item: PushItem) -> str: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -71,8 +130,19 @@ class PublisherType:
     type: str
     section: Section  # where it is configured: an OKR tool or a chat/webhook channel
     settings_model: SettingsModel
-    open: Callable[[str, Any, Runtime], Publisher]  # (configured name, settings, runtime)
+    # (configured name, settings, runtime): a Publisher for channels, a Destination for
+    # destinations (the section says which).
+    open: Callable[[str, Any, Runtime], Any]
     doc: str = ""
 
 
-__all__ = ["Published", "Publisher", "PublisherSettings", "PublisherType", "Section"]
+__all__ = [
+    "Destination",
+    "DestinationSettings",
+    "Published",
+    "Publisher",
+    "PublisherSettings",
+    "PublisherType",
+    "PushItem",
+    "Section",
+]

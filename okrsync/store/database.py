@@ -33,14 +33,17 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from okrsync.domain.records import (
+    Accepted,
     InitiativeRecord,
     KrState,
     MeasurementRecord,
+    PushRecord,
     RunRecord,
     check_aware,
 )
 from okrsync.errors import StoreError, excerpt
 from okrsync.store import initiatives as store_initiatives
+from okrsync.store import pushes as store_pushes
 from okrsync.store.tables import (
     SCHEMA_HEAD,
     UtcDateTime,
@@ -482,6 +485,21 @@ class Store:
                 sa.update(kr_state_table).where(kr_state_table.c.kr_id == kr_id).values(cleared)
             )
         return state
+
+    def record_pushes(self, attempts: Sequence[PushRecord]) -> None:
+        """Store push attempts; accepted ones become their items' last accepted values."""
+        with self._connect(write=True) as conn:
+            store_pushes.record(conn, attempts)
+
+    def accepted(self) -> dict[tuple[str, str], Accepted]:
+        """(destination, item) → the last value it accepted."""
+        with self._connect() as conn:
+            return store_pushes.accepted(conn)
+
+    def last_pushes(self, kr_id: str | None = None) -> dict[tuple[str, str], PushRecord]:
+        """(destination, item) → its newest push attempt (of one key result, if given)."""
+        with self._connect() as conn:
+            return store_pushes.latest(conn, kr_id)
 
     def initiatives(self) -> dict[str, list[InitiativeRecord]]:
         """The latest initiative readings, by key result id."""

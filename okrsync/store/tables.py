@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0003"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0004"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -111,6 +111,38 @@ initiatives_table = sa.Table(
 )
 
 
+pushes_table = sa.Table(  # 0004: every push attempt into an OKR tool
+    "pushes",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("destination", sa.String(100), nullable=False),
+    sa.Column("item", sa.Text(), nullable=False),
+    sa.Column("kr_id", sa.String(100), nullable=False),
+    sa.Column("value", sa.Float(), nullable=False),
+    sa.Column("measured_at", UtcDateTime(), nullable=False),
+    sa.Column("run_id", _ID),
+    sa.Column("attempted_at", UtcDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("error_kind", sa.String(32)),
+    sa.Column("error", sa.Text()),
+    sa.Column("receipt", sa.Text()),
+    sa.Column("calls", sa.Integer(), nullable=False),
+    sa.CheckConstraint("outcome IN ('ok', 'error')", name="ck_pushes_outcome"),
+    sa.Index("ix_pushes_kr_id_attempted_at", "kr_id", "attempted_at"),
+)
+
+push_state_table = sa.Table(  # 0004: the last value each destination item accepted
+    "push_state",
+    metadata,
+    sa.Column("destination", sa.String(100), primary_key=True),
+    sa.Column("item", sa.String(500), primary_key=True),
+    sa.Column("kr_id", sa.String(100), nullable=False),
+    sa.Column("value", sa.Float(), nullable=False),
+    sa.Column("measured_at", UtcDateTime(), nullable=False),
+    sa.Column("accepted_at", UtcDateTime(), nullable=False),
+)
+
+
 __all__ = [
     "SCHEMA_HEAD",
     "UtcDateTime",
@@ -119,5 +151,7 @@ __all__ = [
     "kr_state_table",
     "measurements_table",
     "metadata",
+    "push_state_table",
+    "pushes_table",
     "runs_table",
 ]

@@ -20,9 +20,11 @@ from okrsync.domain.records import (
     InitiativeRecord,
     KrState,
     MeasurementRecord,
+    PushRecord,
     RunRecord,
     RunStatus,
 )
+from okrsync.publish.push import pending, push
 from okrsync.publish.snapshot import take
 from okrsync.publish.stage import configured, publish
 from okrsync.sdk.connector import Runtime
@@ -44,6 +46,7 @@ class SyncResult:
     summary: dict[str, Any]
     initiatives: list[InitiativeRecord] = field(default_factory=list)
     published: list[Published] = field(default_factory=list)
+    pushed: list[PushRecord] = field(default_factory=list)
 
     @property
     def failed(self) -> list[MeasurementRecord]:
@@ -54,15 +57,20 @@ class SyncResult:
         return [p for p in self.published if not p.ok]
 
     @property
+    def unpushed(self) -> list[PushRecord]:
+        return [p for p in self.pushed if p.outcome == "error"]
+
+    @property
     def exit_code(self) -> int:
-        return 1 if self.failed or self.unpublished else 0
+        return 1 if self.failed or self.unpublished or self.unpushed else 0
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run formats the sync task's result as it
         # exits, and a full repr of 10,000 records cost 15 MB and 0.1 s.
         return (
             f"SyncResult(run {self.run_id}, {len(self.records)} records, "
-            f"{len(self.failed)} failed, {len(self.published)} published)"
+            f"{len(self.failed)} failed, {len(self.published)} published, "
+            f"{len(self.pushed)} pushed)"
         )
 
 
@@ -118,11 +126,23 @@ async def sync(
     )
     run_id = store.record_run(run, records, initiatives)
     published: list[Published] = []
-    if configured(config):  # → publish: the stored run, as every outlet receives it
+    pushed: list[PushRecord] = []
+    if config.destinations or config.unavailable_destinations:  # → the OKR tools
+        due = pending(config, store.states(), store.accepted(), as_of)
+        pushed = await push(config, due, runtime or Runtime(), store.record_pushes)
+    if configured(config):  # → publish: the stored run, as every channel receives it
         after = store.states()
         snap = take(config, replace(run, id=run_id), states, after, as_of, store.initiatives())
         published = await publish(config, snap, runtime or Runtime())
-    result = SyncResult(run_id, plan, records, summary, initiatives, published)
+    result = SyncResult(run_id, plan, records, summary, initiatives, published, pushed)
+    if pushed:
+        log.info(
+            "pushed",
+            run_id=run_id,
+            pushes=len(pushed),
+            failed=len(result.unpushed),
+            destinations=sorted({p.destination for p in pushed}),
+        )
     log.info("sync finished", run_id=run_id, status=status, exit_code=result.exit_code, **summary)
     return result
 

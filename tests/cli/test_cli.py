@@ -373,12 +373,12 @@ def test_status_never_migrates_an_old_store(tmp_path: Path, mappings: Path) -> N
         engine.dispose()
     code, _, err = run("status", "--mappings", str(mappings), "--store", url)
     assert code == 2
-    assert "schema is at revision 0001, this okrsync needs 0003: run okrsync db upgrade" in err
+    assert "schema is at revision 0001, this okrsync needs 0004: run okrsync db upgrade" in err
     code, out, _ = run("db", "revision", "--store", url)
     assert "schema at revision 0001" in out  # still: status changed nothing
     code, out, _ = run("db", "upgrade", "--store", url, "--mappings", str(mappings))
     assert code == 0  # db upgrade takes --mappings like every command
-    assert "schema at revision 0003" in out
+    assert "schema at revision 0004" in out
     code, _, err = run("status", "--mappings", str(mappings), "--store", url)
     assert code == 0, err
 

@@ -61,7 +61,7 @@ class Board:
             out.write(self.name + "\\n")
 
 
-PUBLISHER = PublisherType("board", "destinations", BoardSettings, lambda n, s, r: Board(n, s))
+PUBLISHER = PublisherType("board", "channels", BoardSettings, lambda n, s, r: Board(n, s))
 """
 
 
@@ -116,7 +116,7 @@ def test_sync_run_once_and_the_scheduler_each_publish_the_stored_run_once(
     tmp_path: Path, sim: StatsSimulator, board_plugin: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     out = tmp_path / "board.jsonl"
-    mappings = _mappings(tmp_path, sim, "destinations:\n" + _board(out))
+    mappings = _mappings(tmp_path, sim, "channels:\n" + _board(out))
     url = f"sqlite:///{tmp_path / 'okrsync.db'}"
     env = {"TEST_STATS_TOKEN": TOKEN, "OKRSYNC_LOG_FORMAT": "json", "OKRSYNC_STORE_URL": url,
            "OKRSYNC_MAPPINGS": str(mappings), "OKRSYNC_HEALTH_PORT": "0"}  # fmt: skip
@@ -169,7 +169,7 @@ def test_a_failing_outlet_fails_the_sync_but_loses_nothing_and_leaks_no_secret(
     tmp_path: Path, sim: StatsSimulator, board_plugin: str
 ) -> None:
     good, bad = tmp_path / "good.jsonl", tmp_path / "bad.jsonl"
-    outlets = "destinations:\n" + _board(bad, "refusing", token="${BOARD_TOKEN}", refuse="true")
+    outlets = "channels:\n" + _board(bad, "refusing", token="${BOARD_TOKEN}", refuse="true")
     outlets += _board(good, "healthy")
     mappings = _mappings(tmp_path, sim, outlets)
     config = loader.load(
@@ -206,14 +206,14 @@ def test_no_outlets_means_no_publish_stage(tmp_path: Path, sim: StatsSimulator) 
     ("outlets", "line", "message"),
     [
         ("destinations:\n  okrs:\n    type: okr-trackr\n", 9,
-         "unknown publisher type 'okr-trackr'; known types: board"),
-        ("channels:\n  okrs:\n    type: board\n    path: x\n", 9,
-         "'board' belongs under destinations:"),
-        ("destinations:\n  okrs:\n    type: board\n    pth: x\n", 10,
+         "unknown publisher type 'okr-trackr'; known types: "),
+        ("destinations:\n  okrs:\n    type: board\n    path: x\n", 9,
+         "'board' belongs under channels:"),
+        ("channels:\n  okrs:\n    type: board\n    pth: x\n", 10,
          "unknown field 'pth'"),
-        ("destinations:\n  okrs:\n    type: board\n    path: x\n    token: ${NO_SUCH_VAR}\n", 11,
+        ("channels:\n  okrs:\n    type: board\n    path: x\n    token: ${NO_SUCH_VAR}\n", 11,
          "NO_SUCH_VAR"),
-        ("destinations:\n  okrs:\n    path: x\n", 8, "missing required field 'type'"),
+        ("channels:\n  okrs:\n    path: x\n", 8, "missing required field 'type'"),
     ],
 )  # fmt: skip
 def test_outlet_problems_are_located(

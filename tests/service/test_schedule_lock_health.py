@@ -131,9 +131,9 @@ def test_db_upgrade_and_revision(tmp_path: Path) -> None:
     assert "schema at revision none" in before.stdout
     up = runner.invoke(app, ["db", "upgrade", "--store", url])
     assert up.exit_code == 0
-    assert "schema at revision 0003" in up.stdout
+    assert "schema at revision 0004" in up.stdout
     after = runner.invoke(app, ["db", "revision", "--store", url])
-    assert "schema at revision 0003" in after.stdout
+    assert "schema at revision 0004" in after.stdout
 
 
 @pytest.mark.parametrize(

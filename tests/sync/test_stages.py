@@ -317,7 +317,7 @@ def test_plan_outcomes_and_results_have_short_reprs() -> None:
         for i in range(1000)
     ]
     result = run.SyncResult(7, plan, records, {"krs": 1000})
-    assert repr(result) == "SyncResult(run 7, 1000 records, 100 failed, 0 published)"
+    assert repr(result) == "SyncResult(run 7, 1000 records, 100 failed, 0 published, 0 pushed)"
 
 
 def test_sync_runs_inside_a_running_event_loop(
