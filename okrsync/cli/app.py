@@ -39,7 +39,7 @@ from okrsync.service.settings import Settings, SettingsError, load_settings
 from okrsync.store.database import NoStoreYet, NothingHeld, Store, StoreUnusable
 from okrsync.store.lock import writer_lock
 from okrsync.sync import run as sync_run
-from okrsync.sync.changes import changes
+from okrsync.sync.changes import changes, states_after
 
 app = typer.Typer(
     name="okrsync",
@@ -235,6 +235,13 @@ def plan(
     out = console.make_console()
     for line in console.plan_lines(config, planned, changes(planned, records, states)):
         out.print(line, soft_wrap=True)
+    if config.destinations or config.unavailable_destinations:
+        from okrsync.publish import push as push_stage
+
+        after = states_after(states, records)
+        due = push_stage.pending(config, after, _accepted_if_any(store), now)
+        for line in console.push_lines(config, due, [], title="Pushes a sync would make"):
+            out.print(line, soft_wrap=True)
     raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
 
 
@@ -248,6 +255,18 @@ def _states_if_any(url: str | None) -> dict[str, Any]:
         _store_error(exc)
     with _store_errors(), opened:
         return opened.states()
+
+
+def _accepted_if_any(url: str | None) -> dict[Any, Any]:
+    """What each destination item last accepted; nothing before the first sync."""
+    try:
+        opened = _open(url, read_only=True)
+    except NoStoreYet:
+        return {}
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        return opened.accepted()
 
 
 @contextmanager
@@ -314,6 +333,15 @@ def _print_summary(result: sync_run.SyncResult) -> None:
         out.print(f"  {r.kr_id}: {r.error}", style="red", soft_wrap=True)
     for p in result.unpublished:
         out.print(f"  publish {p.name}: {p.error}", style="red", soft_wrap=True)
+    if result.pushed:
+        failed = result.unpushed
+        out.print(f"pushed {len(result.pushed) - len(failed)} value(s), {len(failed)} failed")
+        for f in failed:
+            out.print(
+                f"  push {f.kr_id} → {f.destination} {f.item}: {f.error}",
+                style="red",
+                soft_wrap=True,
+            )
 
 
 @app.command("status")
@@ -363,10 +391,30 @@ def status_cmd(
     now = datetime.now(UTC)
     with _store(store, read_only=True) as st:
         views = narrow(_views(config, st, now), filters)
+        marks = _push_marks(config, st, now)
     if not views and not as_json:
         typer.echo("no objective or key result matches these filters")
         return
-    _print_status(views, now, as_json)
+    _print_status(views, now, as_json, marks)
+
+
+def _push_marks(config: loader.Config, st: Store, now: datetime) -> dict[str, Any] | None:
+    """Pushes still due, and items whose last push failed; None without destinations."""
+    if not config.destinations and not config.unavailable_destinations:
+        return None
+    from okrsync.publish import push as push_stage
+
+    due = push_stage.pending(config, st.states(), st.accepted(), now)
+    failed = [p for p in st.last_pushes().values() if p.outcome == "error"]
+    pending = [
+        {"destination": p.destination, "item": p.item.item, "key_result": p.item.kr_id,
+         "value": p.item.value, "accepted": p.old}
+        for p in due
+    ]  # fmt: skip
+    return {
+        "pending": pending,
+        "failed": [snapshot.push_json(p) for p in failed],
+    }
 
 
 def _views(config: loader.Config, st: Store, now: datetime) -> list[ObjectiveView]:
@@ -379,15 +427,30 @@ def _views(config: loader.Config, st: Store, now: datetime) -> list[ObjectiveVie
     return snapshot.build(config, st.states(), now, history, st.initiatives())
 
 
-def _print_status(views: list[ObjectiveView], now: datetime, as_json: bool) -> None:
+def _print_status(
+    views: list[ObjectiveView], now: datetime, as_json: bool, pushes: dict[str, Any] | None = None
+) -> None:
     if as_json:
         # Indented for a person; compact for a pipe: json's C encoder skips indenting,
         # and indenting 10,000 key results took 0.8 s.
         indent = 2 if sys.stdout.isatty() else None
-        typer.echo(json.dumps(snapshot.to_json(views, now), indent=indent))
+        shown = snapshot.to_json(views, now)
+        if pushes is not None:
+            shown["pushes"] = pushes
+        typer.echo(json.dumps(shown, indent=indent))
     else:
+        notes = []
+        if pushes is not None:
+            for f in pushes["failed"]:
+                notes.append(
+                    f"↳ push {f['key_result']} → {f['destination']} {f['item']} failed: {f['error']}"
+                )
+            if pushes["pending"]:
+                notes.append(
+                    f"{len(pushes['pending'])} push(es) pending: the next sync or okrsync push sends them"
+                )
         out = console.make_console()
-        out.print(console.status_table(views, now, out.width))
+        out.print(console.status_table(views, now, out.width, notes))
 
 
 @app.command()
@@ -405,7 +468,9 @@ def explain(
         points = st.history(kr, limit=10)
         run_id = points[-1].run_id if points else None
         last_run = st.run(run_id) if run_id is not None else None
+        pushes = st.last_pushes(kr) if entry.kr.push else {}
     info = snapshot.explain(config, entry, state, points, last_run.trigger if last_run else None)
+    info["pushes"] = [snapshot.push_json(p) for p in pushes.values()]
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
     else:
@@ -676,6 +741,69 @@ def _nothing_held(kr: str) -> Iterator[None]:
             f"{kr} holds no value for review (okrsync hold list shows what is held)", err=True
         )
         raise typer.Exit(EXIT_FAILED) from None
+
+
+@app.command("push")
+def push_cmd(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be pushed; send nothing.")
+    ] = False,
+    with_history: Annotated[
+        bool,
+        typer.Option(
+            "--history",
+            help="Send the stored history (the last value of each day) to destinations "
+            "that keep dated values, so their charts start with the cycle.",
+        ),
+    ] = False,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", metavar="DATE", help="With --history: from this day (YYYY-MM-DD)."),
+    ] = None,
+    kr: Annotated[
+        list[str] | None, typer.Option("--kr", metavar="KR", help="Only these key results.")
+    ] = None,
+) -> None:
+    """Send what is due to the OKR tools (destinations) without measuring anything."""
+    from okrsync.publish import push as push_stage
+
+    if since is not None and not with_history:
+        raise typer.BadParameter("--since goes with --history", param_hint="--since")
+    config = _load(mappings)
+    only = set(kr) if kr else None
+    for kr_id in only or ():
+        _entry(config, kr_id)
+    if not config.destinations and not config.unavailable_destinations:
+        typer.echo("no destinations: add destinations: to connections.yaml (README, Publishing)")
+        return
+    now = datetime.now(UTC)
+    with _writing(store) if not dry_run else _store(store, read_only=True) as st:
+        states = st.states()
+        if with_history:
+            start = _day(since) if since else min(e.cycle.start_at for e in config.krs.values())
+            due = push_stage.history(config, states, st.good_values(since=start), only=only)
+        else:
+            due = push_stage.pending(config, states, st.accepted(), now, only=only)
+        out = console.make_console()
+        if dry_run or not due:
+            for line in console.push_lines(config, due, []):
+                out.print(line, soft_wrap=True)
+            return
+        done = asyncio.run(push_stage.push(config, due, Runtime(), st.record_pushes))
+    for line in console.push_lines(config, due, done):
+        out.print(line, soft_wrap=True)
+    raise typer.Exit(EXIT_FAILED if any(p.outcome == "error" for p in done) else EXIT_OK)
+
+
+def _day(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{text!r} is not a date like 2026-10-01", param_hint="--since"
+        ) from None
 
 
 db_app = typer.Typer(help="Store maintenance.", no_args_is_help=True)

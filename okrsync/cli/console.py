@@ -17,10 +17,11 @@ from rich.table import Table
 from rich.text import Text
 
 from okrsync.config.loader import Config, KrEntry
-from okrsync.domain.records import MeasurementRecord
+from okrsync.domain.records import MeasurementRecord, PushRecord
 from okrsync.domain.snapshot import InitiativeView, KrView, ObjectiveView
 from okrsync.domain.units import format_value
 from okrsync.errors import Problem
+from okrsync.publish.push import Pending
 from okrsync.publish.snapshot import measurement, roots
 from okrsync.sync.changes import Change, counts, skipped_counts
 from okrsync.sync.plan import Plan
@@ -96,7 +97,9 @@ def status_summary(views: list[ObjectiveView]) -> str:
     return " · ".join([*parts, *([f"{held} held"] if held else [])]) or "no key results"
 
 
-def status_table(views: list[ObjectiveView], now: datetime, width: int | None = None) -> Table:
+def status_table(
+    views: list[ObjectiveView], now: datetime, width: int | None = None, notes: Sequence[str] = ()
+) -> Table:
     """The OKR tree, fitted to ``width`` columns: titles go first, then the bars; never a number.
 
     No status word is ever cut; why each error or hold is, is said under the table, whole.
@@ -162,7 +165,7 @@ def status_table(views: list[ObjectiveView], now: datetime, width: int | None = 
     table = Table(
         title=f"OKRs {cycles} as of {now:%Y-%m-%d %H:%M} UTC",
         title_justify="left",
-        caption="\n".join([status_summary(views), *why, LEGEND]),
+        caption="\n".join([status_summary(views), *why, *notes, LEGEND]),
         caption_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -255,6 +258,38 @@ def plan_lines(config: Config, plan: Plan, found: Sequence[Change]) -> list[Text
     return lines
 
 
+def push_lines(
+    config: Config,
+    due: Sequence[Pending],
+    done: Sequence[PushRecord],
+    title: str = "Pushes",
+) -> list[Text]:
+    """What is (or was) pushed to each destination: item, old → new; the outcome once sent."""
+    if not due:
+        return [
+            Text(f"{title}: nothing due (every destination has its current values)", style="dim")
+        ]
+    outcome = {(d.destination, d.item, d.measured_at): d for d in done}
+    lines = [Text(f"{title}: {len(due)} value(s)", style="bold")]
+    for p in due:
+        kr = config.krs[p.item.kr_id].kr
+        milestone = kr.kind == "milestone"
+        old = format_value(p.old, kr.unit, milestone=milestone)
+        new = format_value(p.item.value, kr.unit, milestone=milestone)
+        when = f" ({p.item.measured_at:%Y-%m-%d})" if p.history else ""
+        line = Text(f"  → {p.destination} {p.item.item} ({p.item.kr_id}): {old} → {new}{when}")
+        sent = outcome.get((p.destination, p.item.item, p.item.measured_at))
+        if sent is not None and sent.outcome == "ok":
+            line.append("  ok", style="green")
+        elif sent is not None:
+            line.append(f"  failed: {sent.error}", style="red")
+        lines.append(line)
+    if done:
+        failed = sum(d.outcome == "error" for d in done)
+        lines.append(Text(f"{len(done) - failed} pushed, {failed} failed", style="bold"))
+    return lines
+
+
 def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
     """``points`` formatted; their progress comes from :func:`okrsync.publish.snapshot.measurement`."""
     table = Table(title=f"History of {entry.kr.id}: {entry.kr.title}", title_justify="left")
@@ -305,6 +340,19 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
             out.print(f"  raw answer  {last['raw']}", soft_wrap=True)
         if last["error"]:
             out.print(f"  error       {last['error']}", style=style or "yellow", soft_wrap=True)
+    for p in info.get("pushes", []):
+        if p["outcome"] == "ok":
+            said = f"ok {format_value(p['value'], kr['unit'], milestone=milestone)}"
+            out.print(
+                f"  pushed      {p['destination']} {p['item']}: {said} at {p['attempted_at']}"
+            )
+        else:
+            out.print(
+                f"  pushed      {p['destination']} {p['item']}: failed at {p['attempted_at']}: "
+                f"{p['error']}",
+                style="red",
+                soft_wrap=True,
+            )
     out.print(f"  history     {len(info['history'])} most recent measurement(s):")
     for row in info["history"]:
         out.print(
@@ -338,5 +386,6 @@ __all__ = [
     "plan_lines",
     "print_explain",
     "problems",
+    "push_lines",
     "status_table",
 ]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import cast
 
@@ -43,6 +43,7 @@ class Pending:
     destination: str
     item: PushItem
     old: float | None  # what the item last accepted (None: never pushed)
+    history: bool = False  # a stored past value (push --history): for dated destinations only
 
 
 def pending(
@@ -70,6 +71,33 @@ def pending(
             due.append(
                 Pending(destination, push_item(entry, state, item), last.value if last else None)
             )
+    return due
+
+
+def history(
+    config: Config,
+    states: Mapping[str, KrState],
+    points: Mapping[str, Sequence[tuple[datetime, float]]],
+    *,
+    only: set[str] | None = None,
+) -> list[Pending]:
+    """The stored good values as dated pushes, the last of each UTC day, oldest first.
+
+    ``points`` are :meth:`Store.good_values` since the first day wanted. Only
+    destinations that keep a value per date take them (:attr:`Destination.dated`).
+    """
+    due: list[Pending] = []
+    for kr_id, entry in config.krs.items():
+        state = states.get(kr_id)
+        if not entry.kr.push or state is None or (only is not None and kr_id not in only):
+            continue
+        last_of_day: dict[object, tuple[datetime, float]] = {}
+        for at, value in points.get(kr_id, ()):
+            last_of_day[at.date()] = (at, value)
+        for destination, item in entry.kr.push.items():
+            for at, value in last_of_day.values():
+                dated = replace(state, value=value, measured_at=at, last_run_id=None)
+                due.append(Pending(destination, push_item(entry, dated, item), None, history=True))
     return due
 
 
@@ -165,6 +193,9 @@ async def _one(
             keep(_failed(name, job, exc))
         record(unwritten)
         return done
+    if not destination.dated and any(job.history for job in jobs):
+        log.warning("keeps no dated values: history not pushed", destination=name)
+        jobs = [job for job in jobs if not job.history]
     limiter = _limiter(settings)
     queue = list(reversed(jobs))
     try:
@@ -177,6 +208,8 @@ async def _one(
                 keep(await _send(name, destination, job))
 
         workers = min(getattr(settings, "max_concurrency", 1), len(jobs))
+        if any(job.history for job in jobs):
+            workers = 1  # dated values in order, oldest first: the newest is the tool's current
         await asyncio.gather(*(worker() for _ in range(workers)))
     finally:
         try:
@@ -232,4 +265,4 @@ def _failed(name: str, job: Pending, exc: MeasureError) -> PushRecord:
     )
 
 
-__all__ = ["WRITE_EVERY", "Pending", "pending", "provenance", "push", "push_item"]
+__all__ = ["WRITE_EVERY", "Pending", "history", "pending", "provenance", "push", "push_item"]

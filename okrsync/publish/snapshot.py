@@ -15,7 +15,13 @@ from typing import Any
 from okrsync.config.loader import Config, KrEntry
 from okrsync.domain import progress as pm
 from okrsync.domain.model import Objective
-from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord, RunRecord
+from okrsync.domain.records import (
+    InitiativeRecord,
+    KrState,
+    MeasurementRecord,
+    PushRecord,
+    RunRecord,
+)
 from okrsync.domain.snapshot import (
     Change,
     InitiativeView,
@@ -232,6 +238,22 @@ def explain(
     }  # fmt: skip
 
 
+def push_json(p: PushRecord) -> dict[str, Any]:
+    """One push attempt as ``explain --json`` and ``status --json`` show it."""
+    return {
+        "destination": p.destination,
+        "item": p.item,
+        "key_result": p.kr_id,
+        "value": p.value,
+        "measured_at": p.measured_at.isoformat(),
+        "attempted_at": p.attempted_at.isoformat(),
+        "outcome": p.outcome,
+        "error": p.error,
+        "receipt": p.receipt,
+        "run_id": p.run_id,
+    }
+
+
 def take(
     config: Config,
     run: RunRecord,
@@ -262,4 +284,12 @@ def take(
     return Snapshot(run, now, views, changes, provenance)
 
 
-__all__ = ["build", "explain", "measurement", "roots", "take", "to_json"]
+__all__ = [
+    "build",
+    "explain",
+    "measurement",
+    "push_json",
+    "roots",
+    "take",
+    "to_json",
+]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from okrsync.domain.records import KrState, MeasurementRecord
@@ -59,6 +59,29 @@ def changes(
     return found
 
 
+def states_after(
+    states: Mapping[str, KrState], records: Sequence[MeasurementRecord]
+) -> dict[str, KrState]:
+    """The states a sync storing ``records`` would leave (what ``plan`` pushes from)."""
+    after = dict(states)
+    for r in records:
+        before = after.get(r.kr_id) or KrState(
+            r.kr_id, None, None, None, None, None, None, None, None, None, None, None
+        )
+        now = replace(before, last_attempt_at=r.measured_at, last_status=r.status,
+                      connection=r.connection, query=r.query)  # fmt: skip
+        if r.status == "ok":
+            now = replace(now, value=r.value, measured_at=r.measured_at, held_value=None,
+                          held_at=None, held_reason=None, last_error=None,
+                          last_error_kind=None)  # fmt: skip
+        elif r.status == "held":
+            now = replace(now, held_value=r.value, held_at=r.measured_at, held_reason=r.error)
+        else:
+            now = replace(now, last_error=r.error, last_error_kind=r.error_kind)
+        after[r.kr_id] = now
+    return after
+
+
 def counts(found: Sequence[Change]) -> dict[Action, int]:
     """How many of each action, in the order a reader wants them."""
     tally = Counter(c.action for c in found)
@@ -70,4 +93,4 @@ def skipped_counts(plan: Plan) -> dict[str, int]:
     return dict(Counter(plan.skipped.values()).most_common())
 
 
-__all__ = ["ORDER", "Action", "Change", "changes", "counts", "skipped_counts"]
+__all__ = ["ORDER", "Action", "Change", "changes", "counts", "skipped_counts", "states_after"]
