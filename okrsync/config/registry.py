@@ -34,7 +34,10 @@ CONNECTOR_BUILTINS: dict[str, str] = {
     "sql": "connectors.sql:CONNECTOR",
 }
 # The built-in publishers (okrsync/publish/<type>.py), listed the same way.
-PUBLISHER_BUILTINS: dict[str, str] = {}
+PUBLISHER_BUILTINS: dict[str, str] = {  # destinations: the OKR tools values are pushed into
+    "notion": "okrsync.publish.destinations.notion:PUBLISHER",
+    "sheets": "okrsync.publish.destinations.sheets:PUBLISHER",
+}
 
 P = TypeVar("P", Connector, PublisherType)
 

@@ -232,6 +232,10 @@ def test_a_registration_that_is_not_a_publisher_is_refused() -> None:
         registry["http"]
 
 
-def test_without_plugins_no_publisher_type_is_known() -> None:
-    with pytest.raises(KeyError, match="unknown publisher type 'x'; known types: none installed"):
+def test_without_plugins_the_built_in_destinations_are_known() -> None:
+    with pytest.raises(KeyError, match=r"unknown publisher type 'x'; known types: .*notion"):
         PublisherRegistry.default()["x"]
+    assert {"notion", "sheets"} <= set(PublisherRegistry.default())
+    assert all(
+        PublisherRegistry.default()[t].section == "destinations" for t in ("notion", "sheets")
+    )
