@@ -35,8 +35,11 @@ CONNECTOR_BUILTINS: dict[str, str] = {
 }
 # The built-in publishers (okrsync/publish/<type>.py), listed the same way.
 PUBLISHER_BUILTINS: dict[str, str] = {  # destinations: the OKR tools values are pushed into
+    "asana": "okrsync.publish.destinations.asana:PUBLISHER",
     "notion": "okrsync.publish.destinations.notion:PUBLISHER",
+    "quantive": "okrsync.publish.destinations.quantive:PUBLISHER",
     "sheets": "okrsync.publish.destinations.sheets:PUBLISHER",
+    "tability": "okrsync.publish.destinations.tability:PUBLISHER",
 }
 
 P = TypeVar("P", Connector, PublisherType)
