@@ -864,6 +864,13 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
     except ConfigError as exc:
         _config_error(exc, directory)
     _print_status(views, now, as_json)
+    for name, lines in shown.received.items():
+        said = console.make_console(stderr=as_json)  # stdout holds only the JSON
+        said.print(f"The {name} destination's simulator received {len(lines)} value(s):")
+        for line in lines[:20]:
+            said.print(f"  {line}", soft_wrap=True)
+        if len(lines) > 20:
+            said.print(f"  … and {len(lines) - 20} more")
     if shown.staged:
         out = console.make_console(stderr=True)
         out.print("The demo staged this trouble on purpose, to show what it looks like:")

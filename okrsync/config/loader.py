@@ -395,6 +395,7 @@ def _load_connections(
     for section, entries in (("destinations", parsed.destinations), ("channels", parsed.channels)):
         for name, raw in entries.items():
             loc: list[str | int] = [section, name]
+            found.named.add((section, name))  # known by name even when broken: no echoes
             publisher = named.plugin(loc, raw, publishers)
             if publisher is None:
                 continue
@@ -403,7 +404,6 @@ def _load_connections(
                     doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
                 )
                 continue
-            found.named.add((section, name))
             # A destination without its secret fails its own pushes, as a connection does.
             strict = section != "destinations"
             outlet, missing = named.settings(loc, raw, publisher.settings_model, strict=strict)

@@ -37,9 +37,11 @@ CONNECTOR_BUILTINS: dict[str, str] = {
 PUBLISHER_BUILTINS: dict[str, str] = {  # destinations: the OKR tools values are pushed into
     "asana": "okrsync.publish.destinations.asana:PUBLISHER",
     "notion": "okrsync.publish.destinations.notion:PUBLISHER",
+    "okr-tracker": "okrsync.publish.destinations.okr_tracker:PUBLISHER",
     "quantive": "okrsync.publish.destinations.quantive:PUBLISHER",
     "sheets": "okrsync.publish.destinations.sheets:PUBLISHER",
     "tability": "okrsync.publish.destinations.tability:PUBLISHER",
+    "webhook": "okrsync.publish.destinations.webhook:PUBLISHER",
 }
 
 P = TypeVar("P", Connector, PublisherType)

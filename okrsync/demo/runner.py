@@ -40,6 +40,23 @@ def simulators() -> dict[str, Callable[[Span], Simulated]]:
     return found
 
 
+def destination_simulators() -> dict[str, Callable[[list[str]], Simulated]]:
+    """Destination type → how the demo starts its simulator, given the items to know.
+
+    Each module of :mod:`okrsync.demo.simulators.destinations` says so itself
+    with ``SERVES_DESTINATION`` and ``demo(items)``.
+    """
+    from okrsync.demo.simulators import destinations
+
+    found: dict[str, Callable[[list[str]], Simulated]] = {}
+    for info in pkgutil.iter_modules(destinations.__path__):
+        module = importlib.import_module(f"{destinations.__name__}.{info.name}")
+        serves, start = getattr(module, "SERVES_DESTINATION", None), getattr(module, "demo", None)
+        if isinstance(serves, str) and callable(start):
+            found[serves] = start
+    return found
+
+
 def _span(config: loader.Config) -> Span:
     cycles = config.cycles.values()
     today = datetime.now(UTC).date()
@@ -68,8 +85,15 @@ def _simulated(directory: Path) -> Iterator[tuple[loader.Config, dict[str, Simul
         for type_name in sorted(wanted & available.keys()):
             running[type_name] = sim = available[type_name](span)
             stack.callback(sim.stop)
+        tools = destination_simulators()
+        pushed: dict[str, Simulated] = {}
+        for name, tool in plain.destinations.items():
+            if tool.type in tools:
+                items = sorted({e.kr.push[name] for e in plain.krs.values() if name in e.kr.push})
+                pushed[name] = sim = tools[tool.type](items)
+                stack.callback(sim.stop)
         environ = dict(os.environ)
-        for sim in running.values():
+        for sim in [*running.values(), *pushed.values()]:
             environ.update(sim.environ)
         config = loader.load(directory, registry, environ=environ)
         for name, settings in config.connections.items():
@@ -78,7 +102,12 @@ def _simulated(directory: Path) -> Iterator[tuple[loader.Config, dict[str, Simul
                 config.connections[name] = type(settings).model_validate(
                     {**settings.model_dump(), **update}
                 )
-        yield config, running
+        for name, sim in pushed.items():  # its overrides carry the simulator's secrets too
+            outlet = config.destinations.get(name) or plain.destinations[name]
+            values = {**outlet.model_dump(exclude_unset=True), **sim.overrides}
+            config.destinations[name] = type(outlet).model_validate(values)
+            config.unavailable_destinations.pop(name, None)
+        yield config, {**running, **{f"destination:{n}": s for n, s in pushed.items()}}
 
 
 @dataclass(frozen=True, repr=False)
@@ -86,6 +115,7 @@ class Demo:
     result: run.SyncResult  # the second sync's, the one with the trouble
     config: loader.Config
     staged: dict[str, str]  # key result → the trouble staged for it
+    received: dict[str, list[str]]  # destination → what its simulator accepted, a line each
 
     @property
     def unexpected(self) -> list[str]:
@@ -99,7 +129,12 @@ async def run_demo(directory: Path, store: Store) -> Demo:
         await run.sync(config, store, force=True, trigger="demo")
         staged = trouble.stage(config, running, store, datetime.now(UTC))
         result = await run.sync(config, store, force=True, trigger="demo")
-        return Demo(result, config, staged)
+        received = {
+            name.removeprefix("destination:"): sim.received()
+            for name, sim in running.items()
+            if name.startswith("destination:") and sim.received is not None
+        }
+        return Demo(result, config, staged, received)
 
 
 __all__ = ["Demo", "run_demo", "simulated", "simulators"]

@@ -32,6 +32,8 @@ class Simulated:
     environ: dict[str, str] = field(default_factory=dict)  # the secrets the examples name
     overrides: dict[str, Any] = field(default_factory=dict)  # merged into the settings
     cleanup: Callable[[], None] | None = None
+    # A destination's simulator: what it accepted, one line each (the demo prints them).
+    received: Callable[[], list[str]] | None = None
 
     @classmethod
     def at(cls, server: FakeServer, environ: dict[str, str], **overrides: Any) -> Simulated:
