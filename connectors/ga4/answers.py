@@ -5,7 +5,7 @@ Errors are Google's ``{"error": {"code", "message", "status"}}``
 
     ==========================================  ===========================================
     HTTP 400 INVALID_ARGUMENT (and other 4xx)   QueryError, e.g. "Field x is not a valid metric…"
-    HTTP 401 UNAUTHENTICATED                    Expired: the connection renews the token once,
+    HTTP 401 UNAUTHENTICATED                    TokenRejected: the token is renewed once,
                                                 then AuthError
     HTTP 403 PERMISSION_DENIED                  AuthError naming the account and the property
                                                 (or the project, when the API is not enabled)
@@ -41,6 +41,7 @@ from okrsync.errors import (
     TransientError,
     excerpt,
 )
+from okrsync.sdk.google_auth import TokenRejected
 from okrsync.sdk.http import Classify, body_json, retry_after
 
 # "Exhausted property tokens per day. …", "… per hour.", "… for a project per hour."
@@ -49,14 +50,6 @@ from okrsync.sdk.http import Classify, body_json, retry_after
 _SPENT = re.compile(r"tokens\b.*\bper (?:day|hour)", re.IGNORECASE)
 # 403 SERVICE_DISABLED: "Google Analytics Data API has not been used in project N before or it is disabled."
 _DISABLED = re.compile(r"has not been used in project|API .*is disabled", re.IGNORECASE)
-
-
-class Expired(AuthError):
-    """A 401: ``token`` is the access token the request carried (never in the message)."""
-
-    def __init__(self, message: str, token: str) -> None:
-        super().__init__(message)
-        self.token = token
 
 
 def google_error(response: httpx.Response) -> tuple[str, str]:
@@ -82,7 +75,9 @@ def classifier(prop: str, who: str) -> Classify:
         said = f": {message}" if message else ""
         if code == 401:
             sent = response.request.headers.get("authorization", "")
-            return Expired(f"{head} from runReport as {who}{said}", sent.removeprefix("Bearer "))
+            return TokenRejected(
+                f"{head} from runReport as {who}{said}", sent.removeprefix("Bearer ")
+            )
         if code == 403 and _DISABLED.search(message):
             return AuthError(
                 f"{head}: enable the Google Analytics Data API in {who}'s project{said}"
@@ -151,4 +146,4 @@ def raw_excerpt(data: Any) -> str:
     return excerpt(json.dumps(keep, separators=(",", ":")))
 
 
-__all__ = ["Expired", "classifier", "google_error", "raw_excerpt", "report_value"]
+__all__ = ["classifier", "google_error", "raw_excerpt", "report_value"]

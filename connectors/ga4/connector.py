@@ -7,7 +7,8 @@ v1beta/properties/runReport). ``returnPropertyQuota`` costs nothing and puts the
 property's remaining daily tokens into the Reading's raw excerpt.
 
 Sign-in: the service-account key file's JWT bearer grant, token shared by every
-measure of the connection (:mod:`connectors.ga4.auth`); a 401 renews it once.
+measure of the connection (:mod:`okrsync.sdk.google_auth`, which the sheets
+destination shares); a 401 renews it once.
 Answers and errors: :mod:`connectors.ga4.answers` (its table). Verified in vendor
 docs or source: request/response shapes, PropertyQuota fields, error body shape,
 google-auth's claims. Seen only in third-party clients (**unverified** by Google's
@@ -24,14 +25,15 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from connectors.ga4.answers import Expired, classifier, raw_excerpt, report_value
-from connectors.ga4.auth import AccessTokens, Bearer, ServiceAccount, parse_service_account
-from okrsync.errors import AuthError, QueryError, excerpt
+from connectors.ga4.answers import classifier, raw_excerpt, report_value
+from okrsync.errors import QueryError, excerpt
 from okrsync.sdk.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
+from okrsync.sdk.google_auth import AccessTokens, ServiceAccount, parse_service_account
 from okrsync.sdk.http import AnswerLimit, CallCounter, check_base_url, make_client, request_json
 
 DEFAULT_URL = "https://analyticsdata.googleapis.com"
+SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
 _PROPERTY = re.compile(r"(?:properties/)?(\d{1,20})")
 _METRIC = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?::[A-Za-z0-9_]+)?")
 _GROUPS = ("andGroup", "orGroup")
@@ -166,38 +168,26 @@ class Ga4Connection:
         self._settings, self._runtime = settings, runtime
         self._account: ServiceAccount = parse_service_account(settings.credentials)
         self._api = make_client(settings)
-        self._bearer = Bearer(str(self._api.base_url.join("v1beta/")))
-        self._api.auth = self._bearer
         self._tokens = AccessTokens(
             self._account,
             self._api,
+            scope=SCOPE,
             retry=settings.retry,
             sleep=runtime.sleep,
-            on_token=self._use,
+            what="ga4 token",
         )
-
-    def _use(self, token: str) -> None:
-        self._bearer.token = token
 
     async def measure(self, source: Ga4Source) -> Reading:
         prop = source.property or self._settings.property
         if prop is None:
             raise QueryError("no GA4 property: set property on the source or on the connection")
         counter = CallCounter()
-        rejected = await self._tokens.get()
-        try:
-            data = await self._run(prop, source, counter)
-        except Expired as exc:
-            await self._tokens.renew(exc.token or rejected)
-            try:
-                data = await self._run(prop, source, counter)
-            except Expired as again:
-                raise AuthError(f"{again} (right after a new access token)") from None
+        data = await self._tokens.call(lambda token: self._run(prop, source, counter, token))
         start, end = span(source.date_range)
         value = report_value(data, source.metric, f"{start}…{end}", source.empty_is_zero)
         return Reading(value, raw_excerpt(data), calls=counter.count)
 
-    async def _run(self, prop: str, source: Ga4Source, counter: CallCounter) -> Any:
+    async def _run(self, prop: str, source: Ga4Source, counter: CallCounter, token: str) -> Any:
         data, _ = await request_json(
             self._api,
             "POST",
@@ -208,6 +198,7 @@ class Ga4Connection:
             what=f"ga4 runReport {prop} {source.metric}",
             counter=counter,
             classify=classifier(prop, self._account.client_email),
+            headers={"Authorization": f"Bearer {token}"},  # the API only, never token_uri
         )
         return data
 

@@ -13,13 +13,14 @@ expires (google-auth's ``REFRESH_THRESHOLD`` is 3 min 45 s). Refusals
 refused key is not tried again by the same client.
 
 The JWT is signed with ``cryptography`` directly (RS256 is PKCS#1 v1.5 over SHA-256,
-RFC 7518 §3.3), so the sdk needs no JWT library. This is the same flow as
-``connectors/ga4/auth.py``, parameterised by scope: that module could use this one.
+RFC 7518 §3.3), so the sdk needs no JWT library. The ga4 connector and the
+sheets destination both sign in through it, each with its own scope.
 
 One :class:`asyncio.Lock` guards the token: concurrent calls wait for one token call
 instead of stampeding the endpoint. Nothing here puts the private key, the assertion
-or an access token into a message or a repr; :meth:`AccessTokens.scrub` masks the
-current token and assertion in text built from an answer that might echo them.
+or an access token into a message or a repr; every access token is registered with
+the redactor as it arrives (an API may echo one after it was replaced), and
+:meth:`AccessTokens.scrub` masks the assertion too.
 """
 
 from __future__ import annotations
@@ -222,6 +223,7 @@ class AccessTokens:
             self._refused = exc
             raise
         token, lifetime = self._read(data)
+        REDACTOR.add(token)  # an API may echo it after it is replaced: masked for good
         self._token, self._valid_until = token, started + max(0.0, lifetime - REFRESH_MARGIN)
 
     def _classify(self, response: httpx.Response, label: str) -> MeasureError | None:

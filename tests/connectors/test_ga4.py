@@ -15,8 +15,7 @@ import jwt
 import pydantic
 import pytest
 
-from connectors.ga4.auth import AUDIENCE, GRANT_TYPE, SCOPE
-from connectors.ga4.connector import CONNECTOR, Ga4Settings, Ga4Source, describe
+from connectors.ga4.connector import CONNECTOR, SCOPE, Ga4Settings, Ga4Source, describe
 from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.demo.simulators.ga4 import (
@@ -41,6 +40,7 @@ from okrsync.errors import (
 )
 from okrsync.sdk.connector import Reading, RenderContext, Runtime
 from okrsync.sdk.date_ranges import render_window, span
+from okrsync.sdk.google_auth import AUDIENCE, GRANT_TYPE
 from okrsync.sdk.redaction import MASK
 from okrsync.store.database import Store
 from okrsync.testing.harness import Harness
