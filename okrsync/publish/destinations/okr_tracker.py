@@ -1,17 +1,27 @@
 """``type: okr-tracker``: dated key-result (and KPI) values into Oslo kommune's OKR Tracker.
 
 OKR Tracker is self-hosted: a Firebase function behind a Google API Gateway.
-A push sets the value of one UTC day::
+By default (``route: values``) a push sets the value of one UTC day::
 
     PUT {url}/keyres/{id}/values/{YYYY-MM-DD}   {"value": 42, "comment": "okrsync: …"}
     PUT {url}/kpi/{id}/values/{YYYY-MM-DD}      (item ``kpi:<id>``)
+
+With ``route: progress`` a value measured today is registered as progress
+instead, an entry timestamped now that the tool's "last updated" shows::
+
+    POST {url}/keyres/{id}   {"progress": 42, "comment": "okrsync: …"}
+    POST {url}/kpi/{id}      (text answers: ``Updated key result (id) with progress: 42``)
+
+and a value of an earlier day (``okrsync push --history``, a late push)
+still goes to that day's ``values``: POST can only file under now.
 
 with ``x-api-key`` (the gateway's) and either ``okr-client-id`` +
 ``okr-client-secret`` (an API client of the organisation, department or
 product owning the item; only its newest secret works) or the legacy
 ``okr-team-secret``. The tool keeps one entry per UTC day (at 12:00), deleting
 that day's others, so a re-sent value is idempotent and ``--history`` fills
-one value per day.
+one value per day. A POST appends: a push re-sent after a crash adds a second
+entry of the same value, which is why ``values`` is the default.
 
 Verified in github.com/oslokommune/okr-tracker @66d697a (``public/openapi.yaml``,
 ``functions/api/{index,helpers,validators,validateRules}.js``, ``routes/keyres.js``,
@@ -61,6 +71,13 @@ class OkrTrackerSettings(DestinationSettings):
     )
     rate_limit: PositiveFloat | None = Field(
         default=3.0, description="Requests per second (OKR Tracker: 1000 per 5 minutes per IP)."
+    )
+    route: Literal["values", "progress"] = Field(
+        default="values",
+        description=(
+            "values: PUT the day's value (idempotent); progress: POST today's value as "
+            "progress, shown as the item's last update (earlier days still PUT)."
+        ),
     )
 
     _url = field_validator("url")(check_base_url)
@@ -150,15 +167,20 @@ class OkrTrackerDestination:
         def classify(response: httpx.Response, label: str) -> MeasureError | None:
             return self._classify(response, label, noun, ident, day)
 
+        path = f"/{route}/{quote(ident, safe='')}"
+        progress = self._settings.route == "progress" and day == utc_day(datetime.now(UTC))
+        if progress:
+            body["progress"] = body.pop("value")
         data, raw = await request_json(
             self._client,
-            "PUT",
-            f"/{route}/{quote(ident, safe='')}/values/{day}",
+            "POST" if progress else "PUT",
+            path if progress else f"{path}/values/{day}",
             retry=self._settings.retry,
             sleep=self._runtime.sleep,
             json_body=body,
             what="okr-tracker push",
             classify=classify,
+            expect_json=not progress,  # POST answers text/plain
         )
         message = data.get("message") if isinstance(data, dict) else None
         return excerpt(self._scrub(str(message) if message else raw), 200)

@@ -300,6 +300,7 @@ def test_aclose_twice_is_harmless(sim: OkrTrackerSimulator) -> None:
         ({"client_secret": None}, "go together"),
         ({"url": "ftp://example.com"}, "url must start with http"),
         ({"api_key": "  "}, "is empty"),
+        ({"route": "both"}, "'values' or 'progress'"),
     ],
 )
 def test_settings_need_exactly_one_credential_pair(extra: dict[str, Any], says: str) -> None:
@@ -420,3 +421,44 @@ def test_simulator_knows_other_items() -> None:
         )
     assert ok == "Updated key result krA with value 15"
     assert sim.received[0].credential == "client:ci"
+
+
+def test_route_progress_registers_todays_value_as_progress() -> None:
+    now = datetime.now(UTC)
+    with OkrTrackerSimulator(now=lambda: now) as live:
+        kr, kpi = push(
+            settings(live, route="progress"),
+            item(measured_at=now),
+            item(7.5, item=f"kpi:{DEMO_KPI}", measured_at=now),
+        )
+        assert kr == f"Updated key result ({DEMO_KEY_RESULT}) with progress: 42"
+        assert kpi.startswith(f"Updated progression on {now.date()} with: ")  # type: ignore[union-attr]
+        assert [(r.kind, r.route, r.value) for r in live.received] == [
+            ("keyres", "progress", 42.0), ("kpi", "progress", 7.5),
+        ]  # fmt: skip
+        first = live.requests[0]
+        assert (first.method, first.path) == ("POST", f"/keyres/{DEMO_KEY_RESULT}")
+        assert first.json() == {"progress": 42, "comment": COMMENT}
+        [entry] = live.entries("keyres", DEMO_KEY_RESULT)
+        assert (entry.created_by, entry.archived, entry.timestamp) == ("API", False, now)
+
+
+def test_route_progress_still_files_an_earlier_days_value_under_that_day() -> None:
+    now = datetime.now(UTC)
+    yesterday = now - timedelta(days=1)
+    with OkrTrackerSimulator(now=lambda: now) as live:
+        [receipt] = push(settings(live, route="progress"), item(measured_at=yesterday))
+        assert receipt == f"Updated key result {DEMO_KEY_RESULT} with value 42"
+        [request] = live.requests
+        assert (request.method, request.path) == (
+            "PUT", f"/keyres/{DEMO_KEY_RESULT}/values/{yesterday.date()}",
+        )  # fmt: skip
+
+
+def test_route_progress_to_an_unknown_key_result_is_the_tools_404_text() -> None:
+    now = datetime.now(UTC)
+    with OkrTrackerSimulator(now=lambda: now) as live:
+        [error] = push(settings(live, route="progress"), item(item="krNoSuchOne", measured_at=now))
+        assert isinstance(error, QueryError)
+        assert "Could not find KPI with ID: krNoSuchOne" in str(error)  # (sic) the tool's words
+        assert live.received == []
