@@ -1,8 +1,10 @@
 """A process killed (-9) after the run is stored and before it pushes: the next sync pushes once.
 
 Real processes: `okrsync sync` with a destination plugin installed as a
-distribution (entry point ``okrsync.publishers``), the stats simulator and the
-receiving tool on 127.0.0.1, one SQLite store.
+distribution (entry point ``okrsync.publishers``) that stops before sending,
+and with the built-in okr-tracker destination whose simulator leaves the
+pushes unanswered; the stats simulator and the tool on 127.0.0.1, one SQLite
+store.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from okrsync.demo.simulators.destinations import okr_tracker as okr
+from okrsync.demo.simulators.server import Fault
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.store.database import Store
 from tests.publish.test_push import TOOL_TOKEN, Receiver
@@ -133,3 +137,60 @@ def test_a_kill_between_the_store_write_and_the_push_leaves_it_pending_and_sent_
         with Store.open(url) as st:
             accepted = {item: a.value for (_, item), a in st.accepted().items()}
         assert accepted == {g.item: g.value for g in tool.received}
+
+
+def test_killed_mid_push_into_okr_tracker_the_next_sync_sends_each_value_once(
+    tmp_path: Path,
+) -> None:
+    """A built-in destination: the tool holds the first pushes unanswered and the process dies."""
+    items = {
+        "krTickets0000000001": okr.Item(okr.DEMO_PARENT),
+        "krSteps000000000002": okr.Item(okr.DEMO_PARENT),
+    }
+    with (
+        StatsSimulator(token=TOKEN, today=lambda: date(2026, 11, 20)) as sim,
+        okr.OkrTrackerSimulator(key_results=items) as tool,
+    ):
+        krs = [
+            kr_yaml("tickets", "support_tickets_month", push='{okrs: "krTickets0000000001"}'),
+            kr_yaml(
+                "steps", "checkout_steps", start=9, target=6, push='{okrs: "krSteps000000000002"}'
+            ),
+        ]
+        destinations = (
+            f"destinations:\n  okrs:\n    type: okr-tracker\n    url: {tool.url}\n"
+            "    api_key: ${OKR_API_KEY}\n    client_id: okrsync\n"
+            "    client_secret: ${OKR_CLIENT_SECRET}\n"
+        )
+        mappings = tmp_path / "mappings"
+        mappings.mkdir()
+        (mappings / "connections.yaml").write_text(connections_yaml(sim.url) + destinations)
+        (mappings / "okrs.yaml").write_text(mapping([objective_yaml("obj", krs)]))
+        url = f"sqlite:///{tmp_path / 'okrsync.db'}"
+        env = okrsync_env(mappings, url, log_format="json")
+        env |= {"OKR_API_KEY": okr.DEMO_API_KEY, "OKR_CLIENT_SECRET": okr.DEMO_CLIENT_SECRET}
+        cmd = [sys.executable, "-m", "okrsync", "sync"]
+        tool.add_fault(r"/keyres/.*", Fault.hang(30), times=2)  # both pushes go unanswered
+
+        hung = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while len(tool.requests) < 2:
+                assert hung.poll() is None, hung.communicate()
+                assert time.monotonic() < deadline, "the pushes never started"
+                time.sleep(0.05)
+        finally:
+            hung.send_signal(signal.SIGKILL)
+            hung.communicate(timeout=30)
+        assert hung.returncode == -signal.SIGKILL
+        assert tool.received == []
+        with Store.open(url) as st:
+            assert len(st.runs()) == 1  # stored
+            assert st.accepted() == {}  # nothing accepted
+
+        done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert sorted(r.id for r in tool.received) == sorted(items)  # each exactly once
+        again = subprocess.run([*cmd, "--all"], env=env, capture_output=True, text=True, timeout=60)
+        assert again.returncode == 0, again.stderr
+        assert len(tool.received) == 2
