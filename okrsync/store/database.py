@@ -44,6 +44,7 @@ from okrsync.domain.records import (
 from okrsync.errors import StoreError, excerpt
 from okrsync.store import initiatives as store_initiatives
 from okrsync.store import pushes as store_pushes
+from okrsync.store import totals as store_totals
 from okrsync.store.tables import (
     SCHEMA_HEAD,
     UtcDateTime,
@@ -449,6 +450,7 @@ class Store:
                 _upsert_states(conn, run_id, measurements)
             if initiatives:
                 store_initiatives.upsert(conn, initiatives)
+            store_totals.add(conn, run.summary.get("connections") or {})
         return run_id
 
     def accept_held(self, kr_id: str, run: RunRecord, note: str) -> MeasurementRecord:
@@ -587,6 +589,23 @@ class Store:
     def last_run(self) -> RunRecord | None:
         latest = self.runs(limit=1)
         return latest[0] if latest else None
+
+    def last_completed_run(self) -> RunRecord | None:
+        """The newest run that was not ``failed`` (``partial`` counts: its values were stored)."""
+        query = (
+            sa.select(runs_table)
+            .where(runs_table.c.status != "failed")
+            .order_by(runs_table.c.started_at.desc(), runs_table.c.id.desc())
+            .limit(1)
+        )
+        with self._connect() as conn:
+            row = conn.execute(query).mappings().first()
+        return None if row is None else _run(row)
+
+    def totals(self) -> store_totals.Totals:
+        """Vendor requests and errors per connection since the store began."""
+        with self._connect() as conn:
+            return store_totals.read(conn)
 
     def close(self) -> None:
         """Release every pooled connection; the store cannot be used afterwards."""

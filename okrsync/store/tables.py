@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0004"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0005"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -143,10 +143,28 @@ push_state_table = sa.Table(  # 0004: the last value each destination item accep
 )
 
 
+connection_requests_table = sa.Table(  # 0005: vendor requests per connection, summed
+    "connection_requests",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("requests", sa.BigInteger(), nullable=False),
+)
+
+connection_errors_table = sa.Table(  # 0005: failed queries per connection and error kind
+    "connection_errors",
+    metadata,
+    sa.Column("connection", sa.String(100), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("errors", sa.BigInteger(), nullable=False),
+)
+
+
 __all__ = [
     "SCHEMA_HEAD",
     "UtcDateTime",
     "check_aware",
+    "connection_errors_table",
+    "connection_requests_table",
     "initiatives_table",
     "kr_state_table",
     "measurements_table",

@@ -118,14 +118,19 @@ def summarize(
 ) -> dict[str, Any]:
     """The run summary stored with the run and logged as one line.
 
-    Vendor calls and errors per connection count queries and initiatives alike.
+    Vendor calls and errors per connection count queries and initiatives alike;
+    ``error_kinds`` splits the errors by kind (the store sums them for /metrics).
     """
-    per_connection: dict[str, dict[str, int]] = {}
+    per_connection: dict[str, dict[str, Any]] = {}
 
     def count(name: str, result: Reading | InitiativeReading | MeasureError | None) -> None:
-        stats = per_connection.setdefault(name, {"queries": 0, "calls": 0, "errors": 0})
+        stats = per_connection.setdefault(
+            name, {"queries": 0, "calls": 0, "errors": 0, "error_kinds": {}}
+        )
         stats["calls"] += spent(result)
-        stats["errors"] += isinstance(result, MeasureError)
+        if isinstance(result, MeasureError):
+            stats["errors"] += 1
+            stats["error_kinds"][result.kind] = stats["error_kinds"].get(result.kind, 0) + 1
 
     for key, query in plan.queries.items():
         outcome = executed.outcomes[key]
