@@ -30,7 +30,7 @@ from okrsync.config.registry import Registry
 from okrsync.domain.snapshot import ObjectiveView
 from okrsync.domain.units import format_value
 from okrsync.errors import ConfigError, StoreError
-from okrsync.publish import snapshot
+from okrsync.publish import current, snapshot
 from okrsync.publish.filters import STATUSES, Filters, narrow
 from okrsync.sdk.connector import Runtime
 from okrsync.service.logging import configure
@@ -352,6 +352,12 @@ def status_cmd(
     team: Annotated[
         str | None, typer.Option("--team", metavar="TEAM", help="Objectives of this team.")
     ] = None,
+    level: Annotated[
+        str | None,
+        typer.Option(
+            "--level", metavar="LEVEL", help="Objectives of this level (company, team, personal)."
+        ),
+    ] = None,
     owner: Annotated[
         str | None,
         typer.Option(
@@ -379,7 +385,9 @@ def status_cmd(
     """
     words = frozenset(w.strip() for item in status or () for w in item.split(",") if w.strip())
     try:
-        filters = Filters(team=team, owner=owner, statuses=words, objective=objective, depth=depth)
+        filters = Filters(
+            team=team, level=level, owner=owner, statuses=words, objective=objective, depth=depth
+        )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     config = _load(mappings, secrets="skip")
@@ -390,41 +398,12 @@ def status_cmd(
         raise typer.Exit(EXIT_FAILED)
     now = datetime.now(UTC)
     with _store(store, read_only=True) as st:
-        views = narrow(_views(config, st, now), filters)
-        marks = _push_marks(config, st, now)
+        views = narrow(current.views(config, st, now), filters)
+        marks = current.push_marks(config, st, now)
     if not views and not as_json:
         typer.echo("no objective or key result matches these filters")
         return
     _print_status(views, now, as_json, marks)
-
-
-def _push_marks(config: loader.Config, st: Store, now: datetime) -> dict[str, Any] | None:
-    """Pushes still due, and items whose last push failed; None without destinations."""
-    if not config.destinations and not config.unavailable_destinations:
-        return None
-    from okrsync.publish import push as push_stage
-
-    due = push_stage.pending(config, st.states(), st.accepted(), now)
-    failed = [p for p in st.last_pushes().values() if p.outcome == "error"]
-    pending = [
-        {"destination": p.destination, "item": p.item.item, "key_result": p.item.kr_id,
-         "value": p.item.value, "accepted": p.old}
-        for p in due
-    ]  # fmt: skip
-    return {
-        "pending": pending,
-        "failed": [snapshot.push_json(p) for p in failed],
-    }
-
-
-def _views(config: loader.Config, st: Store, now: datetime) -> list[ObjectiveView]:
-    earliest = min((entry.cycle.start_at for entry in config.krs.values()), default=now)
-    points = st.good_values(since=earliest)  # one query for every key result's forecast
-
-    def history(kr_id: str, since: datetime) -> list[tuple[datetime, float]]:
-        return [(t, v) for t, v in points.get(kr_id, ()) if t >= since]
-
-    return snapshot.build(config, st.states(), now, history, st.initiatives())
 
 
 def _print_status(
@@ -520,7 +499,8 @@ def run(
     ] = None,
 ) -> None:
     """The scheduler loop for the container: sync on OKRSYNC_SCHEDULE until SIGTERM."""
-    from okrsync.service.health import HealthServer, Heartbeat
+    from okrsync.service import web
+    from okrsync.service.health import ALL, Heartbeat
     from okrsync.service.scheduler import (
         Runner,
         StopFlag,
@@ -557,7 +537,12 @@ def run(
     stop.install()
     port = settings.health_port if health_port is None else health_port
     heartbeat = Heartbeat(stall_bound(plan_))
-    health = HealthServer(port, heartbeat, readiness(runner)).start() if port and not once else None
+    health = None
+    if port and not once:
+        sources = web.Sources(
+            lambda: runner.config, st, readiness(runner), heartbeat, _access(settings)
+        )
+        health = web.WebServer(web.make_app(sources), port, ALL).start()
     try:
         if once:
             runner.trigger = "once"
@@ -570,6 +555,60 @@ def run(
         lock.close()
         st.close()
     raise typer.Exit(code)
+
+
+def _access(settings: Settings) -> Any:
+    """The dashboard's access control from OKRSYNC_DASHBOARD_*; its secrets are redacted."""
+    from okrsync.sdk.redaction import REDACTOR
+    from okrsync.service.web import Access
+
+    token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
+    password = (
+        settings.dashboard_password.get_secret_value() if settings.dashboard_password else None
+    )
+    for secret in (token, password):
+        if secret:
+            REDACTOR.add(secret)
+    return Access(token or None, settings.dashboard_user or None, password or None)
+
+
+@app.command()
+def serve(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Address to listen on (0.0.0.0: all).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8080,
+) -> None:
+    """Serve the dashboard, /api/status and /metrics read-only from the store (no syncing)."""
+    from okrsync.service import web
+
+    settings = _settings()
+    directory = mappings or settings.mappings
+    _load(directory, secrets="skip")  # a broken configuration fails here, not on every page
+
+    def load(path: Path) -> loader.Config:
+        return loader.load(path, Registry.default(), secrets="skip")
+
+    watch = web.MappingsWatch(directory, load)
+    with _store(store, read_only=True) as st:
+
+        def ready() -> dict[str, Any]:
+            config = watch()
+            if config is None:
+                raise RuntimeError("no valid configuration: " + "; ".join(watch.broken[:10]))
+            last = st.last_run()
+            answer: dict[str, Any] = {
+                "config": config.fingerprint,
+                "last_run": None if last is None else {"id": last.id, "status": last.status},
+            }
+            if watch.broken:
+                answer["mappings"] = {"broken": True, "problems": watch.broken[:10]}
+            return answer
+
+        sources = web.Sources(watch, st, ready, access=_access(settings))
+        web.serve_forever(web.make_app(sources), host, port)
 
 
 ByOpt = Annotated[
@@ -860,7 +899,7 @@ def demo(mappings: MappingsOpt = None, store: StoreOpt = None, as_json: JsonOpt 
             shown = asyncio.run(run_demo(directory, st))
             _print_summary(shown.result)
             now = datetime.now(UTC)
-            views = _views(shown.config, st, now)
+            views = current.views(shown.config, st, now)
     except ConfigError as exc:
         _config_error(exc, directory)
     _print_status(views, now, as_json)

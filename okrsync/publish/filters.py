@@ -1,6 +1,6 @@
-"""Narrowing the OKR tree: by team, owner, status, objective and depth.
+"""Narrowing the OKR tree: by team, level, owner, status, objective and depth.
 
-``status`` takes them as flags; the dashboard will take the same as query
+``status`` takes them as flags; the dashboard takes the same as query
 parameters, so a link shares a view. An objective that does not match but
 has matching objectives below it stays as their context, without its own
 key results, so the tree still reads from the top.
@@ -20,6 +20,7 @@ STATUSES = ("done", "on_track", "at_risk", "off_track", "stale", "error", "held"
 @dataclass(frozen=True)
 class Filters:
     team: str | None = None
+    level: str | None = None  # an objective's level: company, team, personal
     owner: str | None = None  # a key result's owner, or its objective's
     statuses: frozenset[str] = field(default_factory=frozenset)
     objective: str | None = None  # the subtree under this objective
@@ -63,7 +64,9 @@ def narrow(views: list[ObjectiveView], filters: Filters) -> list[ObjectiveView]:
     def walk(view: ObjectiveView, level: int) -> ObjectiveView | None:
         deeper = filters.depth is None or level < filters.depth
         children = [c for c in (walk(ch, level + 1) for ch in view.children) if c] if deeper else []
-        own = filters.team is None or view.team == filters.team
+        own = (filters.team is None or view.team == filters.team) and (
+            filters.level is None or view.level == filters.level
+        )
         krs = [kr for kr in view.key_results if keeps(kr, view)] if own else []
         matched = own and (bool(krs) or not filters.narrows_key_results)
         if not matched and not children:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ENV_PREFIX = "OKRSYNC_"
@@ -26,7 +26,17 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     health_port: int = Field(
-        default=8080, ge=0, le=65535, description="run: /healthz, /readyz; 0 = off."
+        default=8080,
+        ge=0,
+        le=65535,
+        description="run: the port of the dashboard, /metrics, /healthz and /readyz; 0 = off.",
+    )
+    dashboard_token: SecretStr | None = Field(
+        default=None, description="serve, run: a bearer token every page except the probes needs."
+    )
+    dashboard_user: str | None = Field(default=None, description="serve, run: basic-auth user.")
+    dashboard_password: SecretStr | None = Field(
+        default=None, description="serve, run: basic-auth password (with or without a user)."
     )
     auto_upgrade: bool = Field(default=True, description="Apply store migrations at start.")
     store_wait: float = Field(
@@ -58,7 +68,8 @@ def load_settings() -> Settings:
         for error in exc.errors():
             variable = ENV_PREFIX + "_".join(str(part) for part in error["loc"]).upper()
             message = error["msg"][:1].lower() + error["msg"][1:]
-            parts.append(f"{variable}: {message}, got {error.get('input')!r}")
+            shown = "***" if "token" in variable or "password" in variable else error.get("input")
+            parts.append(f"{variable}: {message}, got {shown!r}")
         raise SettingsError("; ".join(parts)) from None
 
 

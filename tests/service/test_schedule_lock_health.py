@@ -14,10 +14,12 @@ import pytest
 from typer.testing import CliRunner
 
 from okrsync.cli.app import app
-from okrsync.service.health import HealthServer, Heartbeat
+from okrsync.service.health import Heartbeat
 from okrsync.service.timetable import Cron, Interval, jitter, parse_schedule, period
+from okrsync.service.web import Sources, WebServer, make_app
 from okrsync.store.database import Store
 from okrsync.store.lock import NoLock, PostgresLock, SqliteLock, identity, writer_lock
+from okrsync.store.tables import SCHEMA_HEAD
 
 T0 = datetime(2026, 11, 26, 10, 7, tzinfo=UTC)
 
@@ -96,7 +98,7 @@ def get(port: int, path: str) -> tuple[int, dict[str, Any]]:
         return exc.code, json.loads(exc.read())
 
 
-def test_probes_report_a_stalled_loop_and_an_unready_store() -> None:
+def test_probes_report_a_stalled_loop_and_an_unready_store(tmp_path: Path) -> None:
     beat = Heartbeat(stall_after=0.2)
     state: dict[str, Any] = {"ready": True}
 
@@ -105,7 +107,8 @@ def test_probes_report_a_stalled_loop_and_an_unready_store() -> None:
             raise RuntimeError("store unreachable: connection refused")
         return {"last_run": None}
 
-    server = HealthServer(0, beat, ready, host="127.0.0.1").start()
+    st = Store.open(f"sqlite:///{tmp_path / 'probe.db'}")
+    server = WebServer(make_app(Sources(lambda: None, st, ready, beat)), 0, "127.0.0.1").start()
     try:
         assert get(server.port, "/healthz")[0] == 200
         assert get(server.port, "/readyz") == (200, {"ready": True, "last_run": None})
@@ -121,6 +124,7 @@ def test_probes_report_a_stalled_loop_and_an_unready_store() -> None:
         )
     finally:
         server.stop()
+        st.close()
 
 
 def test_db_upgrade_and_revision(tmp_path: Path) -> None:
@@ -131,9 +135,9 @@ def test_db_upgrade_and_revision(tmp_path: Path) -> None:
     assert "schema at revision none" in before.stdout
     up = runner.invoke(app, ["db", "upgrade", "--store", url])
     assert up.exit_code == 0
-    assert "schema at revision 0004" in up.stdout
+    assert f"schema at revision {SCHEMA_HEAD}" in up.stdout
     after = runner.invoke(app, ["db", "revision", "--store", url])
-    assert "schema at revision 0004" in after.stdout
+    assert f"schema at revision {SCHEMA_HEAD}" in after.stdout
 
 
 @pytest.mark.parametrize(
