@@ -244,7 +244,7 @@ def _get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def test_run_serves_health_and_stops_cleanly_on_sigterm(
+def test_run_serves_health_dashboard_and_metrics_and_stops_cleanly_on_sigterm(
     image: str, mappings: Path, tmp_path: Path
 ) -> None:
     data = tmp_path / "data"
@@ -285,6 +285,16 @@ def test_run_serves_health_and_stops_cleanly_on_sigterm(
             time.sleep(0.3)
         assert ready == 200, body
         assert json.loads(body)["ready"] is True
+
+        # the same port serves the dashboard and /metrics, from the image's own files
+        page, html = _get(f"http://127.0.0.1:{port}/")
+        assert page == 200, html
+        assert b"<!DOCTYPE html>" in html
+        css, _ = _get(f"http://127.0.0.1:{port}/static/dashboard.css")
+        assert css == 200  # package data shipped in the wheel
+        scraped, text = _get(f"http://127.0.0.1:{port}/metrics")
+        assert scraped == 200
+        assert b"okrsync_build_info{" in text
 
         # the image's own HEALTHCHECK, run on demand (no systemd timer here)
         check = podman("healthcheck", "run", name, timeout=30)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.resources import files
 from typing import Any
 from urllib.parse import urlencode
@@ -42,6 +42,15 @@ ENV = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+def iso(when: datetime | str) -> str:
+    """A ``<time datetime>`` value: UTC to the second (HTML allows at most milliseconds)."""
+    moment = datetime.fromisoformat(when) if isinstance(when, str) else when
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+ENV.filters["iso"] = iso
 CSS = files("okrsync.publish.dashboard").joinpath("static/dashboard.css").read_bytes()
 
 
@@ -134,7 +143,7 @@ def kr_row(kr: KrView, now: datetime, pushes: Mapping[str, list[dict[str, Any]]]
         "pct": pct(kr.progress),
         "bar": bar(kr.progress, kr.expected, status, label),
         "age": age(kr.measured_at, now),
-        "measured_at": kr.measured_at.isoformat() if kr.measured_at else "",
+        "measured_at": iso(kr.measured_at) if kr.measured_at else "",
         "reason": kr.last_error or kr.held_reason or kr.stale_reason,
         "initiatives": [_initiative(i) for i in kr.initiatives],
         "pushes": pushes.get(kr.id, []),
