@@ -542,7 +542,7 @@ def run(
         sources = web.Sources(
             lambda: runner.config, st, readiness(runner), heartbeat, _access(settings)
         )
-        health = web.WebServer(web.make_app(sources), port, ALL).start()
+        health = web.WebServer(web.make_app(sources), port, ALL, web.Warmer(sources)).start()
     try:
         if once:
             runner.trigger = "once"
@@ -586,12 +586,12 @@ def serve(
 
     settings = _settings()
     directory = mappings or settings.mappings
-    _load(directory, secrets="skip")  # a broken configuration fails here, not on every page
+    first = _load(directory, secrets="skip")  # a broken configuration fails here, at start
 
     def load(path: Path) -> loader.Config:
         return loader.load(path, Registry.default(), secrets="skip")
 
-    watch = web.MappingsWatch(directory, load)
+    watch = web.MappingsWatch(directory, load, first)
     with _store(store, read_only=True) as st:
 
         def ready() -> dict[str, Any]:
@@ -608,7 +608,7 @@ def serve(
             return answer
 
         sources = web.Sources(watch, st, ready, access=_access(settings))
-        web.serve_forever(web.make_app(sources), host, port)
+        web.serve_forever(web.make_app(sources), host, port, web.Warmer(sources))
 
 
 ByOpt = Annotated[

@@ -32,14 +32,14 @@ KR_LABELS = ["key_result", "objective", "team"]
 
 def render(config: Config, st: Store, now: datetime) -> bytes:
     """The whole exposition, read from ``st`` as of ``now``."""
+    return exposition(current.views(config, st, now), st)
+
+
+def exposition(views: Iterable[ObjectiveView], st: Store) -> bytes:
+    """The exposition of already built views, and of the runs and totals in ``st``."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Families(list(families(config, st, now))))
+    registry.register(_Families([*tree_families(views), *run_families(st)]))
     return generate_latest(registry)
-
-
-def families(config: Config, st: Store, now: datetime) -> Iterator[Metric]:
-    yield from tree_families(current.views(config, st, now))
-    yield from run_families(st)
 
 
 def tree_families(views: Iterable[ObjectiveView]) -> Iterator[Metric]:
@@ -132,4 +132,4 @@ class _Families(Collector):
         return self._found
 
 
-__all__ = ["CONTENT_TYPE", "families", "render"]
+__all__ = ["CONTENT_TYPE", "exposition", "render", "run_families", "tree_families"]

@@ -93,6 +93,53 @@ class Sources:
     heartbeat: Heartbeat | None = None
     access: Access = field(default_factory=Access)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    trees: current.Cache[current.Tree] = field(default_factory=current.Cache)
+    scrapes: current.Cache[bytes] = field(default_factory=current.Cache)
+
+    def tree(self, config: Config, now: datetime) -> tuple[tuple[Any, ...], current.Tree]:
+        """The tree as of this minute, built once per store write, configuration or minute."""
+        key = current.key(config, self.store, now)
+        return key, self.trees.get(key, lambda: current.tree(config, self.store, now))
+
+    def scrape(self, config: Config, now: datetime) -> bytes:
+        key, tree = self.tree(config, now)
+        return self.scrapes.get(key, lambda: metrics.exposition(tree.views, self.store))
+
+    def warm(self) -> None:
+        """Build what a sync or a new minute made stale before anyone asks for it."""
+        config = self.config()
+        if config is not None:
+            self.scrape(config, self.now())
+
+
+class Warmer:
+    """Rebuilds the tree and the exposition soon after each store write, in a thread.
+
+    At 10,000 key results a rebuild takes about a second; done here, a page or
+    a Prometheus scrape after a sync is served from what was built, not made
+    to wait for it.
+    """
+
+    def __init__(self, sources: Sources, every: float = 5.0) -> None:
+        self._sources, self._every = sources, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="okrsync-warm", daemon=True)
+
+    def start(self) -> Warmer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._sources.warm()
+            except Exception as exc:  # a store outage: the routes will say so; try again
+                log.debug("warming failed", error=str(exc))
+            self._stop.wait(self._every)
 
 
 class _Guard(BaseHTTPMiddleware):
@@ -136,17 +183,15 @@ def make_app(sources: Sources, extra: list[Route] | None = None) -> Starlette:
             return _json({"ready": False, "error": str(exc)}, 503)
 
     def metrics_route(_: Request) -> Response:
-        config = _config(sources)
-        body = metrics.render(config, sources.store, sources.now())
+        body = sources.scrape(_config(sources), sources.now())
         return Response(body, media_type=metrics.CONTENT_TYPE)
 
     def api_status(_: Request) -> Response:
         config = _config(sources)
-        now = sources.now()
-        shown = snapshot.to_json(current.views(config, sources.store, now), now)
-        pushes = current.push_marks(config, sources.store, now)
-        if pushes is not None:
-            shown["pushes"] = pushes
+        tree = sources.tree(config, sources.now())[1]
+        shown = snapshot.to_json(tree.views, tree.as_of)
+        if tree.marks is not None:
+            shown["pushes"] = tree.marks
         return _json(shown)
 
     def tree(request: Request) -> Response:
@@ -156,9 +201,8 @@ def make_app(sources: Sources, extra: list[Route] | None = None) -> Starlette:
             query = pages.Query.parse(request.query_params)
         except ValueError as exc:
             return _html(pages.error_page(400, str(exc), now), 400)
-        views = current.views(config, sources.store, now)
-        marks = current.push_marks(config, sources.store, now)
-        return _html(pages.tree_page(views, now, query, marks))
+        tree = sources.tree(config, now)[1]
+        return _html(pages.tree_page(tree.views, now, query, tree.marks))
 
     def key_result(request: Request) -> Response:
         config = _config(sources)
@@ -168,8 +212,8 @@ def make_app(sources: Sources, extra: list[Route] | None = None) -> Starlette:
         if entry is None:
             return _html(pages.error_page(404, f"no key result {kr_id!r}", now), 404)
         st = sources.store
-        views = current.views(config, st, now)
-        objective = next(v for v in views if v.id == entry.objective.id)
+        tree = sources.tree(config, now)[1]
+        objective = next(v for v in tree.views if v.id == entry.objective.id)
         kr = next(k for k in objective.key_results if k.id == kr_id)
         points = st.history(kr_id, limit=20)
         run_id = points[-1].run_id if points else None
@@ -190,8 +234,7 @@ def make_app(sources: Sources, extra: list[Route] | None = None) -> Starlette:
         series = chart.Series(
             good, cycle.start_at, cycle.end_at, kr.start, kr.target, now, kr.unit, forecast
         )
-        marks = current.push_marks(config, st, now)
-        return _html(pages.kr_page(kr, objective, now, series, info, marks))
+        return _html(pages.kr_page(kr, objective, now, series, info, tree.marks))
 
     def css(_: Request) -> Response:
         return Response(pages.CSS, media_type="text/css", headers={"Cache-Control": "max-age=300"})
@@ -259,10 +302,14 @@ class MappingsWatch:
     logged once; ``/readyz`` lists its problems.
     """
 
-    def __init__(self, directory: Path, load: Callable[[Path], Config]) -> None:
+    def __init__(
+        self, directory: Path, load: Callable[[Path], Config], initial: Config | None = None
+    ) -> None:
         self.directory, self._load = directory, load
         self._seen: tuple[tuple[str, int, int], ...] | None = None
-        self.config: Config | None = None
+        self.config: Config | None = initial
+        if initial is not None:  # already loaded (serve checks it at start): not twice
+            self._seen = self._stamp()
         self.broken: list[str] = []
         self._lock = threading.Lock()
 
@@ -300,7 +347,8 @@ class WebServer:
     itself would exit the thread) and port 0 gives a free port to read back.
     """
 
-    def __init__(self, app: Starlette, port: int, host: str) -> None:
+    def __init__(self, app: Starlette, port: int, host: str, warmer: Warmer | None = None) -> None:
+        self._warmer = warmer
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -329,18 +377,28 @@ class WebServer:
         if not self._server.started:
             raise OSError(f"the web server did not start on port {self.port}")
         log.info("serving", port=self.port, paths=["/", "/api/status", "/metrics", *OPEN_PATHS])
+        if self._warmer is not None:
+            self._warmer.start()
         return self
 
     def stop(self) -> None:
+        if self._warmer is not None:
+            self._warmer.stop()
         self._server.should_exit = True
         self._thread.join(timeout=5)
         self._socket.close()
 
 
-def serve_forever(app: Starlette, host: str, port: int) -> None:
+def serve_forever(app: Starlette, host: str, port: int, warmer: Warmer | None = None) -> None:
     """``okrsync serve``: uvicorn in the foreground until SIGINT/SIGTERM."""
     log.info("serving", host=host, port=port)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    if warmer is not None:
+        warmer.start()
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, lifespan="off")
+    finally:
+        if warmer is not None:
+            warmer.stop()
 
 
 __all__ = [
@@ -348,6 +406,7 @@ __all__ = [
     "MappingsWatch",
     "NoConfig",
     "Sources",
+    "Warmer",
     "WebServer",
     "make_app",
     "serve_forever",

@@ -51,6 +51,7 @@ from okrsync.store.tables import (
     kr_state_table,
     measurements_table,
     metadata,
+    pushes_table,
     runs_table,
 )
 
@@ -601,6 +602,20 @@ class Store:
         with self._connect() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _run(row)
+
+    def generation(self) -> tuple[int, int]:
+        """(newest run id, newest push id): changes whenever anything a page shows does.
+
+        Every write that changes a value, a status or a hold is a run; every push
+        attempt is a row of ``pushes``. Readers cache what they derive on it.
+        """
+        query = sa.select(
+            sa.select(sa.func.max(runs_table.c.id)).scalar_subquery(),
+            sa.select(sa.func.max(pushes_table.c.id)).scalar_subquery(),
+        )
+        with self._connect() as conn:
+            runs, pushes = conn.execute(query).one()
+        return int(runs or 0), int(pushes or 0)
 
     def totals(self) -> store_totals.Totals:
         """Vendor requests and errors per connection since the store began."""

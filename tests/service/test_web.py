@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -26,7 +27,7 @@ from okrsync.config import loader
 from okrsync.demo.simulators.server import Fault
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.service.health import Heartbeat
-from okrsync.service.web import Access, Sources, WebServer, make_app
+from okrsync.service.web import Access, Sources, Warmer, WebServer, make_app
 from okrsync.store.database import Store
 from okrsync.testing.runtime import FAST
 from tests.support import (
@@ -271,3 +272,63 @@ def test_metrics_of_a_store_with_no_runs(
     }
     assert sorted(statuses) == ["steps", "tickets"]  # a status each, even unmeasured
     assert "okrsync_sync_last_success_timestamp_seconds" not in got
+
+
+def test_the_tree_is_built_once_per_store_write(world: tuple[loader.Config, Store, str]) -> None:
+    config, st, _ = world
+    sources = Sources(lambda: config, st, lambda: {}, now=lambda: LATER)
+    server = serve(sources)
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        for path in ("/", "/metrics", "/api/status", "/metrics", "/kr/tickets"):
+            assert httpx.get(base + path).status_code == 200
+        assert sources.trees.misses == 1  # five requests, one build
+        assert sources.scrapes.misses == 1
+        requests = samples(httpx.get(f"{base}/metrics").text)["okrsync_connection_requests_total"]
+        sync_now(config, st, now=LATER, runtime=FAST, force=True)  # a new run: a new generation
+        httpx.get(f"{base}/api/status")
+        assert sources.trees.misses == 2
+        again = samples(httpx.get(f"{base}/metrics").text)["okrsync_connection_requests_total"]
+        assert sources.scrapes.misses == 2
+        assert again[0].value > requests[0].value  # the new run's calls, not a stale copy
+    finally:
+        server.stop()
+
+
+def test_a_new_minute_rebuilds_the_tree(world: tuple[loader.Config, Store, str]) -> None:
+    config, st, _ = world
+    clock = [LATER]
+    sources = Sources(lambda: config, st, lambda: {}, now=lambda: clock[0])
+    server = serve(sources)
+    try:
+        httpx.get(f"http://127.0.0.1:{server.port}/")
+        clock[0] = LATER + timedelta(seconds=61)
+        httpx.get(f"http://127.0.0.1:{server.port}/")
+        assert sources.trees.misses == 2
+    finally:
+        server.stop()
+
+
+def test_the_warmer_rebuilds_after_a_store_write_before_anyone_asks(
+    world: tuple[loader.Config, Store, str],
+) -> None:
+    config, st, _ = world
+    sources = Sources(lambda: config, st, lambda: {}, now=lambda: LATER)
+    warmer = Warmer(sources, every=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while sources.scrapes.misses < 1:
+            assert time.monotonic() < deadline, "never warmed"
+            time.sleep(0.02)
+        sync_now(config, st, now=LATER, runtime=FAST, force=True)
+        while sources.scrapes.misses < 2:
+            assert time.monotonic() < deadline, "a store write was not noticed"
+            time.sleep(0.02)
+    finally:
+        warmer.stop()
+    server = serve(sources)
+    try:
+        httpx.get(f"http://127.0.0.1:{server.port}/metrics")
+        assert sources.scrapes.misses == 2  # served what the warmer built
+    finally:
+        server.stop()
