@@ -40,10 +40,11 @@ fmt: $(STAMP) ## format and auto-fix
 
 check: lint test ## everything CI runs
 
-bench: $(STAMP) ## the benchmarks: sync, status and push at 10,000 key results (bench/README.md)
+bench: $(STAMP) ## the benchmarks: sync, status, push, dashboard at 10,000 key results (bench/README.md)
 	$(BIN)/python bench/sync.py $(BENCH_ARGS)
 	$(BIN)/python bench/status.py --pg $${OKRSYNC_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
 	$(BIN)/python bench/push.py
+	$(BIN)/python bench/dashboard.py
 
 # The image, with podman. Where PODMAN_RUNTIME is unset and ../shared/tools/podman-setup
 # exists (these machines: no registry, no Docker engine), that script prepares podman
