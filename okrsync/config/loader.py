@@ -396,7 +396,7 @@ def _load_connections(
         for name, raw in entries.items():
             loc: list[str | int] = [section, name]
             found.named.add((section, name))  # known by name even when broken: no echoes
-            publisher = named.plugin(loc, raw, publishers)
+            publisher = named.plugin(loc, raw, publishers.section(section))
             if publisher is None:
                 continue
             if publisher.section != section:

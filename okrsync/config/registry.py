@@ -44,6 +44,13 @@ PUBLISHER_BUILTINS: dict[str, str] = {  # destinations: the OKR tools values are
     "webhook": "okrsync.publish.destinations.webhook:PUBLISHER",
 }
 
+CHANNEL_BUILTINS: dict[str, str] = {  # channels: where digests and alerts are posted
+    "email": "okrsync.publish.channels.email:PUBLISHER",
+    "slack": "okrsync.publish.channels.slack:PUBLISHER",
+    "teams": "okrsync.publish.channels.teams:PUBLISHER",
+    "webhook": "okrsync.publish.channels.webhook:PUBLISHER",
+}
+
 P = TypeVar("P", Connector, PublisherType)
 
 
@@ -127,27 +134,49 @@ class Registry(_Lazy[Connector]):
         return registry
 
 
-class PublisherRegistry(_Lazy[PublisherType]):
-    """Destination or channel type → :class:`PublisherType`."""
-
+class _Publishers(_Lazy[PublisherType]):
     kind = PublisherType
     what = "publisher"
     _default_attr = "PUBLISHER"
 
+
+class PublisherRegistry(_Publishers):
+    """Destination type → :class:`PublisherType`; ``channels`` maps channel types.
+
+    The two sections are two namespaces (``type: webhook`` is a destination
+    under ``destinations:`` and a channel under ``channels:``). A third-party
+    plugin's entry point is offered in both; its ``section`` says where it
+    belongs, and the loader says so when it is configured in the other.
+    """
+
+    def __init__(
+        self, targets: Mapping[str, str], channels: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(targets)
+        self.channels = _Publishers(channels or {})
+
     @classmethod
     def default(cls) -> PublisherRegistry:
-        return cls(cls._with(PUBLISHER_BUILTINS, PUBLISHER_GROUP))
+        return cls(
+            cls._with(PUBLISHER_BUILTINS, PUBLISHER_GROUP),
+            cls._with(CHANNEL_BUILTINS, PUBLISHER_GROUP),
+        )
 
     @classmethod
     def of(cls, *publishers: PublisherType) -> PublisherRegistry:
         """A registry of given publishers (embedding, tests of third-party code)."""
         registry = cls({})
         for p in publishers:
-            registry._add(p)
+            registry.section(p.section)._add(p)
         return registry
+
+    def section(self, name: str) -> _Lazy[PublisherType]:
+        """The types configurable under ``destinations:`` or ``channels:``."""
+        return self.channels if name == "channels" else self
 
 
 __all__ = [
+    "CHANNEL_BUILTINS",
     "CONNECTOR_BUILTINS",
     "ENTRY_POINT_GROUP",
     "PUBLISHER_BUILTINS",

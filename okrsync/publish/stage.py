@@ -18,15 +18,19 @@ from okrsync.config.loader import Config
 from okrsync.domain.snapshot import Snapshot
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.publisher import Published, Publisher, PublisherSettings
+from okrsync.sdk.publisher import ChannelSettings, Published, Publisher, PublisherSettings
 from okrsync.sdk.redaction import REDACTOR
 
 log = structlog.get_logger("okrsync.publish.stage")
 
 
 def configured(config: Config) -> dict[str, PublisherSettings]:
-    """Every channel by name: they take the snapshot (destinations take pushes: ``push``)."""
-    return dict(config.channels)
+    """Every plugin channel by name: they take the snapshot.
+
+    (Destinations take pushes, :mod:`okrsync.publish.push`; the built-in
+    channels take digests and alerts, :mod:`okrsync.publish.notify`.)
+    """
+    return {n: s for n, s in config.channels.items() if not isinstance(s, ChannelSettings)}
 
 
 async def publish(config: Config, snapshot: Snapshot, runtime: Runtime) -> list[Published]:
@@ -43,7 +47,8 @@ async def _one(
     config: Config, name: str, settings: PublisherSettings, snapshot: Snapshot, runtime: Runtime
 ) -> Published:
     try:
-        publisher: Publisher = config.publishers[settings.type].open(name, settings, runtime)
+        kind = config.publishers.section("channels")[settings.type]
+        publisher: Publisher = kind.open(name, settings, runtime)
         try:
             result = await publisher.publish(snapshot)
         finally:
