@@ -21,62 +21,31 @@ and other 5xx are retried, honouring ``Retry-After``; redirects are not followed
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import math
-import re
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
 from pydantic import Field, SecretStr, field_validator
 
-from okrsync.errors import AuthError, MeasureError, QueryError, TransientError, excerpt
+from okrsync.errors import MeasureError, QueryError, excerpt
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.http import check_base_url, make_client, request_json, retry_after
+from okrsync.sdk.http import check_base_url, make_client, request_json
 from okrsync.sdk.publisher import DestinationSettings, PublisherType, PushItem
 from okrsync.sdk.redaction import REDACTOR, Redactor
-
-EVENT_TYPE = "key_result.value"
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the form's prefix, not a secret
-KEY_BYTES = (24, 64)  # the spec's range for a symmetric signing secret
-TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP header name (RFC 9110 token)
-RESERVED = {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type"}
-RESERVED |= {"content-length", "host", "transfer-encoding"}
-GENERATE = (
-    "python -c \"import base64,os;print('whsec_'+base64.b64encode(os.urandom(32)).decode())\""
+from okrsync.sdk.standard_webhooks import (
+    SECRET_PREFIX,
+    Signer,
+    check_headers,
+    classify,
+    sign,
+    signing_key,
 )
 
-
-def signing_key(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_…`` secret; ValueError (never quoting it) when malformed."""
-    text = secret.strip()
-    if not text.startswith(SECRET_PREFIX):
-        raise ValueError(f"secret must start with {SECRET_PREFIX} (a Standard Webhooks secret)")
-    core = text[len(SECRET_PREFIX) :].rstrip("=")
-    try:
-        key = base64.b64decode(core + "=" * (-len(core) % 4), validate=True)
-    except (binascii.Error, ValueError):
-        raise ValueError(
-            f"secret: what follows {SECRET_PREFIX} is not standard base64; make one with {GENERATE}"
-        ) from None
-    low, high = KEY_BYTES
-    if not low <= len(key) <= high:
-        raise ValueError(
-            f"secret: the key is {len(key)} bytes, the spec wants {low} to {high}; "
-            f"make one with {GENERATE}"
-        )
-    return key
-
-
-def sign(key: bytes, msg_id: str, timestamp: str, body: bytes) -> str:
-    """``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>``."""
-    digest = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode("ascii")
+EVENT_TYPE = "key_result.value"
 
 
 def message_id(item: PushItem) -> str:
@@ -136,30 +105,7 @@ class WebhookSettings(DestinationSettings):
     @field_validator("headers")
     @classmethod
     def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        for name, value in headers.items():
-            if not TOKEN.fullmatch(name):
-                raise ValueError(f"header name {name!r} is not a valid HTTP header name")
-            if name.lower() in RESERVED:
-                raise ValueError(f"header {name} is set by okrsync itself; remove it")
-            if "\r" in value or "\n" in value:
-                raise ValueError(f"header {name}: the value holds a line break")
-        return headers
-
-
-class Signer(httpx.Auth):
-    """Signs each request as it is sent: its exact body, and a timestamp of this attempt."""
-
-    requires_request_body = True
-
-    def __init__(self, key: bytes, clock: Callable[[], float] = time.time) -> None:
-        self._key, self._clock = key, clock
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        msg_id = request.headers["webhook-id"]
-        stamp = str(math.floor(self._clock()))
-        request.headers["webhook-timestamp"] = stamp
-        request.headers["webhook-signature"] = sign(self._key, msg_id, stamp, request.content)
-        yield request
+        return check_headers(headers)
 
 
 class WebhookDestination:
@@ -202,32 +148,8 @@ class WebhookDestination:
         return f"{msg_id} accepted" + (f": {answer}" if answer else "")
 
     def _classify(self, response: httpx.Response, label: str) -> MeasureError | None:
-        """Every non-2xx answer, with the receiver's words (secrets masked)."""
-        status = response.status_code
-        if 200 <= status < 300:
-            return None
-        text = self._scrub(excerpt(response.text, 240))
-        tail = f": {text}" if text else ""
-        if status == 410:
-            return QueryError(
-                f"the receiver asked to stop (HTTP 410 Gone from {label}): remove it from "
-                f"destinations, or point url at its new address{tail}"
-            )
-        if status in (408, 425, 429) or status >= 500:
-            return TransientError(
-                f"HTTP {status} from {label}{tail}", retry_after=retry_after(response)
-            )
-        if status in (401, 403):
-            return AuthError(
-                f"the receiver refused the delivery (HTTP {status} from {label}){tail}; "
-                "check that it verifies with this destination's secret and that the clocks agree"
-            )
-        if status < 400:
-            return QueryError(
-                f"HTTP {status} from {label}: redirects are not followed, set url to the "
-                f"final address{tail}"
-            )
-        return QueryError(f"HTTP {status} from {label}{tail}")
+        stop = "remove it from destinations, or point url at its new address"
+        return classify(response, label, self._scrub, "delivery", stop)
 
     def _scrub(self, text: str) -> str:
         return self._redactor.redact(REDACTOR.redact(text))
