@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 
 from okrsync.domain.snapshot import Snapshot
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.messages import Message
 from okrsync.sdk.retry import RetryConfig
 
 Section = Literal["destinations", "channels"]
@@ -39,6 +40,59 @@ class PublisherSettings(BaseModel):
 
     type: str
     timeout: PositiveFloat = Field(default=30.0, description="Seconds per request.")
+
+
+AlertKind = Literal["status_change", "failing", "held"]
+
+
+class ObjectiveScope(BaseModel):
+    """Which objectives a channel speaks of: the dashboard's filters (all when empty)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str | None = None
+    level: Literal["company", "team", "personal"] | None = None
+    owner: str | None = None
+    ids: list[str] = Field(default_factory=list, description="Objective ids, with what is below.")
+
+
+class ChannelSettings(PublisherSettings):
+    """What every built-in chat, mail or webhook channel takes beside its own settings."""
+
+    digest: str | None = Field(
+        default=None, description='Cron (UTC) of the weekly check-in digest, e.g. "0 9 * * MON".'
+    )
+    alerts: list[AlertKind] = Field(default_factory=list, description="Events posted at once.")
+    objectives: ObjectiveScope = Field(default_factory=ObjectiveScope)
+    dashboard_url: str | None = Field(
+        default=None, description="The dashboard's address, for links in messages."
+    )
+    max_concurrency: PositiveInt = Field(default=1, description="Messages in flight at once.")
+    ca_bundle: Path | None = Field(default=None, description="PEM file of extra CAs to trust.")
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _ca_bundle_exists(cls, path: Path | None) -> Path | None:
+        if path is not None and not path.is_file():
+            raise ValueError(f"ca_bundle {path}: no such file")
+        return path
+
+    @field_validator("digest")
+    @classmethod
+    def _digest(cls, text: str | None) -> str | None:
+        if text is None:
+            return None
+        from croniter import croniter
+
+        if not croniter.is_valid(text.strip()) or len(text.split()) != 5:
+            raise ValueError(f"digest {text!r} is not a five-field cron expression (UTC)")
+        return text.strip()
+
+    @field_validator("alerts")
+    @classmethod
+    def _alerts(cls, kinds: list[AlertKind]) -> list[AlertKind]:
+        return list(dict.fromkeys(kinds))
 
 
 class DestinationSettings(PublisherSettings):
@@ -110,6 +164,18 @@ class Published:
         return self.error is None
 
 
+class Channel(Protocol):
+    """An open built-in channel: posts one digest or alert, returns a short receipt.
+
+    Raises :class:`okrsync.errors.MeasureError` kinds on failure; the stage
+    records each message once (the store's claim), so ``send`` never dedupes.
+    """
+
+    async def send(self, message: Message) -> str: ...
+
+    async def aclose(self) -> None: ...
+
+
 class Publisher(Protocol):
     """An open outlet: one per configured name, for one sync."""
 
@@ -137,8 +203,12 @@ class PublisherType:
 
 
 __all__ = [
+    "AlertKind",
+    "Channel",
+    "ChannelSettings",
     "Destination",
     "DestinationSettings",
+    "ObjectiveScope",
     "Published",
     "Publisher",
     "PublisherSettings",

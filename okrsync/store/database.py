@@ -43,6 +43,7 @@ from okrsync.domain.records import (
 )
 from okrsync.errors import StoreError, excerpt
 from okrsync.store import initiatives as store_initiatives
+from okrsync.store import notices as store_notices
 from okrsync.store import pushes as store_pushes
 from okrsync.store import totals as store_totals
 from okrsync.store.tables import (
@@ -616,6 +617,51 @@ class Store:
         with self._connect() as conn:
             runs, pushes = conn.execute(query).one()
         return int(runs or 0), int(pushes or 0)
+
+    # -- notices: digests and alerts, each claimed once --------------------------
+
+    def claim_notice(
+        self, channel: str, key: str, kind: str, message: dict[str, Any], now: datetime
+    ) -> int | None:
+        """Claim (channel, key) for sending; its id, or None when it was claimed before."""
+        with self._connect(write=True) as conn:
+            return store_notices.claim(conn, channel, key, kind, message, now)
+
+    def reclaim_notice(self, notice: store_notices.Notice, now: datetime) -> bool:
+        with self._connect(write=True) as conn:
+            return store_notices.reclaim(conn, notice, now)
+
+    def finish_notice(
+        self, notice_id: int, now: datetime, *, error: str | None = None, receipt: str | None = None
+    ) -> None:
+        with self._connect(write=True) as conn:
+            store_notices.finish(conn, notice_id, now, error=error, receipt=receipt)
+
+    def retryable_notices(self, channel: str, now: datetime) -> list[store_notices.Notice]:
+        with self._connect() as conn:
+            return store_notices.retryable(conn, channel, now)
+
+    def latest_notice(
+        self, channel: str, kind: str, *, sent_only: bool = True
+    ) -> store_notices.Notice | None:
+        with self._connect() as conn:
+            return store_notices.latest(conn, channel, kind, sent_only=sent_only)
+
+    def notices(self, channel: str | None = None, limit: int = 50) -> list[store_notices.Notice]:
+        """The newest notices, newest first."""
+        with self._connect() as conn:
+            return store_notices.listed(conn, channel, limit)
+
+    def channel_statuses(self, channel: str) -> dict[str, tuple[str, datetime]]:
+        with self._connect() as conn:
+            return store_notices.statuses(conn, channel)
+
+    def move_channel_status(
+        self, channel: str, kr_id: str, old: str | None, new: str, now: datetime
+    ) -> bool:
+        """``old`` → ``new`` for one key result of one channel; False if already moved."""
+        with self._connect(write=True) as conn:
+            return store_notices.set_status(conn, channel, kr_id, old, new, now)
 
     def totals(self) -> store_totals.Totals:
         """Vendor requests and errors per connection since the store began."""

@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0005"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0006"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -158,10 +158,38 @@ connection_errors_table = sa.Table(  # 0005: failed queries per connection and e
     sa.Column("errors", sa.BigInteger(), nullable=False),
 )
 
+notices_table = sa.Table(  # 0006: every digest and alert, claimed before it is sent
+    "notices",
+    metadata,
+    sa.Column("id", _ID, primary_key=True),
+    sa.Column("channel", sa.String(100), nullable=False),
+    sa.Column("key", sa.String(300), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("claimed_at", UtcDateTime(), nullable=False),
+    sa.Column("sent_at", UtcDateTime()),
+    sa.Column("attempts", sa.Integer(), nullable=False),
+    sa.Column("error", sa.Text()),
+    sa.Column("receipt", sa.Text()),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.UniqueConstraint("channel", "key", name="uq_notices_channel_key"),
+    sa.CheckConstraint("status IN ('sending', 'sent', 'failed')", name="ck_notices_status"),
+)
+
+channel_status_table = sa.Table(  # 0006: the status each channel last knew of a key result
+    "channel_status",
+    metadata,
+    sa.Column("channel", sa.String(100), primary_key=True),
+    sa.Column("kr_id", sa.String(100), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("since", UtcDateTime(), nullable=False),
+)
+
 
 __all__ = [
     "SCHEMA_HEAD",
     "UtcDateTime",
+    "channel_status_table",
     "check_aware",
     "connection_errors_table",
     "connection_requests_table",
@@ -169,6 +197,7 @@ __all__ = [
     "kr_state_table",
     "measurements_table",
     "metadata",
+    "notices_table",
     "push_state_table",
     "pushes_table",
     "runs_table",

@@ -24,6 +24,7 @@ from okrsync.domain.records import (
     RunRecord,
     RunStatus,
 )
+from okrsync.publish import notify
 from okrsync.publish.push import pending, push
 from okrsync.publish.snapshot import take
 from okrsync.publish.stage import configured, publish
@@ -134,6 +135,8 @@ async def sync(
         after = store.states()
         snap = take(config, replace(run, id=run_id), states, after, as_of, store.initiatives())
         published = await publish(config, snap, runtime or Runtime())
+    if notify.channels(config):  # → digests and alerts, each claimed once in the store
+        published += await notify.notify(config, store, as_of, runtime or Runtime())
     result = SyncResult(run_id, plan, records, summary, initiatives, published, pushed)
     if pushed:
         log.info(
