@@ -29,10 +29,11 @@ from okrsync.config import loader
 from okrsync.config.registry import Registry
 from okrsync.domain.snapshot import ObjectiveView
 from okrsync.domain.units import format_value
-from okrsync.errors import ConfigError, StoreError
+from okrsync.errors import ConfigError, MeasureError, StoreError
 from okrsync.publish import current, snapshot
 from okrsync.publish.filters import STATUSES, Filters, narrow
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.redaction import REDACTOR
 from okrsync.service.logging import configure
 from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
 from okrsync.service.settings import Settings, SettingsError, load_settings
@@ -559,7 +560,6 @@ def run(
 
 def _access(settings: Settings) -> Any:
     """The dashboard's access control from OKRSYNC_DASHBOARD_*; its secrets are redacted."""
-    from okrsync.sdk.redaction import REDACTOR
     from okrsync.service.web import Access
 
     token = settings.dashboard_token.get_secret_value() if settings.dashboard_token else None
@@ -780,6 +780,73 @@ def _nothing_held(kr: str) -> Iterator[None]:
             f"{kr} holds no value for review (okrsync hold list shows what is held)", err=True
         )
         raise typer.Exit(EXIT_FAILED) from None
+
+
+@app.command()
+def report(
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    channel: Annotated[
+        str | None,
+        typer.Option(
+            "--channel", metavar="NAME", help="That channel's objectives and last digest."
+        ),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="markdown, text, html or json.")
+    ] = "markdown",
+    post: Annotated[
+        bool, typer.Option("--post", help="Post it to --channel now (it counts as that digest).")
+    ] = False,
+) -> None:
+    """The weekly check-in digest: print it, or post it to a channel."""
+    from okrsync.publish import digest as digest_stage
+    from okrsync.publish import notify
+
+    if fmt not in ("markdown", "text", "html", "json"):
+        raise typer.BadParameter("use markdown, text, html or json", param_hint="--format")
+    if post and channel is None:
+        raise typer.BadParameter("--post needs --channel NAME", param_hint="--post")
+    config = _load(mappings, secrets="per_connection" if post else "skip")
+    built = notify.channels(config)
+    if channel is not None and channel not in built:
+        known = ", ".join(sorted(built)) or "none configured"
+        typer.echo(f"unknown channel {channel!r}; channels with digests: {known}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    now = datetime.now(UTC)
+    with _store(store, read_only=not post) as st:
+        views = current.views(config, st, now)
+        if channel is None:
+            message = digest_stage.build("all objectives", views, now)
+        else:
+            key = f"manual:{now:%Y-%m-%dT%H:%M:%SZ}"
+            message = notify.digest_for(config, st, channel, built[channel], views, now, key)
+        if post:
+            assert channel is not None
+            ident = st.claim_notice(channel, message.key, "digest", message.to_json(), now)
+            if ident is None:
+                typer.echo("posted already this second", err=True)
+                raise typer.Exit(EXIT_FAILED)
+            [result] = asyncio.run(
+                notify.send(config, channel, built[channel], [message], Runtime())
+            )
+            if isinstance(result, MeasureError):
+                st.finish_notice(ident, now, error=REDACTOR.redact(str(result)))
+                typer.echo(f"posting to {channel} failed: {REDACTOR.redact(str(result))}", err=True)
+                raise typer.Exit(EXIT_FAILED)
+            st.finish_notice(ident, now, receipt=REDACTOR.redact(result))
+            typer.echo(f"posted the digest to {channel}: {REDACTOR.redact(result)}")
+            return
+    if fmt == "json":
+        typer.echo(json.dumps(message.to_json(), indent=2, default=str))
+    elif fmt == "text":
+        typer.echo(message.text(), nl=False)
+    elif fmt == "html":
+        from okrsync.publish.channels.email import render_html
+
+        typer.echo(render_html(message))
+    else:
+        typer.echo(message.markdown(), nl=False)
 
 
 @app.command("push")
