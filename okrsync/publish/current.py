@@ -11,6 +11,7 @@ about a thousandth of a percent a minute in a quarter).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -70,6 +71,7 @@ class Cache(Generic[T]):
     def __init__(self) -> None:
         self._key: tuple[Any, ...] | None = None
         self._value: T | None = None
+        self._made = 0.0  # time.monotonic() when the value was made
         self._lock = threading.Lock()
         self.misses = 0
 
@@ -77,8 +79,16 @@ class Cache(Generic[T]):
         with self._lock:
             if self._key != key or self._value is None:
                 self._value, self._key = make(), key
+                self._made = time.monotonic()
                 self.misses += 1
             return self._value
+
+    def latest(self) -> tuple[tuple[Any, ...], T, float] | None:
+        """(key, value, seconds since it was made) of what is held, whatever its key."""
+        key, value = self._key, self._value
+        if key is None or value is None:
+            return None
+        return key, value, time.monotonic() - self._made
 
 
 def key(config: Config, st: Store, now: datetime) -> tuple[Any, ...]:

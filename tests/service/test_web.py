@@ -142,11 +142,36 @@ def test_the_counters_only_grow_across_runs(
     world: tuple[loader.Config, Store, str], base: str
 ) -> None:
     config, st, _ = world
-    before = samples(httpx.get(f"{base}/metrics").text)
+    before = requests_total(base)
     sync_now(config, st, now=LATER + timedelta(hours=2), runtime=FAST)
-    after = samples(httpx.get(f"{base}/metrics").text)
-    grew = after["okrsync_connection_requests_total"][0].value
-    assert grew > before["okrsync_connection_requests_total"][0].value
+    assert requests_total(base) == before  # right after the write: the last exposition
+    deadline = time.monotonic() + 10
+    while requests_total(base) == before:  # rebuilt in the background meanwhile
+        assert time.monotonic() < deadline, "the counters never grew"
+        time.sleep(0.05)
+    assert requests_total(base) > before
+
+
+def requests_total(base: str) -> float:
+    [total] = samples(httpx.get(f"{base}/metrics").text)["okrsync_connection_requests_total"]
+    return float(total.value)
+
+
+def test_a_scrape_long_after_the_last_build_waits_for_a_fresh_one(
+    world: tuple[loader.Config, Store, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from okrsync.service import web
+
+    config, st, _ = world
+    monkeypatch.setattr(web, "STALE_SCRAPE", 0.0)  # nothing held is recent enough
+    server = serve(Sources(lambda: config, st, lambda: {}, now=lambda: LATER))
+    base = f"http://127.0.0.1:{server.port}"
+    try:
+        before = requests_total(base)
+        sync_now(config, st, now=LATER + timedelta(hours=2), runtime=FAST)
+        assert requests_total(base) > before  # built for this scrape, not served stale
+    finally:
+        server.stop()
 
 
 def test_api_status_is_status_json(world: tuple[loader.Config, Store, str], base: str) -> None:
@@ -284,13 +309,15 @@ def test_the_tree_is_built_once_per_store_write(world: tuple[loader.Config, Stor
             assert httpx.get(base + path).status_code == 200
         assert sources.trees.misses == 1  # five requests, one build
         assert sources.scrapes.misses == 1
-        requests = samples(httpx.get(f"{base}/metrics").text)["okrsync_connection_requests_total"]
         sync_now(config, st, now=LATER, runtime=FAST, force=True)  # a new run: a new generation
         httpx.get(f"{base}/api/status")
-        assert sources.trees.misses == 2
-        again = samples(httpx.get(f"{base}/metrics").text)["okrsync_connection_requests_total"]
-        assert sources.scrapes.misses == 2
-        assert again[0].value > requests[0].value  # the new run's calls, not a stale copy
+        assert sources.trees.misses == 2  # pages are never stale
+        httpx.get(f"{base}/metrics")  # served the last exposition, and rebuilds it behind
+        deadline = time.monotonic() + 10
+        while sources.scrapes.misses < 2:
+            assert time.monotonic() < deadline, "the exposition was never rebuilt"
+            time.sleep(0.02)
+        assert sources.trees.misses == 2  # the rebuild reused the tree the page built
     finally:
         server.stop()
 
