@@ -60,6 +60,15 @@ def age(when: datetime | None, now: datetime) -> str:
     return f"{seconds}s ago"
 
 
+def _measured(kr: KrView, now: datetime) -> str:
+    """``2m ago``, and what a settled value describes: ``2m ago, as of 1d``."""
+    shown = age(kr.measured_at, now)
+    if kr.as_of is not None and kr.measured_at is not None and kr.as_of < kr.measured_at:
+        lag = age(kr.as_of, kr.measured_at).removesuffix(" ago")
+        shown += f", as of {lag} before"
+    return shown
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.0f}%"
 
@@ -143,7 +152,7 @@ def status_table(
         expected = None if kr.kind == "milestone" else kr.expected  # done or not: no schedule
         label = Text(f"{'  ' * depth}• {kr.id}")
         rows.append(([label, kr.title, bar(kr.progress, expected, cells), _pct(kr.raw_progress),
-                      status, value, target, age(kr.measured_at, now), _who(kr.owner)],
+                      status, value, target, _measured(kr, now), _who(kr.owner)],
                      kr.id, reason))  # fmt: skip
         for item in kr.initiatives:
             add_initiative(item, depth + 1)
@@ -218,7 +227,7 @@ def plan_lines(config: Config, plan: Plan, found: Sequence[Change]) -> list[Text
     """
     lines = [
         Text(
-            f"Plan as of {plan.as_of:%Y-%m-%d %H:%M} UTC: {plan.kr_count} key result(s) due, "
+            f"Plan as of {plan.now:%Y-%m-%d %H:%M} UTC: {plan.kr_count} key result(s) due, "
             f"{len(plan.queries)} quer{'y' if len(plan.queries) == 1 else 'ies'}",
             style="bold",
         )
@@ -329,6 +338,8 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     milestone = kr["type"] == "milestone"
     value = format_value(info["value"], kr["unit"], milestone=milestone)
     out.print(f"  value       {value}  measured {info['measured_at'] or 'never'}")
+    if info.get("settle"):
+        out.print(f"  as of       {info['as_of'] or '—'}  (settle {info['settle']}: late numbers)")
     last = info["last_attempt"]
     if last:
         style = "red" if last["status"] == "error" else ""

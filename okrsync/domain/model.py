@@ -146,6 +146,10 @@ class KeyResult(Frozen):
         default=None,
         description="No good value for this long marks the KR stale (default 3 × refresh).",
     )
+    settle: Duration | None = Field(
+        default=None,
+        description="Measure as of this long ago, for numbers that arrive late (1d, 6h).",
+    )
     min: float | None = Field(default=None, description="Values below are held for review.")
     max: float | None = Field(default=None, description="Values above are held for review.")
     max_change: MaxChange | None = None

@@ -36,9 +36,12 @@ class MeasurementRecord:
     duration_ms: float = 0.0
     calls: int = 0
     run_id: int | None = None
+    as_of: datetime | None = None  # the instant the value describes (settle, backfill); None: measured_at
+    backfilled: bool = False  # stored by okrsync backfill, not by a sync
 
     def __post_init__(self) -> None:
         check_aware("measured_at", self.measured_at)
+        check_aware("as_of", self.as_of)
         if self.status not in ("ok", "error", "held"):
             raise ValueError(f"status must be ok, error or held, not {self.status!r}")
         # SQLite would silently store NaN as NULL, turning a value into "no value".
@@ -81,6 +84,7 @@ class KrState:
     connection: str | None
     query: str | None
     held_reason: str | None = None  # why the held value was held
+    as_of: datetime | None = None  # the instant the good value describes (None: measured_at)
 
 
 @dataclass(frozen=True)

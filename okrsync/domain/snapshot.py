@@ -60,6 +60,7 @@ class KrView:
     direction: str | None = None  # maintain: at_least (value ≥ target) or at_most (≤)
     held_reason: str | None = None
     stale_reason: str | None = None
+    as_of: datetime | None = None  # what the value describes, when not measured_at (settle)
 
     @property
     def reason(self) -> str | None:
@@ -87,6 +88,7 @@ class KrView:
             "forecast": _r(self.forecast),
             "status": self.status,
             "measured_at": self.measured_at.isoformat() if self.measured_at else None,
+            "as_of": self.as_of.isoformat() if self.as_of else None,
             "error": self.last_error,
             "held_value": self.held_value,
             "reason": self.reason,

@@ -119,7 +119,7 @@ def push_item(entry: KrEntry, state: KrState, item: str) -> PushItem:
         kr_id=kr.id,
         item=item,
         value=state.value,
-        measured_at=state.measured_at,
+        measured_at=state.as_of or state.measured_at,  # the instant it describes (settle)
         comment=provenance(entry, state),
         title=kr.title,
         unit=kr.unit,
@@ -136,6 +136,8 @@ def provenance(entry: KrEntry, state: KrState) -> str:
     value = format_value(state.value, entry.kr.unit, milestone=entry.kr.kind == "milestone")
     when = f"{state.measured_at:%Y-%m-%d %H:%M} UTC"
     run = f", run {state.last_run_id}" if state.last_run_id is not None else ""
+    if state.as_of is not None and state.as_of != state.measured_at:
+        when += f" (as of {state.as_of:%Y-%m-%d %H:%M} UTC)"
     if entry.manual:
         return f"okrsync: checked in by hand = {value} at {when}{run}"
     source = f"{state.connection} ({entry.connection_type})" if state.connection else "okrsync"

@@ -90,6 +90,7 @@ def build(
             held_value=state.held_value if state else None,
             held_reason=state.held_reason if state else None,
             stale_reason=_stale_reason(entry, state) if status == "stale" else None,
+            as_of=state.as_of if state else None,
             initiatives=[
                 InitiativeView(i, _status_word(config, i))
                 for i in (initiatives or {}).get(kr_id, [])
@@ -179,6 +180,8 @@ def measurement(entry: KrEntry, m: MeasurementRecord) -> dict[str, Any]:
     raw = pm.raw_progress(entry.kr, m.value) if m.status == "ok" else None
     return {
         "measured_at": m.measured_at.isoformat(),
+        "as_of": (m.as_of or m.measured_at).isoformat(),
+        "backfilled": m.backfilled,
         "status": m.status,
         "value": m.value,
         "progress": None if raw is None else round(raw, 4),
@@ -223,6 +226,8 @@ def explain(
         "rendered_query": state.query if state else None,
         "value": state.value if state else None,
         "measured_at": state.measured_at.isoformat() if state and state.measured_at else None,
+        "as_of": state.as_of.isoformat() if state and state.as_of else None,
+        "settle": format_duration(kr.settle) if kr.settle else None,
         "last_attempt": {
             "at": last.measured_at.isoformat(),
             "status": last.status,

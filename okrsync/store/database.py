@@ -84,7 +84,7 @@ WRITE_CHUNK = 1000  # rows per executemany: bounds what a 10,000-KR run builds a
 _STATE_COLUMNS = tuple(c.name for c in kr_state_table.columns)
 _WRITES: dict[str, tuple[str, ...]] = {
     "ok": (
-        *("value", "measured_at", "held_value", "held_at", "held_reason"),
+        *("value", "measured_at", "as_of", "held_value", "held_at", "held_reason"),
         *("last_error_kind", "last_error"),
     ),
     "held": ("held_value", "held_at", "held_reason"),
@@ -748,6 +748,7 @@ def _fold(
         row.update(connection=m.connection, query=m.query)
         if m.status == "ok":
             row.update(value=m.value, measured_at=m.measured_at, held_value=None, held_at=None)
+            row.update(as_of=m.as_of)
             row.update(held_reason=None, last_error_kind=None, last_error=None)
         elif m.status == "held":
             row.update(held_value=m.value, held_at=m.measured_at, held_reason=m.error)

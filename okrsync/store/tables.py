@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0006"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0007"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -70,6 +70,8 @@ measurements_table = sa.Table(
     sa.Column("raw", sa.Text()),
     sa.Column("duration_ms", sa.Float(), nullable=False),
     sa.Column("calls", sa.Integer(), nullable=False),
+    sa.Column("as_of", UtcDateTime()),  # 0007: the instant the value describes (NULL: measured_at)
+    sa.Column("backfilled", sa.Boolean(), nullable=False, server_default=sa.false()),  # 0007
     sa.CheckConstraint("status IN ('ok', 'error', 'held')", name="ck_measurements_status"),
     sa.Index("ix_measurements_kr_id_measured_at", "kr_id", "measured_at"),
     sa.Index("ix_measurements_run_id", "run_id"),
@@ -91,6 +93,7 @@ kr_state_table = sa.Table(
     sa.Column("connection", sa.Text()),
     sa.Column("query", sa.Text()),
     sa.Column("held_reason", sa.Text()),  # 0003: added last, as the migration adds it
+    sa.Column("as_of", UtcDateTime()),  # 0007: the as-of of the last good value
     sa.CheckConstraint("last_status IN ('ok', 'error', 'held')", name="ck_kr_state_last_status"),
 )
 

@@ -35,11 +35,12 @@ def assess(
             entry = config.krs[kr_id]
             base: dict[str, Any] = {
                 "kr_id": kr_id,
-                "measured_at": plan.as_of,
+                "measured_at": plan.now,
                 "connection": query.connection,
                 "query": REDACTOR.redact(query.text),
                 "duration_ms": round(outcome.duration_ms, 3),
                 "calls": spent(outcome.reading or outcome.error),
+                "as_of": plan.as_of.get(kr_id),
             }
             if outcome.reading is None:
                 assert outcome.error is not None
@@ -160,13 +161,13 @@ def initiative_records(plan: Plan, executed: Executed) -> list[InitiativeRecord]
         reading = executed.initiatives[(name, issue)]
         for kr_id in kr_ids:
             if isinstance(reading, MeasureError):
-                records.append(InitiativeRecord(kr_id, issue, name, plan.as_of, error=str(reading)))
+                records.append(InitiativeRecord(kr_id, issue, name, plan.now, error=str(reading)))
             else:
                 records.append(
                     InitiativeRecord(
-                        kr_id, issue, name, plan.as_of, title=REDACTOR.redact(reading.title),
+                        kr_id, issue, name, plan.now, title=REDACTOR.redact(reading.title),
                         done=reading.done, total=reading.total, status=reading.status,
-                        measured_at=plan.as_of,
+                        measured_at=plan.now,
                     )
                 )  # fmt: skip
     return records

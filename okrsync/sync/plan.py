@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.records import KrState
@@ -31,11 +31,13 @@ class PlannedQuery:
 
 @dataclass(frozen=True, repr=False)
 class Plan:
-    as_of: datetime
+    now: datetime
     queries: dict[str, PlannedQuery]  # dedup key → query
     skipped: dict[str, str]  # kr id → why it is not measured now
     initiatives: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     # (connection, issue key) → the due key results it stands beside
+    as_of: dict[str, datetime] = field(default_factory=dict)
+    # kr id → the instant its value describes, where it is not ``now`` (settle, a past cycle)
 
     @property
     def kr_count(self) -> int:
@@ -44,7 +46,7 @@ class Plan:
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run formats its task's result once on exit
         # (a SIGINT-handler check), and a 10,000-KR plan's full repr was 9 MB.
-        return f"Plan(as_of={self.as_of.isoformat()}, {len(self.queries)} queries)"
+        return f"Plan(now={self.now.isoformat()}, {len(self.queries)} queries)"
 
 
 def is_due(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
@@ -54,10 +56,10 @@ def is_due(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
 
 
 def has_final_value(entry: KrEntry, state: KrState | None, now: datetime) -> bool:
-    """Its cycle is over and a good value was measured after the end (so as of the end)."""
+    """Its cycle is over and its good value is as of the end (measured after it, settled)."""
     end = entry.cycle.end_at
-    measured = state.measured_at if state is not None else None
-    return now >= end and measured is not None and measured >= end
+    described = (state.as_of or state.measured_at) if state is not None else None
+    return now >= end and described is not None and described >= end - timedelta(seconds=1)
 
 
 def make_plan(
@@ -71,6 +73,7 @@ def make_plan(
     queries: dict[str, PlannedQuery] = {}
     skipped: dict[str, str] = {}
     initiatives: dict[tuple[str, str], list[str]] = {}
+    as_of: dict[str, datetime] = {}
     for kr_id, entry in config.krs.items():
         if only is not None and kr_id not in only:
             continue
@@ -90,7 +93,11 @@ def make_plan(
         for pair in entry.initiatives:
             initiatives.setdefault(pair, []).append(kr_id)
         connector = config.registry[entry.connection_type]
-        ctx = RenderContext(cycle=entry.cycle, as_of=entry.cycle.as_of(now))
+        settle = entry.kr.settle
+        described = entry.cycle.as_of(now - settle if settle is not None else now)
+        if settle is not None:
+            as_of[kr_id] = described
+        ctx = RenderContext(cycle=entry.cycle, as_of=described)
         rendered = (
             connector.render(entry.source, ctx)
             if connector.render
@@ -100,7 +107,7 @@ def make_plan(
         if key not in queries:
             queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
         queries[key].kr_ids.append(kr_id)
-    return Plan(as_of=now, queries=queries, skipped=skipped, initiatives=initiatives)
+    return Plan(now, queries, skipped, initiatives, as_of)
 
 
 __all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "has_final_value", "is_due", "make_plan"]

@@ -100,7 +100,7 @@ def test_plan_marks_each_kind_of_change_and_says_milestones_yes_no() -> None:
         Change("signups", "held", 40.0, 9000.0, "posthog", "HogQL", reason="above max 5000"),
         Change("support-tickets", "same", 40.0, 40.0, "jira", "JQL count: project = SUP"),
     ]
-    plan = Plan(as_of=NOW, queries={}, skipped={"beta-program": "not due (refresh 1d)"})
+    plan = Plan(now=NOW, queries={}, skipped={"beta-program": "not due (refresh 1d)"})
     console = Console(width=200, record=True, file=io.StringIO())
     for line in plan_lines(config, plan, found):
         console.print(line)

@@ -306,9 +306,9 @@ def test_plan_outcomes_and_results_have_short_reprs() -> None:
 
     source = SourceBase(connection="c")
     queries = {str(i): PlannedQuery("c", source, f"query {i}") for i in range(1000)}
-    plan = Plan(as_of=datetime(2026, 11, 15, tzinfo=UTC), queries=queries, skipped={})
+    plan = Plan(now=datetime(2026, 11, 15, tzinfo=UTC), queries=queries, skipped={})
     outcomes = {str(i): Outcome(None, None, 0.0) for i in range(1000)}
-    assert repr(plan) == "Plan(as_of=2026-11-15T00:00:00+00:00, 1000 queries)"
+    assert repr(plan) == "Plan(now=2026-11-15T00:00:00+00:00, 1000 queries)"
     assert repr(Executed(outcomes, {})) == "Executed(1000 outcomes, 0 initiatives)"
     records = [
         MeasurementRecord(str(i), NOW, "ok", 1.0)

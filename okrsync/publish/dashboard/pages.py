@@ -102,6 +102,13 @@ def age(when: datetime | None, now: datetime) -> str:
     return "measured just now"
 
 
+def _as_of(kr: KrView) -> str:
+    """What a settled value describes, when that is not when it was measured."""
+    if kr.as_of is None or kr.measured_at is None or kr.as_of >= kr.measured_at:
+        return ""
+    return f", as of {kr.as_of:%d %b %H:%M} UTC"
+
+
 def pct(x: float | None) -> str:
     return "—" if x is None else f"{x * 100:.0f}%"
 
@@ -142,7 +149,7 @@ def kr_row(kr: KrView, now: datetime, pushes: Mapping[str, list[dict[str, Any]]]
         "target": "" if kr.kind == "milestone" else format_value(kr.target, kr.unit),
         "pct": pct(kr.progress),
         "bar": bar(kr.progress, kr.expected, status, label),
-        "age": age(kr.measured_at, now),
+        "age": age(kr.measured_at, now) + _as_of(kr),
         "measured_at": iso(kr.measured_at) if kr.measured_at else "",
         "reason": kr.last_error or kr.held_reason or kr.stale_reason,
         "initiatives": [_initiative(i) for i in kr.initiatives],
