@@ -464,8 +464,11 @@ def history(
     store: StoreOpt = None,
     limit: Annotated[int, typer.Option(metavar="N", help="Newest N measurements.")] = 50,
     as_json: JsonOpt = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV for spreadsheets.")] = False,
 ) -> None:
-    """The measured values of a key result over time."""
+    """The measured values of a key result over time, with a sparkline."""
+    if as_json and as_csv:
+        raise typer.BadParameter("choose one of --json and --csv", param_hint="--csv")
     config = _load(mappings, secrets="skip")
     entry = _entry(config, kr)
     with _store(store, read_only=True) as st:
@@ -473,6 +476,17 @@ def history(
     if as_json:
         rows = [snapshot.measurement(entry, m) for m in points]
         typer.echo(json.dumps({"key_result": kr, "history": rows}, indent=2))
+    elif as_csv:
+        import csv
+
+        columns = ["as_of", "measured_at", "status", "value", "progress", "backfilled", "error",
+                   "run_id"]  # fmt: skip
+        out = csv.DictWriter(
+            sys.stdout, fieldnames=columns, extrasaction="ignore", lineterminator="\n"
+        )
+        out.writeheader()
+        for m in points:
+            out.writerow(snapshot.measurement(entry, m))
     else:
         console.make_console().print(console.history_table(entry, points))
 

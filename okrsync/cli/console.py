@@ -299,19 +299,47 @@ def push_lines(
     return lines
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float]) -> str:
+    """One character per value, from ▁ (the lowest) to █ (the highest); flat: all ▄."""
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    if high == low:
+        return SPARKS[3] * len(values)
+    top = len(SPARKS) - 1
+    return "".join(SPARKS[round((v - low) / (high - low) * top)] for v in values)
+
+
 def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
-    """``points`` formatted; their progress comes from :func:`okrsync.publish.snapshot.measurement`."""
+    """``points`` formatted; their progress comes from :func:`okrsync.publish.snapshot.measurement`.
+
+    The caption is a sparkline of the good values, oldest first, with their range.
+    """
     table = Table(title=f"History of {entry.kr.id}: {entry.kr.title}", title_justify="left")
-    for name in ("Measured at (UTC)", "Status", "Value", "Progress", "Note"):
+    good = [m.value for m in points if m.status == "ok" and m.value is not None]
+    if good:
+        unit, milestone = entry.kr.unit, entry.kr.kind == "milestone"
+        low, high = (format_value(v, unit, milestone=milestone) for v in (min(good), max(good)))
+        table.caption = f"{sparkline(good)}  {len(good)} good values, {low} to {high}"
+        table.caption_justify = "left"
+    for name in ("As of (UTC)", "Status", "Value", "Progress", "Note"):
         table.add_column(name, justify="right" if name in ("Value", "Progress") else "left")
     for m in points:
         row = measurement(entry, m)
+        note = m.error or ""
+        if m.backfilled:
+            note = "backfilled" + (f"; {note}" if note else "")
+        elif m.as_of is not None and m.as_of != m.measured_at:
+            note = f"measured {m.measured_at:%Y-%m-%d %H:%M}" + (f"; {note}" if note else "")
         table.add_row(
-            f"{m.measured_at:%Y-%m-%d %H:%M:%S}",
+            f"{(m.as_of or m.measured_at):%Y-%m-%d %H:%M:%S}",
             Text(m.status, style={"ok": "green", "held": "yellow"}.get(m.status, "red")),
             format_value(m.value, entry.kr.unit, milestone=entry.kr.kind == "milestone"),
             _pct(row["progress"]),
-            m.error or "",
+            note,
         )
     return table
 
@@ -398,5 +426,6 @@ __all__ = [
     "print_explain",
     "problems",
     "push_lines",
+    "sparkline",
     "status_table",
 ]
