@@ -349,7 +349,12 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     out.print(Text(f"{kr['id']}: {kr['title']}", style="bold"))
     out.print(f"  objective   {info['objective']}  ({info['file']})")
     conn = info["connection"]
-    if conn is None and info["manual"]:
+    derived = info.get("derived")
+    if conn is None and derived:
+        out.print(f"  source      derived: {derived['expression']}")
+        for name, given in derived["inputs"].items():
+            out.print(f"    {name:<10}{given['connection']} ({given['type']})")
+    elif conn is None and info["manual"]:
         out.print(f"  source      manual: values are checked in (okrsync checkin {kr['id']} VALUE)")
     elif conn is None:
         out.print("  source      none: this key result is never measured")

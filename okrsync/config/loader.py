@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ValidationError
 from okrsync.config.registry import P, PublisherRegistry, Registry, UnknownType
 from okrsync.config.secrets import SecretError, expand
 from okrsync.config.yaml_positions import YamlDocument, YamlSyntaxError, dotted, locate, parse
+from okrsync.domain import expression
 from okrsync.domain.cycle import Cycle
 from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
 from okrsync.errors import ConfigError, Problem
@@ -49,6 +51,24 @@ class KrEntry:
     file: str
     initiatives: tuple[tuple[str, str], ...] = ()  # (connection, issue key), resolved
     manual: bool = False  # ``source: {manual: true}``: checked in by hand, never queried
+    derived: Derived | None = None  # ``source: {expression, inputs}``: computed from inputs
+
+
+@dataclass(frozen=True)
+class DerivedInput:
+    """One input of a derived key result: an ordinary source, planned like any other."""
+
+    source: SourceBase
+    connection_type: str
+
+
+@dataclass(frozen=True)
+class Derived:
+    """``source: {expression: "paid / trials * 100", inputs: {paid: …, trials: …}}``."""
+
+    text: str
+    tree: expression.Expr
+    inputs: dict[str, DerivedInput]
 
 
 @dataclass
@@ -93,6 +113,10 @@ class _Collector:
     def __init__(self, redactor: Redactor) -> None:
         self._found: list[Problem | _Pending] = []  # in the order found
         self.redactor = redactor
+
+    def count(self) -> int:
+        """Problems found so far (to tell whether a check added any)."""
+        return len(self._found)
 
     def add(
         self,
@@ -616,17 +640,25 @@ def _cross_check(
                     continue
                 owner_of[kr.id] = obj.id
                 manual = _check_manual(doc, kloc, kr, out)
+                derived: Derived | None = None
+                source: SourceBase | None = None
+                ctype: str | None = None
                 if manual:
-                    source, ctype = None, None
                     if "refresh" not in kr.model_fields_set:  # check-ins come weekly
                         kr = kr.model_copy(update={"refresh": MANUAL_REFRESH})
-                else:
-                    source, ctype = _check_source(doc, kloc, kr, types, registry, out)
+                elif kr.source is not None and "expression" in kr.source:
+                    derived = _check_derived(
+                        doc, [*kloc, "source"], kr.source, types, registry, out
+                    )
+                elif kr.source is not None:
+                    found = _check_source(doc, [*kloc, "source"], kr.source, types, registry, out)
+                    source, ctype = found
                 initiatives = _check_initiatives(doc, kloc, kr, types, registry, out)
                 _check_push(doc, kloc, kr, destinations, out)
                 krs[kr.id] = KrEntry(
-                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives, manual
-                )
+                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives, manual,
+                    derived,
+                )  # fmt: skip
 
     objective_ids = {o.id for o in objectives}
     parent_of: dict[str, str] = {}
@@ -687,25 +719,83 @@ def _check_manual(doc: YamlDocument, loc: list[str | int], kr: KeyResult, out: _
     return True
 
 
+def _check_derived(
+    doc: YamlDocument,
+    sloc: list[str | int],
+    raw: dict[str, Any],
+    types: dict[str, str],
+    registry: Registry,
+    out: _Collector,
+) -> Derived | None:
+    """A derived source: its expression parsed (never run), each input checked as a source."""
+    problems = out.count()
+    if others := sorted(set(raw) - {"expression", "inputs"}):
+        out.add(
+            doc,
+            [*sloc, others[0]],
+            f"a derived source takes expression and inputs, not {others[0]!r}",
+        )
+    text = raw.get("expression")
+    tree: expression.Expr | None = None
+    if not isinstance(text, str):
+        out.add(doc, [*sloc, "expression"], 'expression must be text, e.g. "paid / trials * 100"')
+    else:
+        try:
+            tree = expression.parse(text)
+        except ValueError as exc:
+            out.add(doc, [*sloc, "expression"], f"expression: {exc}")
+    inputs_raw = raw.get("inputs")
+    if not isinstance(inputs_raw, dict) or not inputs_raw:
+        out.add(doc, [*sloc, "inputs"], "inputs must map each name in the expression to a source",
+                keep_field=True)  # fmt: skip
+        return None
+    inputs: dict[str, DerivedInput] = {}
+    for name, given in inputs_raw.items():
+        iloc = [*sloc, "inputs", name]
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            out.add(doc, iloc, f"input name {name!r} must be a plain name (letters, digits, _)")
+            continue
+        if name in expression.FUNCTIONS:
+            out.add(doc, iloc, f"input name {name!r} is a function of the expression")
+            continue
+        if not isinstance(given, dict) or "expression" in given or "manual" in given:
+            out.add(doc, iloc, "an input is an ordinary source: connection and its query")
+            continue
+        found, ctype = _check_source(doc, iloc, given, types, registry, out)
+        if found is not None and ctype is not None:
+            inputs[name] = DerivedInput(found, ctype)
+    if tree is not None:
+        used = expression.names(tree)
+        for missing in sorted(used - set(inputs_raw)):
+            out.add(
+                doc, [*sloc, "expression"], f"expression reads {missing!r}, which is not an input"
+            )
+        for unused in sorted(set(inputs_raw) - used):
+            out.add(
+                doc, [*sloc, "inputs", unused], f"input {unused!r} is not used by the expression"
+            )
+    if tree is None or out.count() > problems or set(inputs) != set(inputs_raw):
+        return None
+    assert isinstance(text, str)
+    return Derived(text, tree, inputs)
+
+
 def _check_source(
     doc: YamlDocument,
-    loc: list[str | int],
-    kr: KeyResult,
+    sloc: list[str | int],
+    raw: dict[str, Any],
     types: dict[str, str],
     registry: Registry,
     out: _Collector,
 ) -> tuple[SourceBase | None, str | None]:
-    if kr.source is None:
-        return None, None
-    sloc = [*loc, "source"]
-    unknown = find_placeholders(kr.source) - set(PLACEHOLDERS)
+    unknown = find_placeholders(raw) - set(PLACEHOLDERS)
     for placeholder in sorted(unknown):
         allowed = ", ".join("{" + p + "}" for p in PLACEHOLDERS)
         out.add(doc, sloc, f"unknown placeholder {{{placeholder}}}; allowed: {allowed}")
-    for placeholder in sorted(find_unclosed(kr.source)):
+    for placeholder in sorted(find_unclosed(raw)):
         out.add(doc, sloc, f"placeholder {{{placeholder} is not closed: write {{{placeholder}}}")
         unknown.add(placeholder)
-    name = kr.source.get("connection")
+    name = raw.get("connection")
     if not isinstance(name, str):
         out.add(doc, [*sloc, "connection"], "missing required field 'connection'", keep_field=True)
         return None, None
@@ -717,7 +807,7 @@ def _check_source(
         return None, None
     connector = registry[types[name]]
     try:
-        source = connector.source_model.model_validate(kr.source)
+        source = connector.source_model.model_validate(raw)
     except ValidationError as exc:
         out.pydantic(doc, exc, sloc, vocabulary=_fields(connector.source_model))
         return None, None

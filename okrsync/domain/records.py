@@ -36,7 +36,9 @@ class MeasurementRecord:
     duration_ms: float = 0.0
     calls: int = 0
     run_id: int | None = None
-    as_of: datetime | None = None  # the instant the value describes (settle, backfill); None: measured_at
+    as_of: datetime | None = (
+        None  # the instant the value describes (settle, backfill); None: measured_at
+    )
     backfilled: bool = False  # stored by okrsync backfill, not by a sync
 
     def __post_init__(self) -> None:

@@ -141,6 +141,8 @@ def provenance(entry: KrEntry, state: KrState) -> str:
     if entry.manual:
         return f"okrsync: checked in by hand = {value} at {when}{run}"
     source = f"{state.connection} ({entry.connection_type})" if state.connection else "okrsync"
+    if entry.derived is not None:
+        source = f"derived `{entry.derived.text}`"
     query = f" `{REDACTOR.redact(state.query)}`" if state.query else ""
     return f"okrsync: {source}{query} = {value} at {when}{run}"
 

@@ -221,6 +221,14 @@ def explain(
         "file": entry.file,
         "connection": connection,
         "manual": entry.manual,
+        "derived": {
+            "expression": entry.derived.text,
+            "inputs": {
+                name: {"connection": given.source.connection, "type": given.connection_type,
+                       "source": given.source.model_dump(mode="json", exclude_none=True)}
+                for name, given in entry.derived.inputs.items()
+            },
+        } if entry.derived else None,
         "simulated": trigger in SIMULATED_TRIGGERS,
         "source": entry.source.model_dump(mode="json", exclude_none=True) if entry.source else None,
         "rendered_query": state.query if state else None,

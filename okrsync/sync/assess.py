@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from okrsync.config.loader import Config, KrEntry
+from okrsync.domain import expression
 from okrsync.domain.model import max_change_allows
 from okrsync.domain.records import InitiativeRecord, KrState, MeasurementRecord
 from okrsync.domain.units import format_value
@@ -69,7 +70,61 @@ def assess(
                 records.append(MeasurementRecord(status="held", value=value, error=hold, **base))
             else:
                 records.append(MeasurementRecord(status="ok", value=value, **base))
+    for kr_id, keys in plan.derived.items():
+        records.append(_derived(plan, outcomes, config, states, kr_id, keys))
     return records
+
+
+def _derived(
+    plan: Plan,
+    outcomes: Mapping[str, Outcome],
+    config: Config,
+    states: Mapping[str, KrState],
+    kr_id: str,
+    keys: Mapping[str, str],
+) -> MeasurementRecord:
+    """A derived key result's record: its expression over its inputs' answers.
+
+    The query names every input's own query, and the raw answer every input's
+    value, so explain shows where each part came from. A failed input, a
+    non-number or a division by zero is an error naming the input.
+    """
+    entry = config.krs[kr_id]
+    assert entry.derived is not None
+    shown = "; ".join(f"{n} = {plan.queries[k].text}" for n, k in keys.items())
+    calls = sum(spent(outcomes[k].reading or outcomes[k].error) for k in set(keys.values()))
+    base: dict[str, Any] = {
+        "kr_id": kr_id,
+        "measured_at": plan.now,
+        "connection": "derived",
+        "query": REDACTOR.redact(f"{entry.derived.text} where {shown}"),
+        "duration_ms": round(max(outcomes[k].duration_ms for k in keys.values()), 3),
+        "calls": calls,
+        "as_of": plan.as_of.get(kr_id),
+    }
+    values: dict[str, float] = {}
+    for name, key in keys.items():
+        outcome = outcomes[key]
+        if outcome.reading is None:
+            assert outcome.error is not None
+            return MeasurementRecord(status="error", error_kind=outcome.error.kind,
+                                     error=f"input {name!r} failed: {outcome.error}", **base)  # fmt: skip
+        value = outcome.reading.value
+        if isinstance(value, bool) or not math.isfinite(value):
+            return MeasurementRecord(status="error", error_kind="source_data",
+                                     error=f"input {name!r} is not a number: {value}", **base)  # fmt: skip
+        values[name] = float(value)
+    base["raw"] = REDACTOR.redact("; ".join(f"{n} = {v:g}" for n, v in values.items()))
+    try:
+        result = expression.evaluate(entry.derived.tree, values)
+    except ArithmeticError as exc:
+        return MeasurementRecord(status="error", error_kind="source_data",
+                                 error=f"{entry.derived.text}: {exc}", **base)  # fmt: skip
+    state = states.get(kr_id)
+    hold = hold_reason(entry, result, state.value if state else None)
+    if hold is not None:
+        return MeasurementRecord(status="held", value=result, error=hold, **base)
+    return MeasurementRecord(status="ok", value=result, **base)
 
 
 def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | None]:

@@ -35,27 +35,26 @@ def changes(
 ) -> list[Change]:
     """One change per measured key result, in the plan's order."""
     by_kr = {r.kr_id: r for r in records}
+    order = [(k, q.connection, q.text) for q in plan.queries.values() for k in q.kr_ids]
+    order += [(k, "derived", by_kr[k].query or "") for k in plan.derived if k in by_kr]
     found: list[Change] = []
-    for query in plan.queries.values():
-        for kr_id in query.kr_ids:
-            record = by_kr.get(kr_id)
-            state = states.get(kr_id)
-            old = state.value if state is not None else None
-            if record is None:  # not measured (a run cut short): nothing to compare
-                continue
-            action: Action
-            if record.status == "error":
-                action = "error"
-            elif record.status == "held":
-                action = "held"
-            elif old is None:
-                action = "new"
-            else:
-                action = "same" if record.value == old else "change"
-            new = None if record.status == "error" else record.value
-            found.append(
-                Change(kr_id, action, old, new, query.connection, query.text, record.error)
-            )
+    for kr_id, connection, text in order:
+        record = by_kr.get(kr_id)
+        state = states.get(kr_id)
+        old = state.value if state is not None else None
+        if record is None:  # not measured (a run cut short): nothing to compare
+            continue
+        action: Action
+        if record.status == "error":
+            action = "error"
+        elif record.status == "held":
+            action = "held"
+        elif old is None:
+            action = "new"
+        else:
+            action = "same" if record.value == old else "change"
+        new = None if record.status == "error" else record.value
+        found.append(Change(kr_id, action, old, new, connection, text, record.error))
     return found
 
 

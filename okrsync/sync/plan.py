@@ -26,7 +26,8 @@ class PlannedQuery:
     connection: str
     source: SourceBase
     text: str
-    kr_ids: list[str] = field(default_factory=list)
+    kr_ids: list[str] = field(default_factory=list)  # key results that take its value as theirs
+    inputs: list[tuple[str, str]] = field(default_factory=list)  # (derived kr, input name)
 
 
 @dataclass(frozen=True, repr=False)
@@ -38,10 +39,12 @@ class Plan:
     # (connection, issue key) → the due key results it stands beside
     as_of: dict[str, datetime] = field(default_factory=dict)
     # kr id → the instant its value describes, where it is not ``now`` (settle, a past cycle)
+    derived: dict[str, dict[str, str]] = field(default_factory=dict)
+    # derived kr id → input name → the dedup key of the query that answers it
 
     @property
     def kr_count(self) -> int:
-        return sum(len(q.kr_ids) for q in self.queries.values())
+        return sum(len(q.kr_ids) for q in self.queries.values()) + len(self.derived)
 
     def __repr__(self) -> str:
         # Short on purpose: asyncio.run formats its task's result once on exit
@@ -74,13 +77,14 @@ def make_plan(
     skipped: dict[str, str] = {}
     initiatives: dict[tuple[str, str], list[str]] = {}
     as_of: dict[str, datetime] = {}
+    derived: dict[str, dict[str, str]] = {}
     for kr_id, entry in config.krs.items():
         if only is not None and kr_id not in only:
             continue
         if entry.manual:
             skipped[kr_id] = "manual: recorded with okrsync checkin"
             continue
-        if entry.source is None or entry.connection_type is None:
+        if entry.derived is None and (entry.source is None or entry.connection_type is None):
             skipped[kr_id] = "no source"
             continue
         state = states.get(kr_id)
@@ -92,22 +96,39 @@ def make_plan(
             continue
         for pair in entry.initiatives:
             initiatives.setdefault(pair, []).append(kr_id)
-        connector = config.registry[entry.connection_type]
         settle = entry.kr.settle
         described = entry.cycle.as_of(now - settle if settle is not None else now)
         if settle is not None:
             as_of[kr_id] = described
         ctx = RenderContext(cycle=entry.cycle, as_of=described)
-        rendered = (
-            connector.render(entry.source, ctx)
-            if connector.render
-            else render_source(entry.source, ctx)
-        )
-        key = f"{rendered.connection}\0{rendered.model_dump_json()}"
-        if key not in queries:
-            queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
+        if entry.derived is not None:  # each input a query, merged with identical ones
+            keys = {}
+            for name, given in entry.derived.inputs.items():
+                keys[name] = _add(queries, config, given.connection_type, given.source, ctx)
+                queries[keys[name]].inputs.append((kr_id, name))
+            derived[kr_id] = keys
+            continue
+        assert entry.source is not None
+        assert entry.connection_type is not None
+        key = _add(queries, config, entry.connection_type, entry.source, ctx)
         queries[key].kr_ids.append(kr_id)
-    return Plan(now, queries, skipped, initiatives, as_of)
+    return Plan(now, queries, skipped, initiatives, as_of, derived)
+
+
+def _add(
+    queries: dict[str, PlannedQuery],
+    config: Config,
+    connection_type: str,
+    source: SourceBase,
+    ctx: RenderContext,
+) -> str:
+    """Render ``source``; the key of its query, added unless an identical one is planned."""
+    connector = config.registry[connection_type]
+    rendered = connector.render(source, ctx) if connector.render else render_source(source, ctx)
+    key = f"{rendered.connection}\0{rendered.model_dump_json()}"
+    if key not in queries:
+        queries[key] = PlannedQuery(rendered.connection, rendered, connector.describe(rendered))
+    return key
 
 
 __all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "has_final_value", "is_due", "make_plan"]
