@@ -10,16 +10,19 @@ denominator serves both directions: a decrease 120 → 30 at 75 is
 (``at_least``: value ≥ target, ``at_most``: value ≤ target), else 0.0.
 milestone: 1.0 when the value is truthy, else 0.0. No (or a NaN) value: None.
 
-Expected progress is the elapsed fraction of the cycle. The forecast is the
-least-squares line through the (time, raw progress) points inside the cycle,
-evaluated at cycle end (at least 3 points at 2+ distinct times).
+Expected progress is the elapsed fraction of the cycle. The forecast
+(:mod:`okrsync.domain.forecast`) is the least-squares line through the (time,
+raw progress) points inside the cycle, evaluated at cycle end, with a 90 %
+prediction interval (at least MIN_POINTS = 3 points at 2+ distinct times).
 
-Status. ``gap = expected - clamped progress``: gap ≤ ON_TRACK_GAP (10 points)
-is on_track, ≤ AT_RISK_GAP (25 points) at_risk, beyond that off_track. A trend
-forecasting ≥ 0.95 at cycle end lifts an increase/decrease KR to on_track,
-≥ 0.7 to at_risk: behind the calendar is fine when the numbers head for the
-target. Once the cycle is over the forecast no longer counts and the whole
-target is expected. A 1e-9 tolerance keeps float noise (0.6 - 0.5 = 0.0999…)
+Status of an increase/decrease KR, once there is a forecast: it comes from
+where the trend lands. ≥ FORECAST_ON_TRACK (0.95) is on_track; ≥
+FORECAST_AT_RISK (0.7), or an interval whose top reaches 0.95, is at_risk;
+below is off_track: behind the calendar is fine when the numbers head for the
+target, and ahead of it is not when they head away. Without a forecast,
+``gap = expected - clamped progress``: gap ≤ ON_TRACK_GAP (10 points) is
+on_track, ≤ AT_RISK_GAP (25 points) at_risk, beyond that off_track. Once the
+cycle is over the forecast no longer counts and the whole target is expected. A 1e-9 tolerance keeps float noise (0.6 - 0.5 = 0.0999…)
 on the intended side of a threshold.
 
 Grading. The score is the clamped progress rounded to 2 decimals (the number
@@ -38,6 +41,7 @@ from datetime import datetime
 from typing import Literal
 
 from okrsync.domain.cycle import Cycle
+from okrsync.domain.forecast import MIN_POINTS, Forecast, project
 from okrsync.domain.model import KeyResult, Objective
 from okrsync.domain.records import MeasurementStatus
 
@@ -83,26 +87,35 @@ def expected_progress(cycle: Cycle, now: datetime) -> float:
 
 
 def forecast_progress(cycle: Cycle, points: Sequence[tuple[datetime, float]]) -> float | None:
-    """Raw progress at cycle end on the least-squares line; None below 3 points or 2 times."""
-    start, end = cycle.start_at, cycle.end_at
-    xy = [((t - start).total_seconds(), p) for t, p in points if start <= t <= end]
-    xy = [(x, y) for x, y in xy if math.isfinite(y)]
-    if len(xy) < 3 or len({x for x, _ in xy}) < 2:
-        return None
-    mean_x = math.fsum(x for x, _ in xy) / len(xy)
-    mean_y = math.fsum(y for _, y in xy) / len(xy)
-    sxx = math.fsum((x - mean_x) ** 2 for x, _ in xy)
-    sxy = math.fsum((x - mean_x) * (y - mean_y) for x, y in xy)
-    return mean_y + sxy / sxx * ((end - start).total_seconds() - mean_x)
+    """Raw progress at cycle end on the least-squares line; None below MIN_POINTS or 2 times."""
+    found = forecast_of(cycle, points)
+    return None if found is None else found.value
+
+
+def forecast_of(cycle: Cycle, points: Sequence[tuple[datetime, float]]) -> Forecast | None:
+    """The projection to cycle end with its 90 % interval (:mod:`okrsync.domain.forecast`)."""
+    return project(cycle.start_at, cycle.end_at, points)
+
+
+def _forecast_status(progress: float, forecast: Forecast) -> Status:
+    """Where the trend lands at cycle end, once there are enough points to say."""
+    if progress >= 1.0:
+        return "done"
+    if forecast.value >= FORECAST_ON_TRACK - _EPS:
+        return "on_track"
+    if forecast.value >= FORECAST_AT_RISK - _EPS or forecast.high >= FORECAST_ON_TRACK - _EPS:
+        return "at_risk"  # short on the line, or the target within the interval's reach
+    return "off_track"
 
 
 def _gap_status(progress: float, expected: float, forecast: float | None) -> Status:
+    """Progress against where it should be today: until there are points to forecast from."""
     if progress >= 1.0:
         return "done"
     gap = expected - progress
-    if gap <= ON_TRACK_GAP + _EPS or (forecast is not None and forecast >= FORECAST_ON_TRACK):
+    if gap <= ON_TRACK_GAP + _EPS:
         return "on_track"
-    if gap <= AT_RISK_GAP + _EPS or (forecast is not None and forecast >= FORECAST_AT_RISK):
+    if gap <= AT_RISK_GAP + _EPS:
         return "at_risk"
     return "off_track"
 
@@ -115,7 +128,7 @@ def kr_status(
     now: datetime,
     measured_at: datetime | None,
     last_status: MeasurementStatus | None,
-    forecast: float | None = None,
+    forecast: Forecast | float | None = None,
     cycle_over: bool = False,
 ) -> Status:
     """Status of one key result; first matching rule wins.
@@ -139,7 +152,11 @@ def kr_status(
         return "on_track" if clamped >= 1.0 else "off_track"
     if cycle_over:
         return _gap_status(clamped, 1.0, None)
-    return _gap_status(clamped, expected, forecast)
+    if isinstance(forecast, float | int):  # a bare projection: no interval around it
+        forecast = Forecast(float(forecast), float(forecast), float(forecast), MIN_POINTS)
+    if forecast is not None:
+        return _forecast_status(clamped, forecast)
+    return _gap_status(clamped, expected, None)
 
 
 def weighted_progress(parts: Iterable[tuple[float | None, float]]) -> float | None:

@@ -61,6 +61,7 @@ class KrView:
     held_reason: str | None = None
     stale_reason: str | None = None
     as_of: datetime | None = None  # what the value describes, when not measured_at (settle)
+    forecast_interval: tuple[float, float] | None = None  # 90 % of raw progress at cycle end
 
     @property
     def reason(self) -> str | None:
@@ -86,6 +87,11 @@ class KrView:
             "raw_progress": _r(self.raw_progress),
             "expected": _r(self.expected),
             "forecast": _r(self.forecast),
+            "forecast_interval": (
+                [_r(self.forecast_interval[0]), _r(self.forecast_interval[1])]
+                if self.forecast_interval
+                else None
+            ),
             "status": self.status,
             "measured_at": self.measured_at.isoformat() if self.measured_at else None,
             "as_of": self.as_of.isoformat() if self.as_of else None,

@@ -59,7 +59,7 @@ def build(
                 for t, v in history(kr_id, cycle.start_at)
                 if (p := pm.raw_progress(kr, v)) is not None
             ]
-            forecast = pm.forecast_progress(cycle, points)
+            forecast = pm.forecast_of(cycle, points)
         status = pm.kr_status(
             kr,
             progress=raw,
@@ -83,7 +83,8 @@ def build(
             raw_progress=raw,
             progress=pm.clamp(raw),
             expected=expected,
-            forecast=forecast,
+            forecast=forecast.value if forecast else None,
+            forecast_interval=(forecast.low, forecast.high) if forecast else None,
             status=status,
             measured_at=state.measured_at if state else None,
             last_error=state.last_error if state and state.last_status != "ok" else None,

@@ -257,12 +257,17 @@ def make_app(sources: Sources, extra: list[Route] | None = None) -> Starlette:
             for m in st.history(kr_id, since=cycle.start_at)
             if m.status == "ok" and m.value is not None
         ]
-        forecast = None
+        forecast, interval = None, None
         if kr.forecast is not None and kr.start is not None and kr.target is not None:
-            forecast = kr.start + kr.forecast * (kr.target - kr.start)
+            start, span = kr.start, kr.target - kr.start
+            forecast = start + kr.forecast * span
+            if kr.forecast_interval is not None:
+                ends = sorted(start + p * span for p in kr.forecast_interval)
+                interval = (ends[0], ends[1])
         series = chart.Series(
-            good, cycle.start_at, cycle.end_at, kr.start, kr.target, now, kr.unit, forecast
-        )
+            good, cycle.start_at, cycle.end_at, kr.start, kr.target, now, kr.unit, forecast,
+            interval,
+        )  # fmt: skip
         return _html(pages.kr_page(kr, objective, now, series, info, tree.marks))
 
     def css(_: Request) -> Response:

@@ -31,12 +31,16 @@ class Series:
     now: datetime
     unit: str | None
     forecast: float | None = None
+    interval: tuple[float, float] | None = None  # the forecast's 90 % range, in the unit
 
 
 def svg(series: Series, label: str) -> str:
     """The chart as an ``<svg role="img">`` with a text alternative naming its numbers."""
     values = [v for _, v in series.points]
-    known = [v for v in (*values, series.start, series.target, series.forecast) if v is not None]
+    band = series.interval or (None, None)
+    known = [
+        v for v in (*values, series.start, series.target, series.forecast, *band) if v is not None
+    ]
     low, high = (min(known), max(known)) if known else (0.0, 1.0)
     if high == low:
         low, high = low - 1, high + 1
@@ -94,6 +98,9 @@ def svg(series: Series, label: str) -> str:
                 f'<line class="forecast" x1="{x(last_t)}" y1="{y(last_v)}" '
                 f'x2="{x(series.end_at)}" y2="{y(series.forecast)}"/>'
             )
+        if series.interval is not None:
+            ex, (lo, hi) = x(series.end_at) - 3, series.interval
+            parts.append(f'<line class="interval" x1="{ex}" x2="{ex}" y1="{y(lo)}" y2="{y(hi)}"/>')
     parts.append("</svg>")
     return "".join(parts)
 
