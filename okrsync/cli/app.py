@@ -33,6 +33,7 @@ from okrsync.errors import ConfigError, MeasureError, StoreError
 from okrsync.publish import current, snapshot
 from okrsync.publish.filters import STATUSES, Filters, narrow
 from okrsync.sdk.connector import Runtime
+from okrsync.sdk.messages import Message
 from okrsync.sdk.redaction import REDACTOR
 from okrsync.service.logging import configure
 from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXIT_OK
@@ -230,8 +231,9 @@ def plan(
     now = datetime.now(UTC)
     with _config(mappings, simulators) as config:
         states = _states_if_any(store)
+        frozen = set(_graded_if_any(store))
         planned, _, records = asyncio.run(
-            sync_run.measure(config, states, now, Runtime(), force=all_)
+            sync_run.measure(config, states, now, Runtime(), force=all_, frozen=frozen)
         )
     out = console.make_console()
     for line in console.plan_lines(config, planned, changes(planned, records, states)):
@@ -268,6 +270,18 @@ def _accepted_if_any(url: str | None) -> dict[Any, Any]:
         _store_error(exc)
     with _store_errors(), opened:
         return opened.accepted()
+
+
+def _graded_if_any(url: str | None) -> dict[str, Any]:
+    """The graded (frozen) cycles; none before the first sync."""
+    try:
+        opened = _open(url, read_only=True)
+    except NoStoreYet:
+        return {}
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        return opened.graded()
 
 
 @contextmanager
@@ -656,6 +670,17 @@ def _writing(store: str | None) -> Iterator[Store]:
             lock.close()
 
 
+def _not_frozen(st: Store, entry: loader.KrEntry) -> None:
+    """A key result of a graded cycle never changes again: say so, exit 1."""
+    if entry.cycle.name in st.graded():
+        typer.echo(
+            f"{entry.kr.id} belongs to cycle {entry.cycle.name}, which is graded: "
+            "its values are frozen",
+            err=True,
+        )
+        raise typer.Exit(EXIT_FAILED)
+
+
 @app.command()
 def checkin(
     kr: Annotated[str, typer.Argument(help="Key result id (source: {manual: true}).")],
@@ -682,6 +707,7 @@ def checkin(
         typer.echo(f"checkin {kr}: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
     with _writing(store) as st:
+        _not_frozen(st, entry)
         try:
             record = by_hand.checkin(
                 st, entry, number, by=_who(by), comment=comment, now=datetime.now(UTC)
@@ -759,6 +785,7 @@ def hold_accept(
 
     entry = _entry(_load(mappings, secrets="skip"), kr)
     with _writing(store) as st, _nothing_held(kr):
+        _not_frozen(st, entry)
         record = by_hand.accept(st, kr, by=_who(by), why=why, now=datetime.now(UTC))
     shown = format_value(record.value, entry.kr.unit, milestone=entry.kr.kind == "milestone")
     typer.echo(f"run {record.run_id}: {kr} = {shown} ({record.raw})")
@@ -777,6 +804,7 @@ def hold_reject(
 
     entry = _entry(_load(mappings, secrets="skip"), kr)
     with _writing(store) as st, _nothing_held(kr):
+        _not_frozen(st, entry)
         state = by_hand.reject(st, kr, by=_who(by), why=why, now=datetime.now(UTC))
     unit = entry.kr.unit
     typer.echo(
@@ -858,6 +886,60 @@ def report(
     elif fmt == "html":
         from okrsync.publish.channels.email import render_html
 
+        typer.echo(render_html(message))
+    else:
+        typer.echo(message.markdown(), nl=False)
+
+
+@app.command()
+def grade(
+    cycle: Annotated[
+        str, typer.Option("--cycle", metavar="CYCLE", help="The cycle, e.g. 2026-Q4.")
+    ],
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="markdown, html or json.")
+    ] = "markdown",
+    by: ByOpt = None,
+) -> None:
+    """Freeze a finished cycle's final values and scores; print the reflection report."""
+    from okrsync.publish import grading
+    from okrsync.publish.channels.email import render_html
+
+    if fmt not in ("markdown", "html", "json"):
+        raise typer.BadParameter("use markdown, html or json", param_hint="--format")
+    config = _load(mappings, secrets="skip")
+    cycles = {e.cycle.name: e.cycle for e in config.krs.values()}
+    if cycle not in cycles:
+        known = ", ".join(sorted(cycles)) or "none"
+        typer.echo(f"unknown cycle {cycle!r}; the mappings' cycles: {known}", err=True)
+        raise typer.Exit(EXIT_FAILED)
+    now = datetime.now(UTC)
+    with _writing(store) as st:
+        frozen = st.graded().get(cycle)
+        if frozen is None:
+            if not cycles[cycle].is_over(now):
+                typer.echo(
+                    f"cycle {cycle} runs until {cycles[cycle].end}: grade it once it is over",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_FAILED)
+            views = current.views(config, st, now)
+            report = grading.reflection(config, st, views, cycle, now)
+            st.freeze_cycle(cycle, now, _who(by), grading.grades(views, cycle), report.to_json())
+            frozen = st.graded()[cycle]
+            typer.echo(f"graded {cycle}: its values and scores are frozen", err=True)
+        else:
+            typer.echo(
+                f"{cycle} was graded {frozen['graded_at']:%Y-%m-%d %H:%M} UTC by "
+                f"{frozen['graded_by']}: its frozen scores",
+                err=True,
+            )
+    message = Message.from_json(frozen["report"])
+    if fmt == "json":
+        typer.echo(json.dumps(frozen["grades"], indent=2))
+    elif fmt == "html":
         typer.echo(render_html(message))
     else:
         typer.echo(message.markdown(), nl=False)

@@ -49,6 +49,7 @@ from okrsync.store import totals as store_totals
 from okrsync.store.tables import (
     SCHEMA_HEAD,
     UtcDateTime,
+    graded_cycles_table,
     kr_state_table,
     measurements_table,
     metadata,
@@ -662,6 +663,37 @@ class Store:
         """``old`` → ``new`` for one key result of one channel; False if already moved."""
         with self._connect(write=True) as conn:
             return store_notices.set_status(conn, channel, kr_id, old, new, now)
+
+    # -- graded cycles: frozen -------------------------------------------------
+
+    def graded(self) -> dict[str, dict[str, Any]]:
+        """Cycle name → {graded_at, graded_by, grades, report} of every graded cycle."""
+        with self._connect() as conn:
+            rows = conn.execute(sa.select(graded_cycles_table)).mappings().all()
+        return {
+            r["cycle"]: {"graded_at": r["graded_at"], "graded_by": r["graded_by"],
+                         "grades": json.loads(r["grades"]), "report": json.loads(r["report"])}
+            for r in rows
+        }  # fmt: skip
+
+    def freeze_cycle(
+        self, cycle: str, at: datetime, by: str, grades: dict[str, Any], report: dict[str, Any]
+    ) -> bool:
+        """Record the cycle's grades once; False when it was graded already (kept as it was)."""
+        dialect: Any = postgresql if self._engine.dialect.name == "postgresql" else sqlite
+        stmt = (
+            dialect.insert(graded_cycles_table)
+            .values(
+                cycle=cycle,
+                graded_at=at,
+                graded_by=by,
+                grades=json.dumps(grades),
+                report=json.dumps(report, ensure_ascii=False),
+            )
+            .on_conflict_do_nothing(index_elements=["cycle"])
+        )
+        with self._connect(write=True) as conn:
+            return conn.execute(stmt).rowcount == 1
 
     def totals(self) -> store_totals.Totals:
         """Vendor requests and errors per connection since the store began."""

@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0007"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0008"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -188,6 +188,16 @@ channel_status_table = sa.Table(  # 0006: the status each channel last knew of a
     sa.Column("since", UtcDateTime(), nullable=False),
 )
 
+graded_cycles_table = sa.Table(  # 0008: a graded cycle never changes again
+    "graded_cycles",
+    metadata,
+    sa.Column("cycle", sa.String(100), primary_key=True),
+    sa.Column("graded_at", UtcDateTime(), nullable=False),
+    sa.Column("graded_by", sa.Text(), nullable=False),
+    sa.Column("grades", sa.Text(), nullable=False),
+    sa.Column("report", sa.Text(), nullable=False),
+)
+
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -196,6 +206,7 @@ __all__ = [
     "check_aware",
     "connection_errors_table",
     "connection_requests_table",
+    "graded_cycles_table",
     "initiatives_table",
     "kr_state_table",
     "measurements_table",

@@ -6,7 +6,7 @@ results counting the same JQL cost one vendor call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -72,7 +72,9 @@ def make_plan(
     *,
     force: bool = False,
     only: set[str] | None = None,
+    frozen: Set[str] = frozenset(),
 ) -> Plan:
+    """What is due now; key results of ``frozen`` (graded) cycles never are, even with force."""
     queries: dict[str, PlannedQuery] = {}
     skipped: dict[str, str] = {}
     initiatives: dict[tuple[str, str], list[str]] = {}
@@ -80,6 +82,9 @@ def make_plan(
     derived: dict[str, dict[str, str]] = {}
     for kr_id, entry in config.krs.items():
         if only is not None and kr_id not in only:
+            continue
+        if entry.cycle.name in frozen:
+            skipped[kr_id] = f"cycle {entry.cycle.name} is graded: its values are frozen"
             continue
         if entry.manual:
             skipped[kr_id] = "manual: recorded with okrsync checkin"

@@ -8,7 +8,7 @@ is the one place the single-writer lock is taken around a sync.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -83,9 +83,10 @@ async def measure(
     *,
     force: bool = False,
     only: set[str] | None = None,
+    frozen: Set[str] = frozenset(),
 ) -> tuple[Plan, Executed, list[MeasurementRecord]]:
     """Plan, execute and assess without writing: what ``plan`` shows and ``sync`` stores."""
-    plan = make_plan(config, states, now, force=force, only=only)
+    plan = make_plan(config, states, now, force=force, only=only, frozen=frozen)
     executed = await execute(plan, config, runtime)
     return plan, executed, assess(plan, executed.outcomes, config, states)
 
@@ -111,7 +112,7 @@ async def sync(
     clock = time.perf_counter()
     states = store.states()
     plan, executed, records = await measure(
-        config, states, as_of, runtime or Runtime(), force=force
+        config, states, as_of, runtime or Runtime(), force=force, frozen=set(store.graded())
     )
     initiatives = initiative_records(plan, executed)
     seconds = time.perf_counter() - clock
