@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -889,6 +889,77 @@ def report(
         typer.echo(render_html(message))
     else:
         typer.echo(message.markdown(), nl=False)
+
+
+@app.command()
+def backfill(
+    since: Annotated[
+        str, typer.Option("--since", metavar="DATE", help="First day, e.g. 2026-10-01.")
+    ],
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="DATE", help="Last day [default: today].")
+    ] = None,
+    step: Annotated[str, typer.Option("--step", metavar="STEP", help="1d or 1w.")] = "1d",
+    kr: Annotated[
+        list[str] | None, typer.Option("--kr", metavar="ID", help="Only these key results.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what it would ask, and ask nothing.")
+    ] = False,
+    mappings: MappingsOpt = None,
+    store: StoreOpt = None,
+) -> None:
+    """Measure the past for sources that can answer as of a date, a point per step."""
+    from rich.progress import Progress
+
+    from okrsync.domain.units import parse_duration
+    from okrsync.sync import backfill as bf
+
+    try:
+        first = datetime.combine(date.fromisoformat(since), time.min, tzinfo=UTC)
+        last = (
+            datetime.combine(date.fromisoformat(until), time.min, tzinfo=UTC)
+            if until
+            else datetime.now(UTC)
+        )
+    except ValueError:
+        raise typer.BadParameter(
+            "write dates as YYYY-MM-DD", param_hint="--since/--until"
+        ) from None
+    if step not in ("1d", "1w"):
+        raise typer.BadParameter("use 1d or 1w", param_hint="--step")
+    config = _load(mappings, secrets="skip" if dry_run else "per_connection")
+    for one in kr or []:
+        _entry(config, one)
+    now = datetime.now(UTC)
+    with _writing(store) as st:
+        only = set(kr) if kr else None
+        scope = {k: e for k, e in config.krs.items() if only is None or k in only}
+        plan_ = bf.make(
+            config, first, last, parse_duration(step), now=now, only=only,
+            frozen=set(st.graded()), existing=bf.existing_points(st, scope, first),
+        )  # fmt: skip
+        for kr_id, why in plan_.cannot.items():
+            typer.echo(f"{kr_id}: not backfilled: {why}", err=True)
+        calls = ", ".join(f"{c} {n}" for c, n in sorted(plan_.per_connection().items()))
+        typer.echo(
+            f"Backfill {first:%Y-%m-%d} to {min(last, now):%Y-%m-%d} every {step}: "
+            f"{len(plan_.steps)} step(s), {plan_.queries} queries ({calls or 'none'}); "
+            f"{plan_.stored} point(s) already stored"
+        )
+        if dry_run or not plan_.steps:
+            return
+        with Progress(console=console.make_console(stderr=True), transient=True) as bar:
+            task = bar.add_task("backfilling", total=len(plan_.steps))
+            stored = asyncio.run(
+                bf.run(config, st, plan_, Runtime(), progress=lambda at, n: bar.advance(task))
+            )
+    failed = [r for r in stored if r.status == "error"]
+    typer.echo(f"stored {len(stored) - len(failed)} point(s), {len(failed)} failed")
+    for r in failed[:10]:
+        typer.echo(f"  {r.kr_id} as of {r.measured_at:%Y-%m-%d}: {r.error}", err=True)
+    if failed:
+        raise typer.Exit(EXIT_FAILED)
 
 
 @app.command()

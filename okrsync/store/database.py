@@ -456,6 +456,34 @@ class Store:
             store_totals.add(conn, run.summary.get("connections") or {})
         return run_id
 
+    def record_backfill(self, run: RunRecord, measurements: Sequence[MeasurementRecord]) -> int:
+        """Store past points (``okrsync backfill``) as one run; the key results' states stay.
+
+        A backfilled value describes an earlier instant than the one the state
+        holds, so it joins the history (forecast, charts) without replacing today's.
+        """
+        with self._connect(write=True) as conn:
+            run_id = _insert_run(conn, run)
+            for start in range(0, len(measurements), WRITE_CHUNK):
+                part = measurements[start : start + WRITE_CHUNK]
+                conn.execute(
+                    sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part]
+                )
+            store_totals.add(conn, run.summary.get("connections") or {})
+        return run_id
+
+    def described_at(self, kr_ids: Sequence[str], since: datetime) -> set[tuple[str, datetime]]:
+        """(kr, as-of) of the backfilled points of these key results since ``since``."""
+        check_aware("since", since)
+        m = measurements_table.c
+        query = sa.select(m.kr_id, m.measured_at, m.as_of).where(
+            m.backfilled.is_(True), m.measured_at >= since
+        )
+        wanted = set(kr_ids)
+        with self._connect() as conn:
+            rows = conn.execute(query).all()
+        return {(k, a or t) for k, t, a in rows if k in wanted}
+
     def accept_held(self, kr_id: str, run: RunRecord, note: str) -> MeasurementRecord:
         """The held value becomes the good value, as of when it was measured; one transaction.
 

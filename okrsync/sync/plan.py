@@ -109,18 +109,18 @@ def make_plan(
         if entry.derived is not None:  # each input a query, merged with identical ones
             keys = {}
             for name, given in entry.derived.inputs.items():
-                keys[name] = _add(queries, config, given.connection_type, given.source, ctx)
+                keys[name] = add_query(queries, config, given.connection_type, given.source, ctx)
                 queries[keys[name]].inputs.append((kr_id, name))
             derived[kr_id] = keys
             continue
         assert entry.source is not None
         assert entry.connection_type is not None
-        key = _add(queries, config, entry.connection_type, entry.source, ctx)
+        key = add_query(queries, config, entry.connection_type, entry.source, ctx)
         queries[key].kr_ids.append(kr_id)
     return Plan(now, queries, skipped, initiatives, as_of, derived)
 
 
-def _add(
+def add_query(
     queries: dict[str, PlannedQuery],
     config: Config,
     connection_type: str,
@@ -136,4 +136,12 @@ def _add(
     return key
 
 
-__all__ = ["DUE_FRACTION", "Plan", "PlannedQuery", "has_final_value", "is_due", "make_plan"]
+__all__ = [
+    "DUE_FRACTION",
+    "Plan",
+    "PlannedQuery",
+    "add_query",
+    "has_final_value",
+    "is_due",
+    "make_plan",
+]
