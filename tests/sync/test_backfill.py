@@ -110,3 +110,20 @@ def test_weekly_steps_and_one_key_result(where: list[str]) -> None:
     code, _, err = run("backfill", "--since", "2026-10-01", "--step", "2d", *where)
     assert code == 2
     assert "use 1d or 1w" in err
+
+
+def test_a_graded_cycle_is_never_backfilled(where: list[str]) -> None:
+    from okrsync.config import loader
+    from okrsync.config.registry import Registry
+    from okrsync.sync import backfill
+
+    config = loader.load(Path(where[1]), Registry.default(), environ={"TEST_STATS_TOKEN": TOKEN})
+    since = datetime(2026, 10, 1, tzinfo=UTC)
+    now = datetime(2026, 12, 7, tzinfo=UTC)
+    plan = backfill.make(config, since, now, timedelta(days=1), now=now, frozen={"2026-Q4"})
+    assert plan.steps == []
+    assert plan.cannot["closed"] == "cycle 2026-Q4 is graded: its values are frozen"
+    open_plan = backfill.make(config, since, now, timedelta(days=1), now=now)
+    assert (
+        len(open_plan.steps) == 31 + 30 + 7
+    )  # 1 Oct to 7 Dec, both in: only the frozen set differs
