@@ -15,6 +15,7 @@ sent late).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -60,9 +61,17 @@ def digest_for(
 
 
 def due(
-    config: Config, st: Store, name: str, settings: ChannelSettings, now: datetime
+    config: Config,
+    st: Store,
+    name: str,
+    settings: ChannelSettings,
+    now: datetime,
+    tree: Callable[[], list[Any]] | None = None,
 ) -> list[tuple[int, Message]]:
-    """Claim what this channel should be sent now: retries, alert events, the digest."""
+    """Claim what this channel should be sent now: retries, alert events, the digest.
+
+    ``tree`` gives the views (built once for all channels by :func:`notify`).
+    """
     claimed: list[tuple[int, Message]] = []
     for notice in st.retryable_notices(name, now):
         if st.reclaim_notice(notice, now):
@@ -70,7 +79,7 @@ def due(
     slot = digest_slot(settings, now)
     if not settings.alerts and slot is None:
         return claimed
-    views = current.views(config, st, now)
+    views = tree() if tree is not None else current.views(config, st, now)
     if settings.alerts:
         watch = alerts.Watch(
             known=st.channel_statuses(name),
@@ -92,8 +101,17 @@ def due(
 async def notify(config: Config, st: Store, now: datetime, runtime: Runtime) -> list[Published]:
     """Every channel's due messages, channels in parallel; one Published per channel."""
     found = channels(config)
+    built: list[list[Any]] = []
+
+    def tree() -> list[Any]:  # the tree of 10,000 key results takes most of a second: once
+        if not built:
+            built.append(current.views(config, st, now))
+        return built[0]
+
     return list(
-        await asyncio.gather(*(_channel(config, st, n, s, now, runtime) for n, s in found.items()))
+        await asyncio.gather(
+            *(_channel(config, st, n, s, now, runtime, tree) for n, s in found.items())
+        )
     )
 
 
@@ -116,10 +134,16 @@ async def send(
 
 
 async def _channel(
-    config: Config, st: Store, name: str, settings: ChannelSettings, now: datetime, runtime: Runtime
+    config: Config,
+    st: Store,
+    name: str,
+    settings: ChannelSettings,
+    now: datetime,
+    runtime: Runtime,
+    tree: Callable[[], list[Any]],
 ) -> Published:
     try:
-        claimed = due(config, st, name, settings, now)
+        claimed = due(config, st, name, settings, now, tree)
         if not claimed:
             return Published(name)
         results = await send(config, name, settings, [m for _, m in claimed], runtime)
