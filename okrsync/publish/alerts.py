@@ -32,7 +32,8 @@ class Watch:
     """What the alerts read from the store for one channel (functions, so tests can see calls)."""
 
     known: Mapping[str, tuple[str, datetime]]  # kr → (status the channel last knew, since)
-    move: Callable[[str, str | None, str], bool]  # (kr, old, new) → won the move
+    move: Callable[[list[tuple[str, str | None, str]]], set[str]]
+    # [(kr, old, new)] → the key results whose move this process won (one transaction)
     states: Mapping[str, KrState]
     recent: Callable[[str, int], Sequence[MeasurementRecord]]  # (kr, n) → newest n, oldest first
 
@@ -40,16 +41,23 @@ class Watch:
 def status_changes(
     channel: str, settings: ChannelSettings, krs: Sequence[KrView], watch: Watch, now: datetime
 ) -> list[Message]:
-    out = []
+    moves: list[tuple[str, str | None, str]] = []
+    changed: dict[str, tuple[KrView, str]] = {}
     for kr in krs:
         new = word(kr)
         old = watch.known.get(kr.id)
         if old is None:
-            watch.move(kr.id, None, new)  # first sight: remembered, not alerted
-            continue
-        if old[0] == new or not watch.move(kr.id, old[0], new):
-            continue  # unchanged, or another process already moved (and alerted) it
-        title = f"{kr.title}: {WORDS.get(old[0], old[0])} → {WORDS[new]}"
+            moves.append((kr.id, None, new))  # first sight: remembered, not alerted
+        elif old[0] != new:
+            moves.append((kr.id, old[0], new))
+            changed[kr.id] = (kr, old[0])
+    won = watch.move(moves) if moves else set()
+    out = []
+    for kr_id, (kr, was) in changed.items():
+        if kr_id not in won:
+            continue  # another process already moved (and alerted) it
+        new = word(kr)
+        title = f"{kr.title}: {WORDS.get(was, was)} → {WORDS[new]}"
         detail = f"{pct(kr.progress)}, {pct(kr.expected)} expected by now · {value_text(kr)}"
         why = kr.last_error or kr.held_reason or kr.stale_reason
         items = [Item(kr.title, detail, new, link(settings.dashboard_url, f"/kr/{kr.id}"))]
@@ -60,10 +68,10 @@ def status_changes(
                 "alert",
                 f"status:{kr.id}:{new}:{now:%Y-%m-%dT%H:%M:%SZ}",
                 title,
-                f"{kr.title} is {WORDS[new]} now (was {WORDS.get(old[0], old[0])}).",
+                f"{kr.title} is {WORDS[new]} now (was {WORDS.get(was, was)}).",
                 [Section("Key result", items)],
                 link(settings.dashboard_url, f"/kr/{kr.id}"),
-                {"event": "status_change", "key_result": kr.id, "from": old[0], "to": new},
+                {"event": "status_change", "key_result": kr.id, "from": was, "to": new},
             )
         )
     return out

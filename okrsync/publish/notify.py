@@ -83,7 +83,7 @@ def due(
     if settings.alerts:
         watch = alerts.Watch(
             known=st.channel_statuses(name),
-            move=lambda kr, old, new: st.move_channel_status(name, kr, old, new, now),
+            move=lambda moves: st.move_channel_statuses(name, moves, now),
             states=st.states(),
             recent=lambda kr, n: st.history(kr, limit=n),
         )

@@ -685,12 +685,16 @@ class Store:
         with self._connect() as conn:
             return store_notices.statuses(conn, channel)
 
-    def move_channel_status(
-        self, channel: str, kr_id: str, old: str | None, new: str, now: datetime
-    ) -> bool:
-        """``old`` → ``new`` for one key result of one channel; False if already moved."""
+    def move_channel_statuses(
+        self, channel: str, moves: Sequence[tuple[str, str | None, str]], now: datetime
+    ) -> set[str]:
+        """Each (kr, old → new) of one channel, in one transaction; the ones this call moved."""
         with self._connect(write=True) as conn:
-            return store_notices.set_status(conn, channel, kr_id, old, new, now)
+            return {
+                kr_id
+                for kr_id, old, new in moves
+                if store_notices.set_status(conn, channel, kr_id, old, new, now)
+            }
 
     # -- graded cycles: frozen -------------------------------------------------
 
