@@ -428,9 +428,18 @@ def _load_connections(
                     doc, [*loc, "type"], f"{publisher.type!r} belongs under {publisher.section}:"
                 )
                 continue
-            # A destination without its secret fails its own pushes, as a connection does.
-            strict = section != "destinations"
-            outlet, missing = named.settings(loc, raw, publisher.settings_model, strict=strict)
+            # Without its secret a destination fails its own pushes, as a connection does;
+            # a channel waits (a missing Slack URL must not stop the measuring).
+            consequence = (
+                "its digests and alerts wait until it is set"
+                if section == "channels"
+                else "its key results fail until it is set"
+            )
+            outlet, missing = named.settings(
+                loc, raw, publisher.settings_model, consequence=consequence
+            )
+            if missing is not None and section == "channels":
+                continue
             if outlet is not None:
                 found.outlets(section)[name] = outlet
             if missing is not None:
@@ -477,7 +486,13 @@ class _Named:
             return None
 
     def settings(
-        self, loc: list[str | int], raw: dict[str, Any], model: type[S], *, strict: bool = False
+        self,
+        loc: list[str | int],
+        raw: dict[str, Any],
+        model: type[S],
+        *,
+        strict: bool = False,
+        consequence: str = "its key results fail until it is set",
     ) -> tuple[S | None, str | None]:
         """The entry's settings, and its first missing secret when that is not an error.
 
@@ -494,7 +509,7 @@ class _Named:
             if mode == "per_connection":  # this connection fails alone, at sync time
                 missing = failures[0][1]
                 for sub, message in failures:
-                    warning = f"{message}: its key results fail until it is set"
+                    warning = f"{message}: {consequence}"
                     self.out.add(self.doc, [*loc, *sub], warning, severity="warning")
             plain = {k: v for k, v in raw.items() if "${" not in str(v)}  # no secrets
             return model.model_construct(**plain), missing

@@ -236,3 +236,20 @@ def test_two_processes_on_one_store_send_one_digest(
             asyncio.run(both())
         assert [d["key"] for d in payloads(hook, "digest")] == ["digest:2026-11-15T09:00Z"]
         assert len({d.id for d in hook.received}) == len(hook.received)  # no delivery twice
+
+
+def test_a_channel_without_its_secret_waits_and_the_sync_goes_on(
+    tmp_path: Path, stats: StatsSimulator, hook: WebhookReceiver, store: Store
+) -> None:
+    config_for(tmp_path, stats, hook)  # writes the files
+    unset, problems = loader.check(
+        tmp_path / "mappings", Registry.default(), environ={"TEST_STATS_TOKEN": TOKEN}
+    )
+    assert unset is not None
+    [warning] = [p for p in problems if "HOOK_SECRET" in p.message]
+    assert warning.severity == "warning"
+    assert "its digests and alerts wait until it is set" in warning.message
+    result = sync_now(unset, store, now=NOW, runtime=FAST)
+    assert result.exit_code == 0
+    assert all(r.status == "ok" for r in result.records)
+    assert hook.received == []
