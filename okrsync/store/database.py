@@ -473,11 +473,14 @@ class Store:
         return run_id
 
     def described_at(self, kr_ids: Sequence[str], since: datetime) -> set[tuple[str, datetime]]:
-        """(kr, as-of) of the backfilled points of these key results since ``since``."""
+        """(kr, as-of) of the backfilled values of these key results since ``since``.
+
+        Failed attempts are left out, so the next backfill tries them again.
+        """
         check_aware("since", since)
         m = measurements_table.c
         query = sa.select(m.kr_id, m.measured_at, m.as_of).where(
-            m.backfilled.is_(True), m.measured_at >= since
+            m.backfilled.is_(True), m.measured_at >= since, m.status != "error"
         )
         wanted = set(kr_ids)
         with self._connect() as conn:

@@ -169,7 +169,7 @@ async def run(
 def existing_points(
     store: Store, krs: Mapping[str, KrEntry], since: datetime
 ) -> set[tuple[str, datetime]]:
-    """(kr, as-of) of every point already stored since ``since``: backfilled or measured then."""
+    """(kr, as-of) of every value already backfilled since ``since`` (failed ones are retried)."""
     return store.described_at(list(krs), since)
 
 

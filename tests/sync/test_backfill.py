@@ -127,3 +127,21 @@ def test_a_graded_cycle_is_never_backfilled(where: list[str]) -> None:
     assert (
         len(open_plan.steps) == 31 + 30 + 7
     )  # 1 Oct to 7 Dec, both in: only the frozen set differs
+
+
+def test_a_failed_step_is_tried_again_by_the_next_backfill(
+    where: list[str], tmp_path: Path
+) -> None:
+    db = tmp_path / "warehouse.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE deals RENAME TO deals_away")  # the query fails: no such table
+    window = ["--since", "2026-10-01", "--until", "2026-10-03", "--kr", "closed"]
+    code, out, _ = run("backfill", *window, *where)
+    assert code == 1
+    assert "stored 0 point(s), 3 failed" in out
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE deals_away RENAME TO deals")
+    code, out, _ = run("backfill", *window, *where)
+    assert code == 0
+    assert "3 step(s), 3 queries (warehouse 3); 0 point(s) already stored" in out
+    assert "stored 3 point(s), 0 failed" in out
