@@ -528,7 +528,6 @@ def run(
     ] = None,
 ) -> None:
     """The scheduler loop for the container: sync on OKRSYNC_SCHEDULE until SIGTERM."""
-    from okrsync.service import web
     from okrsync.service.health import ALL, Heartbeat
     from okrsync.service.scheduler import (
         Runner,
@@ -568,6 +567,8 @@ def run(
     heartbeat = Heartbeat(stall_bound(plan_))
     health = None
     if port and not once:
+        from okrsync.service import web  # the web stack (~0.6 s to import) only when served
+
         sources = web.Sources(
             lambda: runner.config, st, readiness(runner), heartbeat, _access(settings)
         )
