@@ -20,9 +20,11 @@ import time
 from collections.abc import Callable, Generator
 
 import httpx
+from pydantic import BaseModel, Field, SecretStr, field_validator
 
 from okrsync.errors import AuthError, MeasureError, QueryError, TransientError, excerpt
-from okrsync.sdk.http import retry_after
+from okrsync.sdk.http import HttpOptions, check_base_url, make_client, retry_after
+from okrsync.sdk.redaction import Redactor
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 - the form's prefix, not a secret
 KEY_BYTES = (24, 64)  # the spec's range for a symmetric signing secret
@@ -89,6 +91,45 @@ class Signer(httpx.Auth):
         yield request
 
 
+class SignedEndpoint(BaseModel):
+    """Where a signed POST goes, its secret and extra headers: the webhook destination's and
+    channel's own settings (each also takes its section's, e.g. ``retry``)."""
+
+    url: str = Field(description="Where to POST (http or https); a query string is kept.")
+    secret: SecretStr = Field(description="The signing secret: whsec_ + base64 of 24-64 bytes.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="Extra headers sent with every request."
+    )
+
+    _url = field_validator("url")(check_base_url)
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: SecretStr) -> SecretStr:
+        signing_key(secret.get_secret_value())
+        return secret
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
+        return check_headers(headers)
+
+
+def signed_client(
+    options: HttpOptions, secret: SecretStr, headers: dict[str, str], clock: Callable[[], float]
+) -> tuple[httpx.AsyncClient, Redactor]:
+    """A client that signs every request with ``secret``, and a redactor that masks it."""
+    text = secret.get_secret_value().strip()
+    redactor = Redactor()
+    redactor.add(text)
+    redactor.add(text[len(SECRET_PREFIX) :])
+    client = make_client(
+        options, headers={"Accept": "application/json, text/plain, */*", **headers}
+    )
+    client.auth = Signer(signing_key(text), clock)
+    return client, redactor
+
+
 def classify(
     response: httpx.Response, label: str, scrub: Callable[[str], str], thing: str, stop: str
 ) -> MeasureError | None:
@@ -127,9 +168,11 @@ __all__ = [
     "KEY_BYTES",
     "RESERVED",
     "SECRET_PREFIX",
+    "SignedEndpoint",
     "Signer",
     "check_headers",
     "classify",
     "sign",
+    "signed_client",
     "signing_key",
 ]

@@ -22,45 +22,24 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
 
 from okrsync.errors import MeasureError, excerpt
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.http import check_base_url, make_client, request_json
+from okrsync.sdk.http import request_json
 from okrsync.sdk.messages import Message
 from okrsync.sdk.publisher import ChannelSettings, PublisherType
-from okrsync.sdk.redaction import REDACTOR, Redactor
+from okrsync.sdk.redaction import REDACTOR
 from okrsync.sdk.standard_webhooks import (
-    SECRET_PREFIX,
-    Signer,
-    check_headers,
+    SignedEndpoint,
     classify,
-    signing_key,
+    signed_client,
 )
 
 EVENT_TYPES = {"digest": "okrsync.digest", "alert": "okrsync.alert"}
 
 
-class WebhookChannelSettings(ChannelSettings):
+class WebhookChannelSettings(SignedEndpoint, ChannelSettings):
     type: Literal["webhook"]
-    url: str = Field(description="Where to POST (http or https); a query string is kept.")
-    secret: SecretStr = Field(description="The signing secret: whsec_ + base64 of 24-64 bytes.")
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers sent with every request."
-    )
-
-    _url = field_validator("url")(check_base_url)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: SecretStr) -> SecretStr:
-        signing_key(secret.get_secret_value())
-        return secret
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return check_headers(headers)
 
 
 def message_id(channel: str, message: Message) -> str:
@@ -82,13 +61,9 @@ class WebhookChannel:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._name, self._settings, self._runtime, self._clock = name, settings, runtime, clock
-        secret = settings.secret.get_secret_value().strip()
-        self._redactor = Redactor()
-        self._redactor.add(secret)
-        self._redactor.add(secret[len(SECRET_PREFIX) :])
-        headers = {"Accept": "application/json, text/plain, */*", **settings.headers}
-        self._client = make_client(settings, headers=headers)
-        self._client.auth = Signer(signing_key(secret), clock)
+        self._client, self._redactor = signed_client(
+            settings, settings.secret, settings.headers, clock
+        )
         self._closed = False
 
     async def send(self, message: Message) -> str:

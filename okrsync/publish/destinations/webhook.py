@@ -29,19 +29,18 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 import httpx
-from pydantic import Field, SecretStr, field_validator
 
 from okrsync.errors import MeasureError, QueryError, excerpt
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.http import check_base_url, make_client, request_json
+from okrsync.sdk.http import request_json
 from okrsync.sdk.publisher import DestinationSettings, PublisherType, PushItem
-from okrsync.sdk.redaction import REDACTOR, Redactor
+from okrsync.sdk.redaction import REDACTOR
 from okrsync.sdk.standard_webhooks import (
-    SECRET_PREFIX,
+    SignedEndpoint,
     Signer,
-    check_headers,
     classify,
     sign,
+    signed_client,
     signing_key,
 )
 
@@ -86,26 +85,8 @@ def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
 
-class WebhookSettings(DestinationSettings):
+class WebhookSettings(SignedEndpoint, DestinationSettings):
     type: Literal["webhook"]
-    url: str = Field(description="Where to POST (http or https); a query string is kept.")
-    secret: SecretStr = Field(description="The signing secret: whsec_ + base64 of 24-64 bytes.")
-    headers: dict[str, str] = Field(
-        default_factory=dict, description="Extra headers sent with every request."
-    )
-
-    _url = field_validator("url")(check_base_url)
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: SecretStr) -> SecretStr:
-        signing_key(secret.get_secret_value())
-        return secret
-
-    @field_validator("headers")
-    @classmethod
-    def _headers(cls, headers: dict[str, str]) -> dict[str, str]:
-        return check_headers(headers)
 
 
 class WebhookDestination:
@@ -120,13 +101,9 @@ class WebhookDestination:
     ) -> None:
         self._name, self._settings, self._runtime = name, settings, runtime
         self._closed = False
-        secret = settings.secret.get_secret_value().strip()
-        self._redactor = Redactor()
-        self._redactor.add(secret)
-        self._redactor.add(secret[len(SECRET_PREFIX) :])
-        headers = {"Accept": "application/json, text/plain, */*", **settings.headers}
-        self._client = make_client(settings, headers=headers)
-        self._client.auth = Signer(signing_key(secret), clock)
+        self._client, self._redactor = signed_client(
+            settings, settings.secret, settings.headers, clock
+        )
 
     async def push(self, item: PushItem) -> str:
         if not math.isfinite(item.value):
