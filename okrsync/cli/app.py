@@ -14,7 +14,7 @@ import getpass
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -248,8 +248,8 @@ def plan(
     raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
 
 
-def _states_if_any(url: str | None) -> dict[str, Any]:
-    """The stored states, read-only; none at all before the first sync."""
+def _if_any(url: str | None, read: Callable[[Store], dict[Any, Any]]) -> dict[Any, Any]:
+    """``read`` of the store, opened read-only; nothing at all before the first sync."""
     try:
         opened = _open(url, read_only=True)
     except NoStoreYet:
@@ -257,31 +257,22 @@ def _states_if_any(url: str | None) -> dict[str, Any]:
     except StoreError as exc:
         _store_error(exc)
     with _store_errors(), opened:
-        return opened.states()
+        return read(opened)
+
+
+def _states_if_any(url: str | None) -> dict[str, Any]:
+    """The stored states."""
+    return _if_any(url, Store.states)
 
 
 def _accepted_if_any(url: str | None) -> dict[Any, Any]:
-    """What each destination item last accepted; nothing before the first sync."""
-    try:
-        opened = _open(url, read_only=True)
-    except NoStoreYet:
-        return {}
-    except StoreError as exc:
-        _store_error(exc)
-    with _store_errors(), opened:
-        return opened.accepted()
+    """What each destination item last accepted."""
+    return _if_any(url, Store.accepted)
 
 
 def _graded_if_any(url: str | None) -> dict[str, Any]:
-    """The graded (frozen) cycles; none before the first sync."""
-    try:
-        opened = _open(url, read_only=True)
-    except NoStoreYet:
-        return {}
-    except StoreError as exc:
-        _store_error(exc)
-    with _store_errors(), opened:
-        return opened.graded()
+    """The graded (frozen) cycles."""
+    return _if_any(url, Store.graded)
 
 
 @contextmanager
