@@ -106,6 +106,30 @@ class HttpOptions(Protocol):
     def ca_bundle(self) -> Path | None: ...
 
 
+class _Transport(Protocol):
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def max_concurrency(self) -> int: ...
+    @property
+    def ca_bundle(self) -> Path | None: ...
+
+
+@dataclass(frozen=True)
+class SecretUrlOptions:
+    """A settings' client options without a base ``url``: for a tool whose URL is itself the
+    credential (a Slack webhook, a Teams workflow's sig), given per request, never stored."""
+
+    timeout: float
+    max_concurrency: int
+    ca_bundle: Path | None
+    url: str | None = None
+
+    @classmethod
+    def of(cls, settings: _Transport) -> SecretUrlOptions:
+        return cls(settings.timeout, settings.max_concurrency, settings.ca_bundle)
+
+
 def make_client(
     settings: HttpOptions,
     *,
@@ -332,6 +356,7 @@ __all__ = [
     "CallCounter",
     "Classify",
     "Client",
+    "SecretUrlOptions",
     "basic_auth",
     "body_json",
     "check_base_url",

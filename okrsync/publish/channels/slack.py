@@ -31,7 +31,7 @@ from pydantic import ConfigDict, Field, PositiveFloat, SecretStr, field_validato
 
 from okrsync.errors import AuthError, MeasureError, QueryError, TransientError, excerpt
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.http import make_client, request_json, retry_after
+from okrsync.sdk.http import SecretUrlOptions, make_client, request_json, retry_after
 from okrsync.sdk.messages import Item, Message
 from okrsync.sdk.publisher import ChannelSettings, PublisherType
 from okrsync.sdk.redaction import REDACTOR, Redactor
@@ -213,7 +213,7 @@ class SlackChannel:
             self._redactor.add(secret)
             REDACTOR.add(secret)
         self._client = make_client(
-            _HttpOptions(settings), headers={"Accept": "text/plain, */*"}, base_url=""
+            SecretUrlOptions.of(settings), headers={"Accept": "text/plain, */*"}, base_url=""
         )
         self._interval = 1.0 / settings.rate_limit if settings.rate_limit else 0.0
         self._last: float | None = None
@@ -297,16 +297,6 @@ class SlackChannel:
         if not self._closed:
             self._closed = True
             await self._client.aclose()
-
-
-class _HttpOptions:
-    """The settings as :func:`make_client` reads them, with no ``url`` (it is a secret)."""
-
-    def __init__(self, settings: SlackSettings) -> None:
-        self.url: str | None = None
-        self.timeout = settings.timeout
-        self.max_concurrency = settings.max_concurrency
-        self.ca_bundle = settings.ca_bundle
 
 
 def open_channel(name: str, settings: Any, runtime: Runtime) -> SlackChannel:

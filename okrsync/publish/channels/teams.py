@@ -45,8 +45,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal
 
 import httpx
@@ -54,7 +52,7 @@ from pydantic import ConfigDict, Field, PositiveFloat, SecretStr, field_validato
 
 from okrsync.errors import AuthError, MeasureError, QueryError, TransientError, excerpt
 from okrsync.sdk.connector import Runtime
-from okrsync.sdk.http import body_json, make_client, request_json, retry_after
+from okrsync.sdk.http import SecretUrlOptions, body_json, make_client, request_json, retry_after
 from okrsync.sdk.messages import Item, Message, Section
 from okrsync.sdk.publisher import ChannelSettings, PublisherType
 from okrsync.sdk.redaction import REDACTOR, Redactor
@@ -264,16 +262,6 @@ def cards(message: Message, budget: int = BUDGET) -> list[dict[str, Any]]:
 # -- the channel -----------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _HttpOptions:
-    """What the client is built from: the URL is a secret, so it is given per request."""
-
-    url: str | None
-    timeout: float
-    max_concurrency: int
-    ca_bundle: Path | None
-
-
 class TeamsChannel:
     def __init__(
         self,
@@ -289,8 +277,9 @@ class TeamsChannel:
         for secret in (self._url, sig):
             self._redactor.add(secret)
             REDACTOR.add(secret)  # so a log line anywhere masks it too
-        options = _HttpOptions(None, settings.timeout, settings.max_concurrency, settings.ca_bundle)
-        self._client = make_client(options, headers={"Accept": "application/json, */*"})
+        self._client = make_client(
+            SecretUrlOptions.of(settings), headers={"Accept": "application/json, */*"}
+        )
         self._interval = 1.0 / settings.rate_limit if settings.rate_limit else 0.0
         self._next = 0.0  # when the next post may go (clock time)
         self._closed = False
