@@ -444,11 +444,7 @@ class Store:
         """Write a run, its measurements, KR states and initiatives atomically; returns the run id."""
         with self._connect(write=True) as conn:
             run_id = _insert_run(conn, run)
-            for start in range(0, len(measurements), WRITE_CHUNK):
-                part = measurements[start : start + WRITE_CHUNK]
-                conn.execute(
-                    sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part]
-                )
+            _insert_measurements(conn, run_id, measurements)
             if measurements:
                 _upsert_states(conn, run_id, measurements)
             if initiatives:
@@ -464,11 +460,7 @@ class Store:
         """
         with self._connect(write=True) as conn:
             run_id = _insert_run(conn, run)
-            for start in range(0, len(measurements), WRITE_CHUNK):
-                part = measurements[start : start + WRITE_CHUNK]
-                conn.execute(
-                    sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part]
-                )
+            _insert_measurements(conn, run_id, measurements)
             store_totals.add(conn, run.summary.get("connections") or {})
         return run_id
 
@@ -760,6 +752,15 @@ def _held_state(conn: Connection, kr_id: str) -> KrState:
     if row is None or row["held_value"] is None:
         raise NothingHeld(f"{kr_id} holds no value for review")
     return _state(row)
+
+
+def _insert_measurements(
+    conn: Connection, run_id: int, measurements: Sequence[MeasurementRecord]
+) -> None:
+    """WRITE_CHUNK rows per executemany: a big run never builds them all at once."""
+    for start in range(0, len(measurements), WRITE_CHUNK):
+        part = measurements[start : start + WRITE_CHUNK]
+        conn.execute(sa.insert(measurements_table), [_measurement_row(run_id, m) for m in part])
 
 
 def _insert_run(conn: Connection, run: RunRecord) -> int:
