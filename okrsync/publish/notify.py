@@ -15,7 +15,6 @@ sent late).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -23,6 +22,8 @@ import structlog
 from croniter import croniter
 
 from okrsync.config.loader import Config
+from okrsync.domain.records import KrState
+from okrsync.domain.snapshot import ObjectiveView
 from okrsync.errors import MeasureError
 from okrsync.publish import alerts, current, digest
 from okrsync.sdk.connector import Runtime
@@ -60,18 +61,36 @@ def digest_for(
     )  # fmt: skip
 
 
+class Shared:
+    """What every channel of one sync reads, read once: the tree (most of a second at
+    10,000 key results) and the key results' states."""
+
+    def __init__(self, config: Config, st: Store, now: datetime) -> None:
+        self._config, self._st, self._now = config, st, now
+        self._views: list[ObjectiveView] | None = None
+        self._states: dict[str, KrState] | None = None
+
+    def views(self) -> list[ObjectiveView]:
+        if self._views is None:
+            self._views = current.views(self._config, self._st, self._now)
+        return self._views
+
+    def states(self) -> dict[str, KrState]:
+        if self._states is None:
+            self._states = self._st.states()
+        return self._states
+
+
 def due(
     config: Config,
     st: Store,
     name: str,
     settings: ChannelSettings,
     now: datetime,
-    tree: Callable[[], list[Any]] | None = None,
+    shared: Shared | None = None,
 ) -> list[tuple[int, Message]]:
-    """Claim what this channel should be sent now: retries, alert events, the digest.
-
-    ``tree`` gives the views (built once for all channels by :func:`notify`).
-    """
+    """Claim what this channel should be sent now: retries, alert events, the digest."""
+    shared = shared or Shared(config, st, now)
     claimed: list[tuple[int, Message]] = []
     for notice in st.retryable_notices(name, now):
         if st.reclaim_notice(notice, now):
@@ -79,12 +98,12 @@ def due(
     slot = digest_slot(settings, now)
     if not settings.alerts and slot is None:
         return claimed
-    views = tree() if tree is not None else current.views(config, st, now)
+    views = shared.views()
     if settings.alerts:
         watch = alerts.Watch(
             known=st.channel_statuses(name),
             move=lambda moves: st.move_channel_statuses(name, moves, now),
-            states=st.states(),
+            states=shared.states(),
             recent=lambda kr, n: st.history(kr, limit=n),
         )
         for message in alerts.detect(name, settings, views, watch, now):
@@ -101,16 +120,10 @@ def due(
 async def notify(config: Config, st: Store, now: datetime, runtime: Runtime) -> list[Published]:
     """Every channel's due messages, channels in parallel; one Published per channel."""
     found = channels(config)
-    built: list[list[Any]] = []
-
-    def tree() -> list[Any]:  # the tree of 10,000 key results takes most of a second: once
-        if not built:
-            built.append(current.views(config, st, now))
-        return built[0]
-
+    shared = Shared(config, st, now)
     return list(
         await asyncio.gather(
-            *(_channel(config, st, n, s, now, runtime, tree) for n, s in found.items())
+            *(_channel(config, st, n, s, now, runtime, shared) for n, s in found.items())
         )
     )
 
@@ -140,10 +153,10 @@ async def _channel(
     settings: ChannelSettings,
     now: datetime,
     runtime: Runtime,
-    tree: Callable[[], list[Any]],
+    shared: Shared,
 ) -> Published:
     try:
-        claimed = due(config, st, name, settings, now, tree)
+        claimed = due(config, st, name, settings, now, shared)
         if not claimed:
             return Published(name)
         results = await send(config, name, settings, [m for _, m in claimed], runtime)
@@ -165,4 +178,13 @@ async def _channel(
     return Published(name, sent, f"{name!r}: " + "; ".join(errors) if errors else None)
 
 
-__all__ = ["DIGEST_GRACE", "channels", "digest_for", "digest_slot", "due", "notify", "send"]
+__all__ = [
+    "DIGEST_GRACE",
+    "Shared",
+    "channels",
+    "digest_for",
+    "digest_slot",
+    "due",
+    "notify",
+    "send",
+]
