@@ -19,8 +19,8 @@ from datetime import datetime
 
 from okrsync.domain.records import KrState, MeasurementRecord
 from okrsync.domain.snapshot import KrView, ObjectiveView
-from okrsync.publish.dashboard.pages import WORDS, pct, word
 from okrsync.publish.digest import flat, link, scoped, value_text
+from okrsync.publish.wording import WORDS, pct, word
 from okrsync.sdk.messages import Item, Message, Section
 from okrsync.sdk.publisher import ChannelSettings
 

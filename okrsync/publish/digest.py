@@ -16,9 +16,9 @@ from typing import Any
 
 from okrsync.domain.snapshot import InitiativeView, KrView, ObjectiveView
 from okrsync.domain.units import format_value
-from okrsync.publish.dashboard.pages import WORDS, pct, word
 from okrsync.publish.filters import STATUSES, Filters, narrow
 from okrsync.publish.snapshot import roots
+from okrsync.publish.wording import WORDS, pct, word
 from okrsync.sdk.messages import Item, Message, Section
 from okrsync.sdk.publisher import ObjectiveScope
 

@@ -21,7 +21,7 @@ from okrsync.demo.simulators.destinations.webhook import DEMO_SECRET, WebhookRec
 from okrsync.demo.simulators.server import Fault
 from okrsync.demo.simulators.stats import StatsSimulator
 from okrsync.publish import notify
-from okrsync.publish.dashboard.pages import WORDS
+from okrsync.publish.wording import WORDS
 from okrsync.store.database import Store
 from okrsync.testing.runtime import FAST
 from tests.support import NOW, TOKEN, connections_yaml, kr_yaml, mapping, objective_yaml, sync_now

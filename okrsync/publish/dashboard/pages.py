@@ -26,13 +26,10 @@ from okrsync.domain.units import format_value
 from okrsync.publish.dashboard import chart
 from okrsync.publish.filters import STATUSES, Filters, kr_statuses, narrow
 from okrsync.publish.snapshot import roots
+from okrsync.publish.wording import WORDS, pct, word
 
 PAGE_KRS = 500  # key results rendered on one page of the tree, at most (whole top objectives)
 OPEN_KRS = 200  # a page with more than this opens only its top level
-WORDS = {
-    "done": "done", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
-    "stale": "stale", "error": "error", "held": "held", "not_measured": "not measured",
-}  # fmt: skip
 QUERY_KEYS = ("team", "level", "owner", "status")
 
 ENV = Environment(
@@ -107,17 +104,6 @@ def _as_of(kr: KrView) -> str:
     if kr.as_of is None or kr.measured_at is None or kr.as_of >= kr.measured_at:
         return ""
     return f", as of {kr.as_of:%d %b %H:%M} UTC"
-
-
-def pct(x: float | None) -> str:
-    return "—" if x is None else f"{x * 100:.0f}%"
-
-
-def word(kr: KrView) -> str:
-    """The status as the page says it: not measured yet is not the same as stale."""
-    if kr.status == "stale" and kr.measured_at is None:
-        return "not_measured"
-    return kr.status
 
 
 def bar(progress: float | None, expected: float | None, status: str, label: str) -> str:
