@@ -854,7 +854,7 @@ def report(
             message = digest_stage.build("all objectives", views, now)
         else:
             key = f"manual:{now:%Y-%m-%dT%H:%M:%SZ}"
-            message = notify.digest_for(config, st, channel, built[channel], views, now, key)
+            message = notify.digest_for(st, channel, built[channel], views, now, key)
         if post:
             assert channel is not None
             ident = st.claim_notice(channel, message.key, "digest", message.to_json(), now)

@@ -108,7 +108,7 @@ def _forecast_status(progress: float, forecast: Forecast) -> Status:
     return "off_track"
 
 
-def _gap_status(progress: float, expected: float, forecast: float | None) -> Status:
+def _gap_status(progress: float, expected: float) -> Status:
     """Progress against where it should be today: until there are points to forecast from."""
     if progress >= 1.0:
         return "done"
@@ -151,12 +151,12 @@ def kr_status(
     if kr.kind == "maintain":
         return "on_track" if clamped >= 1.0 else "off_track"
     if cycle_over:
-        return _gap_status(clamped, 1.0, None)
+        return _gap_status(clamped, 1.0)
     if isinstance(forecast, float | int):  # a bare projection: no interval around it
         forecast = Forecast(float(forecast), float(forecast), float(forecast), MIN_POINTS)
     if forecast is not None:
         return _forecast_status(clamped, forecast)
-    return _gap_status(clamped, expected, None)
+    return _gap_status(clamped, expected)
 
 
 def weighted_progress(parts: Iterable[tuple[float | None, float]]) -> float | None:
@@ -237,7 +237,7 @@ def objective_status(
     clamped = clamp(progress)
     if clamped is None:
         return "stale"
-    status = _gap_status(clamped, 1.0 if cycle_over else expected, None)
+    status = _gap_status(clamped, 1.0 if cycle_over else expected)
     return "on_track" if status == "done" else status
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
 import structlog
 from croniter import croniter
@@ -50,9 +50,10 @@ def digest_slot(settings: ChannelSettings, now: datetime) -> datetime | None:
 
 
 def digest_for(
-    config: Config, st: Store, name: str, settings: ChannelSettings, views: list[Any], now: datetime,
+    st: Store, name: str, settings: ChannelSettings, views: list[ObjectiveView], now: datetime,
     key: str,
 ) -> Message:  # fmt: skip
+    """The channel's digest as of ``now``, compared with the last one it was sent."""
     last = st.latest_notice(name, "digest")
     previous = last.message.get("data", {}).get("baseline") if last else None
     return digest.build(
@@ -111,7 +112,7 @@ def due(
                 claimed.append((ident, message))
     if slot is not None:
         key = f"digest:{slot:%Y-%m-%dT%H:%MZ}"
-        message = digest_for(config, st, name, settings, views, now, key)
+        message = digest_for(st, name, settings, views, now, key)
         if ident := st.claim_notice(name, key, "digest", message.to_json(), now):
             claimed.append((ident, message))
     return claimed
