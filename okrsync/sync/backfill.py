@@ -24,7 +24,7 @@ from okrsync.sdk.placeholders import render_source
 from okrsync.store.database import Store
 from okrsync.sync.assess import assess, summarize
 from okrsync.sync.execute import execute
-from okrsync.sync.plan import Plan, PlannedQuery, add_query
+from okrsync.sync.plan import Plan, PlannedQuery, add_kr
 
 PROBE = timedelta(days=3)  # how far apart the two renders that tell "depends on the as-of" are
 
@@ -120,21 +120,8 @@ def make(
             if (kr_id, at) in existing:
                 found.stored += 1
                 continue
-            ctx = RenderContext(cycle=cycle, as_of=at)
             as_of[kr_id] = at
-            if entry.derived is not None:
-                keys = {}
-                for name, given in entry.derived.inputs.items():
-                    keys[name] = add_query(
-                        queries, config, given.connection_type, given.source, ctx
-                    )
-                    queries[keys[name]].inputs.append((kr_id, name))
-                derived[kr_id] = keys
-            else:
-                assert entry.source is not None
-                assert entry.connection_type is not None
-                key = add_query(queries, config, entry.connection_type, entry.source, ctx)
-                queries[key].kr_ids.append(kr_id)
+            add_kr(queries, derived, config, kr_id, entry, RenderContext(cycle=cycle, as_of=at))
         if as_of:
             found.steps.append((at, Plan(at, queries, {}, {}, as_of, derived)))
     return found

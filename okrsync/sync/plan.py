@@ -106,18 +106,30 @@ def make_plan(
         if settle is not None:
             as_of[kr_id] = described
         ctx = RenderContext(cycle=entry.cycle, as_of=described)
-        if entry.derived is not None:  # each input a query, merged with identical ones
-            keys = {}
-            for name, given in entry.derived.inputs.items():
-                keys[name] = add_query(queries, config, given.connection_type, given.source, ctx)
-                queries[keys[name]].inputs.append((kr_id, name))
-            derived[kr_id] = keys
-            continue
-        assert entry.source is not None
-        assert entry.connection_type is not None
-        key = add_query(queries, config, entry.connection_type, entry.source, ctx)
-        queries[key].kr_ids.append(kr_id)
+        add_kr(queries, derived, config, kr_id, entry, ctx)
     return Plan(now, queries, skipped, initiatives, as_of, derived)
+
+
+def add_kr(
+    queries: dict[str, PlannedQuery],
+    derived: dict[str, dict[str, str]],
+    config: Config,
+    kr_id: str,
+    entry: KrEntry,
+    ctx: RenderContext,
+) -> None:
+    """Plan one key result as of ``ctx``: its query, or each input of a derived one."""
+    if entry.derived is not None:  # each input a query, merged with identical ones
+        keys = {}
+        for name, given in entry.derived.inputs.items():
+            keys[name] = add_query(queries, config, given.connection_type, given.source, ctx)
+            queries[keys[name]].inputs.append((kr_id, name))
+        derived[kr_id] = keys
+        return
+    assert entry.source is not None
+    assert entry.connection_type is not None
+    key = add_query(queries, config, entry.connection_type, entry.source, ctx)
+    queries[key].kr_ids.append(kr_id)
 
 
 def add_query(
@@ -140,6 +152,7 @@ __all__ = [
     "DUE_FRACTION",
     "Plan",
     "PlannedQuery",
+    "add_kr",
     "add_query",
     "has_final_value",
     "is_due",
