@@ -267,9 +267,7 @@ def kr_page(
 ) -> str:
     """``/kr/{id}``: the chart, the numbers and where they came from (``explain``)."""
     row = kr_row(kr, now, _push_notes(marks))
-    forecast = None
-    if kr.forecast is not None and kr.start is not None and kr.target is not None:
-        forecast = format_value(kr.start + kr.forecast * (kr.target - kr.start), kr.unit)
+    forecast = None if series.forecast is None else format_value(series.forecast, kr.unit)
     label = (
         f"{kr.title}: {len(series.points)} measured values from {series.start_at:%d %b} to now; "
         f"target {row['target']}; latest {row['value']}"
