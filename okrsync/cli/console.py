@@ -323,7 +323,8 @@ def history_table(entry: KrEntry, points: Sequence[MeasurementRecord]) -> Table:
     if good:
         unit, milestone = entry.kr.unit, entry.kr.kind == "milestone"
         low, high = (format_value(v, unit, milestone=milestone) for v in (min(good), max(good)))
-        table.caption = f"{sparkline(good)}  {len(good)} good values, {low} to {high}"
+        count = f"{len(good)} good value" + ("" if len(good) == 1 else "s")
+        table.caption = f"{sparkline(good)}  {count}, {low} to {high}"
         table.caption_justify = "left"
     for name in ("As of (UTC)", "Status", "Value", "Progress", "Note"):
         table.add_column(name, justify="right" if name in ("Value", "Progress") else "left")
