@@ -169,6 +169,7 @@ class BasicConnection:
         self._settings = settings
         self._runtime = runtime
         self._client = make_client(settings, headers=basic_auth(user, secret))
+        self.live = self._client.live
         self._classify = classify
 
     async def _get(

@@ -49,6 +49,7 @@ from okrsync.errors import QueryError, SourceDataError
 from okrsync.sdk.connector import Connector, Reading, Runtime, SourceBase
 from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
 from okrsync.sdk.http import CallCounter
+from okrsync.sdk.quota import HOUR, Cost, Window
 
 HOSTS = {"us": "https://amplitude.com", "eu": "https://analytics.eu.amplitude.com"}
 SEGMENTATION = "/api/2/events/segmentation"
@@ -208,6 +209,28 @@ def open_connection(settings: AmplitudeSettings, runtime: Runtime) -> AmplitudeC
     return AmplitudeConnection(settings, runtime)
 
 
+# amplitude.com/docs/apis/analytics/dashboard-rest: a query costs days x conditions x the
+# query's cost (1 for segmentation), at most 1,000 in 5 minutes and 108,000 an hour.
+QUOTA = (
+    Window(1_000, 300, "cost", "Amplitude's 1,000 query cost in 5 minutes"),
+    Window(108_000, HOUR, "cost", "Amplitude's 108,000 query cost an hour"),
+)
+
+
+def quota(settings: AmplitudeSettings) -> tuple[Window, ...]:
+    return QUOTA
+
+
+def cost(source: AmplitudeSource) -> Cost:
+    """Days x conditions; a source not rendered yet (demand over a cycle) counts a quarter."""
+    try:
+        start, end = span(source.date_range)
+        days = (end - start).days + 1
+    except TypeError:
+        days = 92
+    return {"requests": 1.0, "cost": float(days * max(1, len(source.filters)))}
+
+
 CONNECTOR = Connector(
     type="amplitude",
     settings_model=AmplitudeSettings,
@@ -216,6 +239,8 @@ CONNECTOR = Connector(
     render=render_window,
     describe=describe,
     doc="Amplitude Dashboard REST API: an event's totals, uniques, Active % or average.",
+    quota=quota,
+    cost=cost,
 )
 
 __all__ = [

@@ -201,6 +201,7 @@ class HttpConnection:
         self._settings = settings
         self._runtime = runtime
         self._client = make_client(settings, headers=settings.headers, base_url=settings.url)
+        self.live = self._client.live  # X-RateLimit-* and Retry-After, answer by answer
 
     async def measure(self, source: HttpSource) -> Reading:
         counter = CallCounter()

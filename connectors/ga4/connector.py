@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -31,6 +32,7 @@ from okrsync.sdk.connector import ConnectionSettings, Connector, Reading, Runtim
 from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
 from okrsync.sdk.google_auth import AccessTokens, ServiceAccount, parse_service_account
 from okrsync.sdk.http import AnswerLimit, CallCounter, check_base_url, make_client, request_json
+from okrsync.sdk.quota import DAY, HOUR, Cost, Window, ga4_property_quota
 
 DEFAULT_URL = "https://analyticsdata.googleapis.com"
 SCOPE = "https://www.googleapis.com/auth/analytics.readonly"
@@ -168,6 +170,7 @@ class Ga4Connection:
         self._settings, self._runtime = settings, runtime
         self._account: ServiceAccount = parse_service_account(settings.credentials)
         self._api = make_client(settings)
+        self.live = self._api.live  # + propertyQuota's token windows, answer by answer
         self._tokens = AccessTokens(
             self._account,
             self._api,
@@ -183,6 +186,8 @@ class Ga4Connection:
             raise QueryError("no GA4 property: set property on the source or on the connection")
         counter = CallCounter()
         data = await self._tokens.call(lambda token: self._run(prop, source, counter, token))
+        if isinstance(data, dict):
+            self.live.observe(*ga4_property_quota(data.get("propertyQuota"), time.time())[0])
         start, end = span(source.date_range)
         value = report_value(data, source.metric, f"{start}…{end}", source.empty_is_zero)
         return Reading(value, raw_excerpt(data), calls=counter.count)
@@ -210,6 +215,23 @@ def open_connection(settings: Ga4Settings, runtime: Runtime) -> Ga4Connection:
     return Ga4Connection(settings, runtime)
 
 
+# developers.google.com/analytics/devguides/reporting/data/v1/quotas, standard property;
+# the hourly bucket per project and property (14,000) is the tighter of the two hourly ones.
+QUOTA = (
+    Window(200_000, DAY, "tokens", "GA4's 200,000 property tokens a day"),
+    Window(14_000, HOUR, "tokens", "GA4's 14,000 property tokens per project an hour"),
+)
+TOKENS_PER_REPORT = 10.0  # "most requests consume 10 or fewer tokens"; propertyQuota says exactly
+
+
+def quota(settings: Ga4Settings) -> tuple[Window, ...]:
+    return QUOTA
+
+
+def cost(source: Ga4Source) -> Cost:
+    return {"requests": 1.0, "tokens": TOKENS_PER_REPORT}
+
+
 def describe(source: Ga4Source) -> str:
     """``GA4 properties/312345678 activeUsers 2026-10-01..2026-11-15 where {…}``."""
     where = f"properties/{source.property}" if source.property else "the connection's property"
@@ -228,6 +250,8 @@ CONNECTOR = Connector(
     render=render_window,
     describe=describe,
     doc="Google Analytics 4: one metric of a property over a date range (Data API runReport).",
+    quota=quota,
+    cost=cost,
 )
 
 __all__ = [

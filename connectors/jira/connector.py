@@ -29,7 +29,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from connectors.jira.calls import (
     LOCAL,
@@ -57,6 +57,7 @@ from okrsync.sdk.connector import (
 )
 from okrsync.sdk.http import USER_AGENT
 from okrsync.sdk.placeholders import render_source
+from okrsync.sdk.quota import LiveQuota
 from okrsync.sdk.retry import call_with_retries
 from okrsync.sdk.threads import ThreadedCalls
 
@@ -105,6 +106,7 @@ class JiraConnection:
         self._flavor = settings.flavor
         self._fields: list[Json] | None = None
         self._fields_lock = asyncio.Lock()
+        self.live = LiveQuota()  # Jira's X-RateLimit-* and a 429's Retry-After, answer by answer
 
     async def measure(self, source: JiraSource) -> Reading:
         calls = Calls()
@@ -242,6 +244,9 @@ class JiraConnection:
         finally:
             LOCAL.calls = None
 
+    def _observe(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self.live.headers(response.headers, response.status_code)
+
     def _build(self) -> JIRA:
         from okrsync.sdk.requests_tls import TrustingAdapter
 
@@ -261,6 +266,7 @@ class JiraConnection:
             **auth,
         )
         client._session.hooks["response"].append(count_response)
+        client._session.hooks["response"].append(self._observe)
         client._session.trust_env = False  # REQUESTS_CA_BUNDLE would replace the trust per request
         adapter = TrustingAdapter(
             s.ca_bundle, max_bytes=s.max_response_bytes, pool_maxsize=max(10, s.max_concurrency)

@@ -47,6 +47,7 @@ from connectors.mixpanel.answers import Kind, report_value, segmentation_value
 from okrsync.sdk.connector import Connector, Reading, RenderContext, Runtime, SourceBase
 from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
 from okrsync.sdk.http import CallCounter
+from okrsync.sdk.quota import HOUR, Window
 
 HOSTS = {
     "us": "https://mixpanel.com",
@@ -176,6 +177,14 @@ def open_connection(settings: MixpanelSettings, runtime: Runtime) -> MixpanelCon
     return MixpanelConnection(settings, runtime)
 
 
+# docs.mixpanel.com/reference/rate-limits: 60 queries an hour (and 5 at once) per project.
+QUOTA = (Window(60, HOUR, "requests", "Mixpanel's 60 queries an hour"),)
+
+
+def quota(settings: MixpanelSettings) -> tuple[Window, ...]:
+    return QUOTA
+
+
 CONNECTOR = Connector(
     type="mixpanel",
     settings_model=MixpanelSettings,
@@ -184,6 +193,7 @@ CONNECTOR = Connector(
     render=render,
     describe=describe,
     doc="Mixpanel Query API: event counts (Segmentation) or a saved Insights report.",
+    quota=quota,
 )
 
 __all__ = [

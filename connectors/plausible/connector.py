@@ -39,6 +39,7 @@ from okrsync.errors import MeasureError, QueryError, SourceDataError, excerpt
 from okrsync.sdk.connector import ConnectionSettings, Connector, Reading, Runtime, SourceBase
 from okrsync.sdk.date_ranges import DateRange, check_range, render_window, span
 from okrsync.sdk.http import AnswerLimit, CallCounter, make_client, request_json
+from okrsync.sdk.quota import HOUR, Window
 
 CLOUD = "https://plausible.io"
 V1 = "/api/v1/stats/aggregate"
@@ -117,6 +118,7 @@ class PlausibleConnection:
         self._probe = asyncio.Lock()
         auth = {"Authorization": f"Bearer {settings.api_key.strip()}"}
         self._client = make_client(settings, headers=auth, base_url=settings.url)
+        self.live = self._client.live  # X-RateLimit-* and Retry-After, answer by answer
 
     async def measure(self, source: PlausibleSource) -> Reading:
         site = source.site_id or self._settings.site_id
@@ -212,6 +214,14 @@ def open_connection(settings: PlausibleSettings, runtime: Runtime) -> PlausibleC
     return PlausibleConnection(settings, runtime)
 
 
+# plausible.io/docs/stats-api: an API key is limited to 600 requests an hour by default.
+QUOTA = (Window(600, HOUR, "requests", "Plausible's 600 requests an hour"),)
+
+
+def quota(settings: PlausibleSettings) -> tuple[Window, ...]:
+    return QUOTA
+
+
 CONNECTOR = Connector(
     type="plausible",
     settings_model=PlausibleSettings,
@@ -220,6 +230,7 @@ CONNECTOR = Connector(
     render=render_window,
     describe=describe,
     doc="Plausible Analytics: one aggregate metric over a date_range (Stats API v2, v1 fallback).",
+    quota=quota,
 )
 
 __all__ = [

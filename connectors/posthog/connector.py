@@ -62,6 +62,7 @@ from okrsync.sdk.connector import (
 )
 from okrsync.sdk.http import AnswerLimit, CallCounter, make_client, request_json
 from okrsync.sdk.placeholders import iso_values
+from okrsync.sdk.quota import HOUR, MINUTE, Window
 
 US_CLOUD = "https://us.posthog.com"
 HOGQL_NAMES = {"cycle.start": "cycle_start", "cycle.end": "cycle_end", "as_of": "as_of"}
@@ -172,6 +173,7 @@ class PostHogConnection:
         self._path = f"/api/projects/{settings.project_id}/query/"
         auth = {"Authorization": f"Bearer {settings.api_key.strip()}"}
         self._client = make_client(settings, headers=auth, base_url=settings.url)
+        self.live = self._client.live  # X-RateLimit-* and Retry-After, answer by answer
 
     async def measure(self, source: PostHogSource) -> Reading:
         counter = CallCounter()
@@ -230,6 +232,17 @@ def open_connection(settings: PostHogSettings, runtime: Runtime) -> PostHogConne
     return PostHogConnection(settings, runtime)
 
 
+# posthog.com/docs/api/queries: 240 queries a minute and 2,400 an hour per project.
+QUOTA = (
+    Window(240, MINUTE, "requests", "PostHog's 240 queries a minute"),
+    Window(2400, HOUR, "requests", "PostHog's 2,400 queries an hour"),
+)
+
+
+def quota(settings: PostHogSettings) -> tuple[Window, ...]:
+    return QUOTA
+
+
 CONNECTOR = Connector(
     type="posthog",
     settings_model=PostHogSettings,
@@ -238,6 +251,7 @@ CONNECTOR = Connector(
     render=render,
     describe=describe,
     doc="PostHog: one number from a HogQL SELECT (query API, personal API key).",
+    quota=quota,
 )
 
 __all__ = [

@@ -149,6 +149,7 @@ class PrometheusConnection:
         self._runtime = runtime
         auth, self._auth_name = _auth(settings)
         self._client = make_client(settings, headers={**settings.headers, **auth})
+        self.live = self._client.live  # X-RateLimit-* and Retry-After, answer by answer
 
     def _classify(self, response: httpx.Response, label: str) -> MeasureError | None:
         return classify(response, label, self._auth_name)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC
@@ -45,6 +46,7 @@ from okrsync.sdk.connector import (
     Runtime,
 )
 from okrsync.sdk.placeholders import render_source
+from okrsync.sdk.quota import DAY, Cost, LiveQuota, Window, api_usage
 from okrsync.sdk.retry import call_with_retries
 from okrsync.sdk.threads import ThreadedCalls
 
@@ -95,6 +97,7 @@ class SalesforceConnection:
         self._session = Session(settings, self._local)
         self._threads = ThreadedCalls(settings.max_concurrency, "salesforce")
         self.last_api_usage: tuple[int, int] | None = None  # (used, max) for the org today
+        self.live = LiveQuota()  # the org's daily allowance as Sforce-Limit-Info says it
 
     @property
     def logins(self) -> int:
@@ -261,10 +264,29 @@ class SalesforceConnection:
             usage = client.api_usage.get("api-usage")
             if usage is not None:
                 self.last_api_usage = (usage.used, usage.total)
+                if (seen := api_usage(usage.used, usage.total, time.time())) is not None:
+                    self.live.observe(seen)
 
 
 def _more(url: str) -> Callable[[Salesforce], Any]:
     return lambda sf: sf.query_more(url, identifier_is_url=True)
+
+
+# The smallest edition's daily allowance (Developer Edition, 15,000 calls in a rolling
+# 24 hours; Enterprise: 100,000 + 1,000 a licence): the first answer's Sforce-Limit-Info
+# gives the org's own, which replaces it.
+QUOTA = (Window(15_000, DAY, "requests", "Salesforce's daily API allowance"),)
+
+
+def quota(settings: SalesforceSettings) -> tuple[Window, ...]:
+    return QUOTA
+
+
+def cost(source: SalesforceSource) -> Cost:
+    """A ``soql`` + ``value`` query rides a Composite Batch: 1/25 of a call; the rest one."""
+    if source.soql and source.aggregate is None:
+        return {"requests": 1 / BATCH_SIZE}
+    return {"requests": 1.0}
 
 
 def open_connection(settings: SalesforceSettings, runtime: Runtime) -> SalesforceConnection:
@@ -290,6 +312,8 @@ CONNECTOR = Connector(
     describe=describe,
     doc="Salesforce: SOQL aggregates (batched 25 a call), record sums and report totals.",
     address=address,
+    quota=quota,
+    cost=cost,
 )
 
 __all__ = [

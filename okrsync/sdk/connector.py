@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, f
 from okrsync.domain.cycle import Cycle
 from okrsync.domain.frozen_model import Frozen
 from okrsync.errors import MeasureError
+from okrsync.sdk.quota import ONE_REQUEST, Cost, QuotaSettings, Window
 from okrsync.sdk.retry import RetryConfig
 
 SettingsModel = type["ConnectionSettings"]
@@ -50,6 +51,9 @@ class ConnectionSettings(BaseModel):
     rate_limit: PositiveFloat | None = Field(default=None, description="Requests per second.")
     ca_bundle: Path | None = Field(default=None, description="PEM file of extra CAs to trust.")
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    quota: QuotaSettings = Field(
+        default_factory=QuotaSettings, description="This connection's part of the vendor's quota."
+    )
 
     @field_validator("ca_bundle")
     @classmethod
@@ -148,6 +152,14 @@ def _url(settings: Any) -> str:
     return str(getattr(settings, "url", None) or "")
 
 
+def _no_quota(settings: Any) -> tuple[Window, ...]:
+    return ()
+
+
+def _one_request(source: Any) -> Cost:
+    return ONE_REQUEST
+
+
 @dataclass(frozen=True)
 class Connector:
     """A source system okrsync can measure from."""
@@ -165,6 +177,12 @@ class Connector:
     # An initiative's status as the vendor spells it → the word people read
     # (Jira: "indeterminate" → "in progress"); a status not listed shows as it is.
     status_words: Mapping[str, str] = field(default_factory=dict)
+    # The vendor's documented limits for a connection (SPEC §8), lowered by its
+    # ``quota:`` settings; and what one query spends of them (a batched SOQL
+    # query: 1/25 of a request). The connection's ``live`` (a LiveQuota), when
+    # it has one, holds what the vendor says of them as answers come back.
+    quota: Callable[[Any], tuple[Window, ...]] = _no_quota
+    cost: Callable[[Any], Cost] = _one_request
 
 
 __all__ = [

@@ -51,6 +51,7 @@ from okrsync.errors import (
     excerpt,
 )
 from okrsync.sdk.connector import Sleep
+from okrsync.sdk.quota import LiveQuota
 from okrsync.sdk.retry import RetryConfig, call_with_retries, parse_retry_after
 from okrsync.sdk.tls import ssl_context
 
@@ -84,6 +85,7 @@ class Client(httpx.AsyncClient):
     def __init__(self, *, max_response_bytes: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.max_response_bytes = max_response_bytes
+        self.live = LiveQuota()  # what the vendor's rate-limit headers say, answer by answer
 
 
 @dataclass
@@ -251,6 +253,8 @@ async def _send(client: httpx.AsyncClient, request: httpx.Request, label: str) -
                 break
     finally:
         await response.aclose()
+    if isinstance(client, Client):
+        client.live.headers(response.headers, response.status_code)
     # What httpx's own aread() stores; building a new Response instead cost 10 % more
     # CPU per request (headers copied, the body encoded and read again).
     response._content = bytes(body.data)
