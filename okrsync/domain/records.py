@@ -87,6 +87,9 @@ class KrState:
     query: str | None
     held_reason: str | None = None  # why the held value was held
     as_of: datetime | None = None  # the instant the good value describes (None: measured_at)
+    throttled_reason: str | None = None  # why the last run did not measure it (SPEC §8)
+    throttled_at: datetime | None = None
+    throttled_refresh: float | None = None  # seconds: the refresh its quota allows, if known
 
 
 @dataclass(frozen=True)

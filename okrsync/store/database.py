@@ -19,7 +19,7 @@ import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import datetime
@@ -42,9 +42,11 @@ from okrsync.domain.records import (
     check_aware,
 )
 from okrsync.errors import StoreError, excerpt
+from okrsync.sdk.quota import Observation, Spent, Window
 from okrsync.store import initiatives as store_initiatives
 from okrsync.store import notices as store_notices
 from okrsync.store import pushes as store_pushes
+from okrsync.store import quota as store_quota
 from okrsync.store import totals as store_totals
 from okrsync.store.tables import (
     SCHEMA_HEAD,
@@ -80,7 +82,10 @@ class NoStoreYet(StoreUnusable):
 
 
 # kr_state columns each status writes; the rest keep what an earlier run left.
-_ALWAYS = ("last_attempt_at", "last_status", "last_run_id", "connection", "query")
+_ALWAYS = (
+    *("last_attempt_at", "last_status", "last_run_id", "connection", "query"),
+    *("throttled_reason", "throttled_at", "throttled_refresh"),  # a measurement clears them
+)
 WRITE_CHUNK = 1000  # rows per executemany: bounds what a 10,000-KR run builds at once
 _STATE_COLUMNS = tuple(c.name for c in kr_state_table.columns)
 _WRITES: dict[str, tuple[str, ...]] = {
@@ -440,13 +445,19 @@ class Store:
         run: RunRecord,
         measurements: Sequence[MeasurementRecord],
         initiatives: Sequence[InitiativeRecord] = (),
+        throttled: store_quota.Throttles | None = None,
     ) -> int:
-        """Write a run, its measurements, KR states and initiatives atomically; returns the run id."""
+        """Write a run, its measurements, KR states and initiatives atomically; returns the run id.
+
+        ``throttled`` key results (kr → reason, the refresh they can get) were
+        not measured for their quota, or are measured less often than asked.
+        """
         with self._connect(write=True) as conn:
             run_id = _insert_run(conn, run)
             _insert_measurements(conn, run_id, measurements)
             if measurements:
                 _upsert_states(conn, run_id, measurements)
+            store_quota.throttle(conn, run.started_at, throttled or {})  # after: measuring clears
             if initiatives:
                 store_initiatives.upsert(conn, initiatives)
             store_totals.add(conn, run.summary.get("connections") or {})
@@ -721,6 +732,44 @@ class Store:
         )
         with self._connect(write=True) as conn:
             return conn.execute(stmt).rowcount == 1
+
+    def quota_live(self) -> dict[str, list[Observation]]:
+        """The vendor's last figures per pool, as syncs stored them."""
+        with self._connect() as conn:
+            return store_quota.live(conn)
+
+    def reserve_quota(
+        self,
+        pool: str,
+        windows: Sequence[Window],
+        now: float,
+        decide: Callable[[Spent], Mapping[str, float]],
+    ) -> None:
+        """Read the pool's spend and add what ``decide`` takes of it, under the pool's lock.
+
+        Committed at once, apart from the run: a second process reserving next
+        sees this spend, and a process killed after it still counts its calls.
+        """
+        with self._connect(write=True) as conn:
+            store_quota.lock(conn, pool)
+            store_quota.spend(conn, pool, now, decide(store_quota.spent(conn, pool, windows, now)))
+            store_quota.prune(conn, now)
+
+    def spend_quota(self, pool: str, now: float, units: Mapping[str, float]) -> None:
+        """Settle a reservation: add what was spent beyond it, or give back what was not."""
+        with self._connect(write=True) as conn:
+            store_quota.lock(conn, pool)
+            store_quota.spend(conn, pool, now, units)
+
+    def observe_quota(
+        self, pool: str, seen: Sequence[Observation], blocked: tuple[float, str] | None
+    ) -> None:
+        with self._connect(write=True) as conn:
+            store_quota.observe(conn, pool, seen, blocked)
+
+    def quota_spent(self, pool: str, windows: Sequence[Window], now: float) -> Spent:
+        with self._connect() as conn:
+            return store_quota.spent(conn, pool, windows, now)
 
     def totals(self) -> store_totals.Totals:
         """Vendor requests and errors per connection since the store began."""

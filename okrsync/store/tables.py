@@ -13,7 +13,7 @@ from sqlalchemy import Dialect
 
 from okrsync.domain.records import check_aware
 
-SCHEMA_HEAD = "0008"  # the newest migration; tests check it against the scripts
+SCHEMA_HEAD = "0009"  # the newest migration; tests check it against the scripts
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -94,6 +94,9 @@ kr_state_table = sa.Table(
     sa.Column("query", sa.Text()),
     sa.Column("held_reason", sa.Text()),  # 0003: added last, as the migration adds it
     sa.Column("as_of", UtcDateTime()),  # 0007: the as-of of the last good value
+    sa.Column("throttled_reason", sa.Text()),  # 0009: why the last run did not measure it
+    sa.Column("throttled_at", UtcDateTime()),
+    sa.Column("throttled_refresh", sa.Float()),  # seconds: the refresh its quota allows
     sa.CheckConstraint("last_status IN ('ok', 'error', 'held')", name="ck_kr_state_last_status"),
 )
 
@@ -198,6 +201,36 @@ graded_cycles_table = sa.Table(  # 0008: a graded cycle never changes again
     sa.Column("report", sa.Text(), nullable=False),
 )
 
+quota_spend_table = sa.Table(  # 0009: units spent per pool, unit and minute, by every process
+    "quota_spend",
+    metadata,
+    sa.Column("pool", sa.String(100), primary_key=True),
+    sa.Column("unit", sa.String(16), primary_key=True),
+    sa.Column("minute", UtcDateTime(), primary_key=True),
+    sa.Column("amount", sa.Float(), nullable=False),
+)
+
+quota_live_table = sa.Table(  # 0009: the vendor's own last figures, per window
+    "quota_live",
+    metadata,
+    sa.Column("pool", sa.String(100), primary_key=True),
+    sa.Column("seconds", sa.Float(), primary_key=True),
+    sa.Column("unit", sa.String(16), primary_key=True),
+    sa.Column("limit", sa.Float(), nullable=False),
+    sa.Column("remaining", sa.Float(), nullable=False),
+    sa.Column("observed_at", UtcDateTime(), nullable=False),
+    sa.Column("reset_at", UtcDateTime()),
+    sa.Column("source", sa.Text(), nullable=False),
+)
+
+quota_blocked_table = sa.Table(  # 0009: a wait the vendor asked for (Retry-After)
+    "quota_blocked",
+    metadata,
+    sa.Column("pool", sa.String(100), primary_key=True),
+    sa.Column("until", UtcDateTime(), nullable=False),
+    sa.Column("why", sa.Text(), nullable=False),
+)
+
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -214,5 +247,8 @@ __all__ = [
     "notices_table",
     "push_state_table",
     "pushes_table",
+    "quota_blocked_table",
+    "quota_live_table",
+    "quota_spend_table",
     "runs_table",
 ]

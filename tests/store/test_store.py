@@ -77,7 +77,7 @@ def store(store_url: str) -> Iterator[Store]:
 
 # --- schema and migrations --------------------------------------------------------------
 
-HEAD = "0008"  # the newest migration
+HEAD = "0009"  # the newest migration
 
 
 def test_upgrading_from_the_first_revision_keeps_the_data(store_url: str) -> None:
