@@ -9,6 +9,7 @@
         ├── TransientError   worth retrying: timeouts, resets, 429, 5xx
         ├── AuthError        401/403: credentials are wrong or lack permission
         ├── QuotaError       a daily allowance is spent: retrying now only wastes calls
+        ├── ThrottledError   never sent: okrsync's own budget of the quota has no room
         ├── QueryError       the source rejected the query (bad JQL/SOQL/path)
         └── SourceDataError  the answer came back but holds no usable number
 
@@ -22,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-ErrorKind = Literal["transient", "auth", "quota", "query", "source_data", "config", "internal"]
+ErrorKind = Literal[
+    "transient", "auth", "quota", "throttled", "query", "source_data", "config", "internal"
+]
 
 EXCERPT_LIMIT = 300
 
@@ -97,6 +100,13 @@ class QuotaError(MeasureError):
     """The vendor's allowance for the day is used up; the next run tries again."""
 
     kind: ErrorKind = "quota"
+
+
+class ThrottledError(MeasureError):
+    """Not sent: the budget of its vendor's quota has no room now (SPEC §8); nothing failed."""
+
+    kind: ErrorKind = "throttled"
+    calls = 0
 
 
 class QueryError(MeasureError):

@@ -18,7 +18,7 @@ from okrsync.domain.units import format_value
 from okrsync.errors import MeasureError
 from okrsync.sdk.connector import InitiativeReading, Reading
 from okrsync.sdk.redaction import REDACTOR
-from okrsync.sync.execute import Executed, Outcome
+from okrsync.sync.execute import Executed, Outcome, spent_calls
 from okrsync.sync.plan import Plan
 
 
@@ -32,6 +32,8 @@ def assess(
     records: list[MeasurementRecord] = []
     for key, query in plan.queries.items():
         outcome = outcomes[key]
+        if _held_back(outcome):
+            continue  # never sent: its key results are in plan.throttled, not in the history
         for kr_id in query.kr_ids:
             entry = config.krs[kr_id]
             base: dict[str, Any] = {
@@ -40,7 +42,7 @@ def assess(
                 "connection": query.connection,
                 "query": REDACTOR.redact(query.text),
                 "duration_ms": round(outcome.duration_ms, 3),
-                "calls": spent(outcome.reading or outcome.error),
+                "calls": spent_calls(outcome.reading or outcome.error),
                 "as_of": plan.as_of.get(kr_id),
             }
             if outcome.reading is None:
@@ -71,8 +73,14 @@ def assess(
             else:
                 records.append(MeasurementRecord(status="ok", value=value, **base))
     for kr_id, keys in plan.derived.items():
-        records.append(_derived(plan, outcomes, config, states, kr_id, keys))
+        if not any(_held_back(outcomes[k]) for k in keys.values()):
+            records.append(_derived(plan, outcomes, config, states, kr_id, keys))
     return records
+
+
+def _held_back(outcome: Outcome) -> bool:
+    """The gate kept it from being sent (its quota): no measurement, a throttle instead."""
+    return outcome.error is not None and outcome.error.kind == "throttled"
 
 
 def _derived(
@@ -92,7 +100,7 @@ def _derived(
     entry = config.krs[kr_id]
     assert entry.derived is not None
     shown = "; ".join(f"{n} = {plan.queries[k].text}" for n, k in keys.items())
-    calls = sum(spent(outcomes[k].reading or outcomes[k].error) for k in set(keys.values()))
+    calls = sum(spent_calls(outcomes[k].reading or outcomes[k].error) for k in set(keys.values()))
     base: dict[str, Any] = {
         "kr_id": kr_id,
         "measured_at": plan.now,
@@ -137,15 +145,6 @@ def _coerce(entry: KrEntry, value: float | bool) -> tuple[float | None, str | No
     return float(value), None
 
 
-def spent(result: Reading | InitiativeReading | MeasureError | None) -> int:
-    """Vendor calls a query cost, failed ones too (an uncounted failure: the one call)."""
-    if result is None:
-        return 0
-    if isinstance(result, MeasureError):
-        return 1 if result.calls is None else result.calls
-    return result.calls
-
-
 def hold_reason(entry: KrEntry, value: float, last: float | None) -> str | None:
     kr = entry.kr
 
@@ -181,9 +180,12 @@ def summarize(
 
     def count(name: str, result: Reading | InitiativeReading | MeasureError | None) -> None:
         stats = per_connection.setdefault(
-            name, {"queries": 0, "calls": 0, "errors": 0, "error_kinds": {}}
+            name, {"queries": 0, "calls": 0, "errors": 0, "error_kinds": {}, "throttled": 0}
         )
-        stats["calls"] += spent(result)
+        if isinstance(result, MeasureError) and result.kind == "throttled":
+            stats["throttled"] += 1  # never sent: no call, no error (SPEC §8)
+            return
+        stats["calls"] += spent_calls(result)
         if isinstance(result, MeasureError):
             stats["errors"] += 1
             stats["error_kinds"][result.kind] = stats["error_kinds"].get(result.kind, 0) + 1
@@ -202,6 +204,7 @@ def summarize(
         "errors": sum(r.status == "error" for r in records),
         "held": sum(r.status == "held" for r in records),
         "skipped": len(plan.skipped),
+        "throttled": len(plan.throttled),
         "queries": len(plan.queries),
         "initiatives": len(plan.initiatives),
         "calls": sum(s["calls"] for s in per_connection.values()),

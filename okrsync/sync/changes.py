@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from okrsync.domain.records import KrState, MeasurementRecord
+from okrsync.domain.units import format_duration
 from okrsync.sync.plan import Plan
 
 Action = Literal["new", "change", "same", "held", "error"]
@@ -92,4 +93,23 @@ def skipped_counts(plan: Plan) -> dict[str, int]:
     return dict(Counter(plan.skipped.values()).most_common())
 
 
-__all__ = ["ORDER", "Action", "Change", "changes", "counts", "skipped_counts", "states_after"]
+def throttled_groups(plan: Plan) -> dict[str, list[str]]:
+    """The key results their quota keeps back (or measures less often), by reason."""
+    groups: dict[str, list[str]] = {}
+    for kr, throttle in sorted(plan.throttled.items()):
+        can = throttle.can_refresh
+        why = throttle.reason + (f" (every {format_duration(can)})" if can else "")
+        groups.setdefault(why, []).append(kr)
+    return groups
+
+
+__all__ = [
+    "ORDER",
+    "Action",
+    "Change",
+    "changes",
+    "counts",
+    "skipped_counts",
+    "states_after",
+    "throttled_groups",
+]

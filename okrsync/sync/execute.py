@@ -8,18 +8,19 @@ only its own queries, a connector bug becomes that query's error.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from aiolimiter import AsyncLimiter
 
 from okrsync.config.loader import Config
-from okrsync.errors import AuthError, MeasureError, QueryError
+from okrsync.errors import AuthError, MeasureError, QueryError, ThrottledError
 from okrsync.sdk.connector import (
     BatchConnection,
     Connection,
@@ -29,6 +30,7 @@ from okrsync.sdk.connector import (
     Runtime,
     SourceBase,
 )
+from okrsync.sdk.quota import Cost, LiveQuota, Observation
 from okrsync.sdk.redaction import REDACTOR
 from okrsync.sync.plan import Plan
 
@@ -42,10 +44,22 @@ class Outcome:
     duration_ms: float
 
 
+@dataclass(frozen=True)
+class Reserved:
+    """What one pool reserved for this run, per unit: its gate's room (okrsync.sync.budget)."""
+
+    pool: str
+    taken: dict[str, float]
+
+
 @dataclass(frozen=True, repr=False)
 class Executed:
     outcomes: dict[str, Outcome]  # planned query key → outcome
     initiatives: dict[tuple[str, str], InitiativeReading | MeasureError]
+    spent: dict[str, dict[str, float]] = field(default_factory=dict)  # pool → unit → spent
+    live: dict[str, tuple[list[Observation], tuple[float, str] | None]] = field(
+        default_factory=dict
+    )  # pool → what its vendor said of its limits, and a wait it asked for
 
     def __repr__(self) -> str:
         return f"Executed({len(self.outcomes)} outcomes, {len(self.initiatives)} initiatives)"
@@ -54,15 +68,24 @@ class Executed:
 Job = Callable[[], Awaitable[None]]
 
 
-async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
+async def execute(
+    plan: Plan,
+    config: Config,
+    runtime: Runtime,
+    reserved: Mapping[str, Reserved] | None = None,
+) -> Executed:
     """Run every planned query; a connection that cannot open fails only its own queries.
 
     Each connection gets ``max_concurrency`` workers that take its jobs one
     after another (a few coroutines, not one per query: a 10,000-KR sync held
     7,000 suspended tasks before). Connections that batch (``measure_batch``)
     get their queries in chunks of ``batch_size``; every job, single query,
-    batch or initiative, takes one rate-limit token.
+    batch or initiative, takes one rate-limit token. A connection in a quota
+    pool (``reserved``) sends a job only while the room its pool reserved and
+    the vendor's own last figures allow it; a job they forbid is a
+    :class:`ThrottledError`, never a request.
     """
+    gates = {r.pool: Gate(r.taken) for r in (reserved or {}).values()}
     by_connection: dict[str, list[str]] = {}
     for key, query in plan.queries.items():
         by_connection.setdefault(query.connection, []).append(key)
@@ -91,7 +114,10 @@ async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
                     initiatives[(name, issue)] = _named(name, exc)
                 continue
             stack.push_async_callback(_close, name, connection)
-            rate = _Rate(settings.rate_limit)
+            pool = reserved[name].pool if reserved and name in reserved else settings.quota.pool
+            gate = gates.setdefault(pool or name, Gate(None))  # no budget: the vendor's word only
+            gate.watch(getattr(connection, "live", None))
+            rate = _Rate(settings.rate_limit, gate, config.registry[settings.type].cost)
             sources = [(key, plan.queries[key].source) for key in keys]
             size = getattr(connection, "batch_size", 0)
             jobs: list[Job] = []
@@ -112,7 +138,9 @@ async def execute(plan: Plan, config: Config, runtime: Runtime) -> Executed:
             ]
             drains.append(_drain(jobs, settings.max_concurrency))
         await asyncio.gather(*drains)
-    return Executed(outcomes, initiatives)
+    spent = {pool: gate.spent for pool, gate in gates.items()}
+    live = {pool: seen for pool, gate in gates.items() if (seen := gate.seen()) != ([], None)}
+    return Executed(outcomes, initiatives, spent, live)
 
 
 async def _drain(jobs: list[Job], workers: int) -> None:
@@ -126,11 +154,70 @@ async def _drain(jobs: list[Job], workers: int) -> None:
     await asyncio.gather(*(worker() for _ in range(min(workers, len(jobs)))))
 
 
-class _Rate:
-    """A connection's rate limit (requests per second); no limit when None."""
+class Gate:
+    """A pool's room in this run: what its reservation and its vendor's figures still allow."""
 
-    def __init__(self, rate: float | None) -> None:
+    def __init__(self, room: Mapping[str, float] | None) -> None:
+        self.room = room or {}
+        self.spent: dict[str, float] = {}
+        self._lives: list[LiveQuota] = []
+
+    def watch(self, live: LiveQuota | None) -> None:
+        if live is not None:
+            self._lives.append(live)
+
+    def refuse(self, cost: Cost) -> str | None:
+        """Why ``cost`` may not be spent now; None when it may (and is then counted)."""
+        now = time.time()
+        for live in self._lives:
+            if (block := live.blocked(now)) is not None:
+                return f"quota: the vendor asked to wait {block[0] - now:.0f} s ({block[1]})"
+            for o in live.observations():
+                need = cost.get(o.unit, 0.0)
+                if need and o.available(now) - o.margin < need:  # margin: requests in flight
+                    return f"quota: the vendor says {o.source}"
+        for unit, need in cost.items():
+            if self.spent.get(unit, 0.0) + need > self.room.get(unit, math.inf) + 1e-9:
+                return (
+                    f"quota: this run's room in the budget ({self.room[unit]:,.0f} {unit}) is spent"
+                )
+        for unit, need in cost.items():
+            self.spent[unit] = self.spent.get(unit, 0.0) + need
+        for live in self._lives:
+            live.sent(cost)
+        return None
+
+    def settle(self, estimated: float, calls: int) -> None:
+        """Requests really sent replace the estimate (retries, logins, pages)."""
+        self.spent["requests"] = self.spent.get("requests", 0.0) - estimated + calls
+
+    def seen(self) -> tuple[list[Observation], tuple[float, str] | None]:
+        seen = [o for live in self._lives for o in live.observations()]
+        blocks = [b for live in self._lives if (b := live.blocked()) is not None]
+        return seen, max(blocks, default=None)
+
+
+class _Rate:
+    """A connection's rate limit (requests per second; none when None) and quota gate."""
+
+    def __init__(self, rate: float | None, gate: Gate | None, cost: Callable[[Any], Cost]) -> None:
         self._limiter = AsyncLimiter(rate, 1) if rate else None
+        self.gate, self.cost = gate, cost
+
+    def refuse(self, sources: Sequence[SourceBase]) -> tuple[str | None, float]:
+        """Why the gate refuses these sources' job (None: go), and its requests estimated."""
+        if self.gate is None:
+            return None, 0.0
+        total: dict[str, float] = {}
+        for source in sources:
+            for unit, c in self.cost(source).items():
+                total[unit] = total.get(unit, 0.0) + c
+        total = {u: float(math.ceil(c - 1e-9)) for u, c in total.items()}
+        return self.gate.refuse(total), total.get("requests", 0.0)
+
+    def settle(self, estimated: float, calls: int) -> None:
+        if self.gate is not None:
+            self.gate.settle(estimated, calls)
 
     async def __aenter__(self) -> None:
         if self._limiter is not None:
@@ -156,11 +243,16 @@ async def _measure(
     out: dict[str, Outcome],
 ) -> None:
     async with rate:
+        refused, estimated = rate.refuse([source])
+        if refused is not None:
+            out[key] = Outcome(None, _named(name, ThrottledError(refused)), 0.0)
+            return
         started = time.perf_counter()
         try:
             reading: Reading | MeasureError = await connection.measure(source)
         except Exception as exc:
             reading = _failure(name, exc)
+        rate.settle(estimated, spent_calls(reading))
         out[key] = _outcome(reading, started)
 
 
@@ -172,6 +264,11 @@ async def _measure_batch(
     out: dict[str, Outcome],
 ) -> None:
     async with rate:
+        refused, estimated = rate.refuse([source for _, source in chunk])
+        if refused is not None:
+            for key, _ in chunk:
+                out[key] = Outcome(None, _named(name, ThrottledError(refused)), 0.0)
+            return
         started = time.perf_counter()
         try:
             answers = await connection.measure_batch([source for _, source in chunk])
@@ -180,6 +277,7 @@ async def _measure_batch(
             results = [_named(name, r) if isinstance(r, MeasureError) else r for r in answers]
         except Exception as exc:  # the whole batch failed: each of its queries did
             results = [_failure(name, exc)] * len(chunk)
+        rate.settle(estimated, sum(spent_calls(r) for r in results))
         for (key, _), result in zip(chunk, results, strict=True):
             out[key] = _outcome(result, started)
 
@@ -195,12 +293,30 @@ async def _initiative(
         out[(name, issue)] = _named(name, QueryError("this connection cannot report initiatives"))
         return
     async with rate:
+        refused, estimated = rate.refuse([])
+        if rate.gate is not None:  # an initiative is one request of the pool's budget too
+            refused = rate.gate.refuse({"requests": 1.0})
+            estimated = 1.0
+        if refused is not None:
+            out[(name, issue)] = _named(name, ThrottledError(refused))
+            return
         try:
             reading = await cast(InitiativeConnection, connection).initiative(issue)
         except Exception as exc:
             out[(name, issue)] = _failure(name, exc)
+            rate.settle(estimated, spent_calls(out[(name, issue)]))
             return
+        rate.settle(estimated, reading.calls)
         out[(name, issue)] = reading
+
+
+def spent_calls(result: Reading | InitiativeReading | MeasureError | None) -> int:
+    """Vendor calls a query cost, failed ones too (an uncounted failure: the one call)."""
+    if result is None:
+        return 0
+    if isinstance(result, MeasureError):
+        return 1 if result.calls is None else result.calls
+    return result.calls
 
 
 def _failure(name: str, exc: Exception) -> MeasureError:
@@ -225,4 +341,4 @@ def _named(connection: str, exc: MeasureError) -> MeasureError:
     return named
 
 
-__all__ = ["Executed", "Outcome", "execute"]
+__all__ = ["Executed", "Gate", "Outcome", "Reserved", "execute", "spent_calls"]

@@ -30,6 +30,14 @@ class PlannedQuery:
     inputs: list[tuple[str, str]] = field(default_factory=list)  # (derived kr, input name)
 
 
+@dataclass(frozen=True)
+class Throttle:
+    """Why a key result is not measured (or not as often as asked), and the refresh it can get."""
+
+    reason: str
+    can_refresh: timedelta | None = None
+
+
 @dataclass(frozen=True, repr=False)
 class Plan:
     now: datetime
@@ -41,6 +49,8 @@ class Plan:
     # kr id → the instant its value describes, where it is not ``now`` (settle, a past cycle)
     derived: dict[str, dict[str, str]] = field(default_factory=dict)
     # derived kr id → input name → the dedup key of the query that answers it
+    throttled: dict[str, Throttle] = field(default_factory=dict)
+    # kr id → why its quota keeps it from being measured as asked (okrsync.sync.budget)
 
     @property
     def kr_count(self) -> int:
@@ -152,6 +162,7 @@ __all__ = [
     "DUE_FRACTION",
     "Plan",
     "PlannedQuery",
+    "Throttle",
     "add_kr",
     "add_query",
     "has_final_value",

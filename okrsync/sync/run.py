@@ -8,7 +8,7 @@ is the one place the single-writer lock is taken around a sync.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Set
+from collections.abc import Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,9 +30,11 @@ from okrsync.publish.snapshot import take
 from okrsync.publish.stage import configured, publish
 from okrsync.sdk.connector import Runtime
 from okrsync.sdk.publisher import Published
+from okrsync.sdk.quota import Observation
 from okrsync.store.database import Store
 from okrsync.store.lock import WriterLock
 from okrsync.sync.assess import assess, initiative_records, summarize
+from okrsync.sync.budget import Ledger, MemoryLedger, StoreLedger, budget, settle
 from okrsync.sync.execute import Executed, execute
 from okrsync.sync.plan import Plan, make_plan
 
@@ -84,10 +86,20 @@ async def measure(
     force: bool = False,
     only: set[str] | None = None,
     frozen: Set[str] = frozenset(),
+    ledger: Ledger | None = None,
+    live: Mapping[str, Sequence[Observation]] | None = None,
 ) -> tuple[Plan, Executed, list[MeasurementRecord]]:
-    """Plan, execute and assess without writing: what ``plan`` shows and ``sync`` stores."""
-    plan = make_plan(config, states, now, force=force, only=only, frozen=frozen)
-    executed = await execute(plan, config, runtime)
+    """Plan, budget, execute and assess; nothing is written but the quota spent (``ledger``).
+
+    What ``plan`` shows and ``sync`` stores. The plan returned holds the
+    queries that were sent and, in ``throttled``, the key results their
+    quota kept back (SPEC §8). Without a ledger, a fresh one in memory.
+    """
+    ledger = ledger if ledger is not None else MemoryLedger()
+    planned = make_plan(config, states, now, force=force, only=only, frozen=frozen)
+    budgeted = budget(planned, config, states, ledger, live or {}, force=force)
+    executed = await execute(budgeted.plan, config, runtime, budgeted.reserved)
+    plan = replace(budgeted.plan, throttled=settle(budgeted, executed, ledger))
     return plan, executed, assess(plan, executed.outcomes, config, states)
 
 
@@ -112,7 +124,14 @@ async def sync(
     clock = time.perf_counter()
     states = store.states()
     plan, executed, records = await measure(
-        config, states, as_of, runtime or Runtime(), force=force, frozen=set(store.graded())
+        config,
+        states,
+        as_of,
+        runtime or Runtime(),
+        force=force,
+        frozen=set(store.graded()),
+        ledger=StoreLedger(store),
+        live=store.quota_live(),
     )
     initiatives = initiative_records(plan, executed)
     seconds = time.perf_counter() - clock
@@ -126,7 +145,11 @@ async def sync(
         trigger=trigger,
         summary=summary,
     )
-    run_id = store.record_run(run, records, initiatives)
+    throttled = {
+        kr: (t.reason, t.can_refresh.total_seconds() if t.can_refresh else None)
+        for kr, t in plan.throttled.items()
+    }
+    run_id = store.record_run(run, records, initiatives, throttled)
     published: list[Published] = []
     pushed: list[PushRecord] = []
     if config.destinations or config.unavailable_destinations:  # → the OKR tools
