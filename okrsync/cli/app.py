@@ -40,6 +40,7 @@ from okrsync.service.scheduler import EXIT_CONFIG, EXIT_FAILED, EXIT_LOCKED, EXI
 from okrsync.service.settings import Settings, SettingsError, load_settings
 from okrsync.store.database import NoStoreYet, NothingHeld, Store, StoreUnusable
 from okrsync.store.lock import writer_lock
+from okrsync.sync import budget
 from okrsync.sync import run as sync_run
 from okrsync.sync.changes import changes, states_after
 
@@ -229,11 +230,15 @@ def plan(
 ) -> None:
     """Query the sources for what is due and show what would change; writes nothing."""
     now = datetime.now(UTC)
-    with _config(mappings, simulators) as config:
-        states = _states_if_any(store)
-        frozen = set(_graded_if_any(store))
+    with _config(mappings, simulators) as config, _peek(store) as peek:
+        states = peek.states() if peek else {}
+        frozen = set(peek.graded()) if peek else set()
+        ledger = budget.PeekLedger(peek) if peek else None
+        live = peek.quota_live() if peek else {}
         planned, _, records = asyncio.run(
-            sync_run.measure(config, states, now, Runtime(), force=all_, frozen=frozen)
+            sync_run.measure(
+                config, states, now, Runtime(), force=all_, frozen=frozen, ledger=ledger, live=live
+            )
         )
     out = console.make_console()
     for line in console.plan_lines(config, planned, changes(planned, records, states)):
@@ -248,6 +253,20 @@ def plan(
     raise typer.Exit(EXIT_FAILED if any(r.status == "error" for r in records) else EXIT_OK)
 
 
+@contextmanager
+def _peek(url: str | None) -> Iterator[Store | None]:
+    """The store opened read-only for a while; None before the first sync."""
+    try:
+        opened = _open(url, read_only=True)
+    except NoStoreYet:
+        yield None
+        return
+    except StoreError as exc:
+        _store_error(exc)
+    with _store_errors(), opened:
+        yield opened
+
+
 def _if_any(url: str | None, read: Callable[[Store], dict[Any, Any]]) -> dict[Any, Any]:
     """``read`` of the store, opened read-only; nothing at all before the first sync."""
     try:
@@ -260,19 +279,9 @@ def _if_any(url: str | None, read: Callable[[Store], dict[Any, Any]]) -> dict[An
         return read(opened)
 
 
-def _states_if_any(url: str | None) -> dict[str, Any]:
-    """The stored states."""
-    return _if_any(url, Store.states)
-
-
 def _accepted_if_any(url: str | None) -> dict[Any, Any]:
     """What each destination item last accepted."""
     return _if_any(url, Store.accepted)
-
-
-def _graded_if_any(url: str | None) -> dict[str, Any]:
-    """The graded (frozen) cycles."""
-    return _if_any(url, Store.graded)
 
 
 @contextmanager

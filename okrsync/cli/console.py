@@ -23,7 +23,7 @@ from okrsync.domain.units import format_value
 from okrsync.errors import Problem
 from okrsync.publish.push import Pending
 from okrsync.publish.snapshot import measurement, roots
-from okrsync.sync.changes import Change, counts, skipped_counts
+from okrsync.sync.changes import Change, counts, skipped_counts, throttled_groups
 from okrsync.sync.plan import Plan
 
 STATUS_STYLE = {
@@ -33,6 +33,7 @@ STATUS_STYLE = {
     "done": "bold cyan",
     "stale": "magenta",
     "error": "bold red",
+    "throttled": "dark_orange",
 }
 BAR_WIDTH = 20
 PIPE_WIDTH = 160
@@ -99,7 +100,16 @@ def status_word(kr: KrView) -> str:
 def status_summary(views: list[ObjectiveView]) -> str:
     """How many key results have each status, in the order statuses are judged."""
     krs = [kr for view in views for kr in view.key_results]
-    order = ["done", "on_track", "at_risk", "off_track", "stale", NOT_MEASURED, "error"]
+    order = [
+        "done",
+        "on_track",
+        "at_risk",
+        "off_track",
+        "stale",
+        NOT_MEASURED,
+        "throttled",
+        "error",
+    ]
     words = [status_word(kr) for kr in krs]
     parts = [f"{words.count(w)} {w}" for w in order if w in words]
     held = sum(kr.held_value is not None for kr in krs)
@@ -262,6 +272,9 @@ def plan_lines(config: Config, plan: Plan, found: Sequence[Change]) -> list[Text
         lines.append(Text(f"Plan: {summary or 'nothing measured'}.", style="bold"))
     for why, n in skipped_counts(plan).items():
         lines.append(Text(f"  {n} not measured now: {why}", style="dim"))
+    for why, krs in throttled_groups(plan).items():
+        names = ", ".join(krs[:5]) + (f" and {len(krs) - 5} more" if len(krs) > 5 else "")
+        lines.append(Text(f"  {len(krs)} throttled ({names}): {why}", style="dark_orange"))
     if plan.queries and any(why.startswith("not due") for why in plan.skipped.values()):
         lines.append(Text("  okrsync plan --all measures those too.", style="dim"))
     return lines
@@ -374,6 +387,16 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     out.print(f"  value       {value}  measured {info['measured_at'] or 'never'}")
     if info.get("settle"):
         out.print(f"  as of       {info['as_of'] or '—'}  (settle {info['settle']}: late numbers)")
+    if throttled := info.get("throttled"):
+        can = (
+            f"; it can refresh every {throttled['can_refresh']}" if throttled["can_refresh"] else ""
+        )
+        out.print(
+            f"  throttled   since {throttled['since']}: {throttled['reason']} "
+            f"(asks every {throttled['refresh']}{can})",
+            style="dark_orange",
+            soft_wrap=True,
+        )
     last = info["last_attempt"]
     if last:
         style = "red" if last["status"] == "error" else ""

@@ -45,7 +45,7 @@ from okrsync.domain.forecast import MIN_POINTS, Forecast, project
 from okrsync.domain.model import KeyResult, Objective
 from okrsync.domain.records import MeasurementStatus
 
-Status = Literal["on_track", "at_risk", "off_track", "done", "stale", "error"]
+Status = Literal["on_track", "at_risk", "off_track", "done", "stale", "error", "throttled"]
 
 ON_TRACK_GAP = 0.10  # largest expected - progress gap still on_track
 AT_RISK_GAP = 0.25  # largest gap still at_risk; beyond is off_track
@@ -130,15 +130,20 @@ def kr_status(
     last_status: MeasurementStatus | None,
     forecast: Forecast | float | None = None,
     cycle_over: bool = False,
+    throttled: bool = False,
 ) -> Status:
     """Status of one key result; first matching rule wins.
 
-    ``error`` (last measurement failed) beats ``stale`` (no good value within
-    ``kr.freshness``, or no usable progress), which beats the progress rules.
-    ``held`` does not change the status: the last good value still counts.
+    ``error`` (last measurement failed) beats ``throttled`` (its quota keeps it
+    from being measured as often as asked, SPEC §8), which beats ``stale`` (no
+    good value within ``kr.freshness``, or no usable progress), which beats
+    the progress rules. ``held`` and ``throttled`` do not change progress: the
+    last good value still counts.
     """
     if last_status == "error":
         return "error"
+    if throttled:
+        return "throttled"
     clamped = clamp(progress)
     if measured_at is None or now - measured_at > kr.freshness or clamped is None:
         return "stale"

@@ -62,12 +62,16 @@ class KrView:
     stale_reason: str | None = None
     as_of: datetime | None = None  # what the value describes, when not measured_at (settle)
     forecast_interval: tuple[float, float] | None = None  # 90 % of raw progress at cycle end
+    throttled_reason: str | None = None  # why its quota keeps it from being measured as asked
+    can_refresh: float | None = None  # seconds: the refresh its quota allows, when known
 
     @property
     def reason(self) -> str | None:
         """Why it is not simply its status: the error, why it is stale, or why a value is held."""
         if self.status == "error":
             return self.last_error
+        if self.status == "throttled":
+            return self.throttled_reason
         if self.held_value is not None:
             return self.held_reason
         return self.stale_reason if self.status == "stale" else None
@@ -98,6 +102,7 @@ class KrView:
             "error": self.last_error,
             "held_value": self.held_value,
             "reason": self.reason,
+            "can_refresh_s": self.can_refresh,
             "initiatives": [i.to_json() for i in self.initiatives],
         }
 

@@ -14,7 +14,17 @@ from okrsync.domain.snapshot import KrView, ObjectiveView
 from okrsync.publish.snapshot import roots
 
 # What --status takes: the statuses, plus `held` and `not_measured` (stale before a value).
-STATUSES = ("done", "on_track", "at_risk", "off_track", "stale", "error", "held", "not_measured")
+STATUSES = (
+    "done",
+    "on_track",
+    "at_risk",
+    "off_track",
+    "stale",
+    "throttled",
+    "error",
+    "held",
+    "not_measured",
+)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,11 @@ same figures. Names are SPEC §6's contract; labels stay few: ``key_result``,
 ``objective``, ``team``, and ``connection``/``kind`` for the vendor counters.
 
 Series: 5 per measured key result (value, progress, expected, status,
-last success; a key result never measured has only expected and status), 1 per
-objective with progress, 1 per connection plus 1 per (connection, error kind)
-seen, and 3 (sync duration, last success, build info).
+last success; a key result never measured has only expected and status; a
+throttled one adds the refresh its quota allows), 1 per objective with
+progress, 1 per connection plus 1 per (connection, error kind) seen, 3 per
+quota window a vendor reported (remaining, limit, when), and 3 (sync
+duration, last success, build info).
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ def tree_families(views: Iterable[ObjectiveView]) -> Iterator[Metric]:
         "When the key result's last good value was measured (Unix time).",
         labels=KR_LABELS,
     )
+    allowed = GaugeMetricFamily(
+        "okrsync_key_result_refresh_allowed_seconds",
+        "A throttled key result's refresh as its vendor's quota allows it (SPEC §8).",
+        labels=KR_LABELS,
+    )
     objective = GaugeMetricFamily(
         "okrsync_objective_progress_ratio",
         "The objective's rolled-up progress, 0 to 1.",
@@ -87,7 +94,9 @@ def tree_families(views: Iterable[ObjectiveView]) -> Iterator[Metric]:
             status.add_metric([*labels, kr.status], 1.0)
             if kr.measured_at is not None:
                 success.add_metric(labels, kr.measured_at.timestamp())
-    yield from (value, progress, expected, status, success, objective)
+            if kr.can_refresh is not None:
+                allowed.add_metric(labels, kr.can_refresh)
+    yield from (value, progress, expected, status, success, allowed, objective)
 
 
 def run_families(st: Store) -> Iterator[Metric]:
@@ -121,7 +130,32 @@ def run_families(st: Store) -> Iterator[Metric]:
         errors.add_metric([name, kind], n)
     build = GaugeMetricFamily("okrsync_build_info", "okrsync's version.", labels=["version"])
     build.add_metric([__version__], 1.0)
-    yield from (duration, success, requests, errors, build)
+    yield from (duration, success, requests, errors, *quota_families(st), build)
+
+
+def quota_families(st: Store) -> Iterator[Metric]:
+    """What each vendor last said of its limits: remaining and limit per pool and window."""
+    labels = ["pool", "window_seconds", "unit"]
+    remaining = GaugeMetricFamily(
+        "okrsync_quota_remaining",
+        "What the vendor last said is left of a quota window (Sforce-Limit-Info, X-RateLimit-*).",
+        labels=labels,
+    )
+    limit = GaugeMetricFamily(
+        "okrsync_quota_limit", "The vendor's own limit of a quota window.", labels=labels
+    )
+    observed = GaugeMetricFamily(
+        "okrsync_quota_observed_timestamp_seconds",
+        "When the vendor said it (Unix time).",
+        labels=labels,
+    )
+    for pool, seen in sorted(st.quota_live().items()):
+        for o in sorted(seen, key=lambda o: (o.seconds, o.unit)):
+            at = [pool, f"{o.seconds:g}", o.unit]
+            remaining.add_metric(at, o.remaining)
+            limit.add_metric(at, o.limit)
+            observed.add_metric(at, o.at)
+    yield from (remaining, limit, observed)
 
 
 class _Families(Collector):
@@ -132,4 +166,11 @@ class _Families(Collector):
         return self._found
 
 
-__all__ = ["CONTENT_TYPE", "exposition", "render", "run_families", "tree_families"]
+__all__ = [
+    "CONTENT_TYPE",
+    "exposition",
+    "quota_families",
+    "render",
+    "run_families",
+    "tree_families",
+]

@@ -9,7 +9,7 @@ returns after a run's store write. Nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from okrsync.config.loader import Config, KrEntry
@@ -69,6 +69,7 @@ def build(
             last_status=state.last_status if state else None,
             forecast=forecast,
             cycle_over=cycle.is_over(now),
+            throttled=bool(state and state.throttled_reason),
         )
         kr_views[kr_id] = KrView(
             id=kr_id,
@@ -91,6 +92,8 @@ def build(
             held_value=state.held_value if state else None,
             held_reason=state.held_reason if state else None,
             stale_reason=_stale_reason(entry, state) if status == "stale" else None,
+            throttled_reason=state.throttled_reason if state and status == "throttled" else None,
+            can_refresh=state.throttled_refresh if state and status == "throttled" else None,
             as_of=state.as_of if state else None,
             initiatives=[
                 InitiativeView(i, _status_word(config, i))
@@ -237,6 +240,20 @@ def explain(
         "measured_at": state.measured_at.isoformat() if state and state.measured_at else None,
         "as_of": state.as_of.isoformat() if state and state.as_of else None,
         "settle": format_duration(kr.settle) if kr.settle else None,
+        "throttled": (
+            {
+                "reason": state.throttled_reason,
+                "since": state.throttled_at.isoformat() if state.throttled_at else None,
+                "refresh": format_duration(kr.refresh),
+                "can_refresh": (
+                    format_duration(timedelta(seconds=state.throttled_refresh))
+                    if state.throttled_refresh
+                    else None
+                ),
+            }
+            if state and state.throttled_reason
+            else None
+        ),
         "last_attempt": {
             "at": last.measured_at.isoformat(),
             "status": last.status,

@@ -11,6 +11,7 @@ from okrsync.domain.snapshot import KrView
 WORDS = {
     "done": "done", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
     "stale": "stale", "error": "error", "held": "held", "not_measured": "not measured",
+    "throttled": "throttled",
 }  # fmt: skip
 
 

@@ -48,10 +48,12 @@ DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 STATUS_WORDS = {
     "done": "done", "on_track": "on track", "at_risk": "at risk", "off_track": "off track",
     "stale": "stale", "error": "error", "held": "held", "not_measured": "not measured",
+    "throttled": "throttled",
 }  # fmt: skip
 STATUS_COLOURS = {
     "done": "#1a7f37", "on_track": "#1a7f37", "at_risk": "#9a6700", "off_track": "#cf222e",
     "stale": "#6e7781", "error": "#a40e26", "held": "#8250df", "not_measured": "#6e7781",
+    "throttled": "#bc4c00",
 }  # fmt: skip
 OTHER_COLOUR = "#57606a"  # a status word okrsync does not know
 PLAIN_COLOUR = "#d0d7de"  # a line with no status, e.g. an alert's "Why"

@@ -49,6 +49,7 @@ STATUS_EMOJI = {
     "not_measured": "⚪",
     "error": "⚠️",
     "held": "⏸️",
+    "throttled": "⏳",
 }
 # Slack's one-word answers: (error kind, what to do).
 ANSWERS: dict[str, tuple[type[MeasureError], str]] = {

@@ -65,7 +65,7 @@ BUDGET = LIMIT - 1024  # bytes per request: a kilobyte of room, since Teams' 28 
 DASHBOARD = "Open the dashboard"
 MARKS = {
     "on_track": "🟢", "done": "✅", "at_risk": "🟠", "off_track": "🔴",
-    "stale": "⚪", "not_measured": "⚪", "error": "⚠️", "held": "⏸️",
+    "stale": "⚪", "not_measured": "⚪", "error": "⚠️", "held": "⏸️", "throttled": "⏳",
 }  # fmt: skip
 # Characters kept of each part (after folding to one line), so any one item fits a card.
 TITLE_CHARS, SUMMARY_CHARS, NAME_CHARS, DETAIL_CHARS, URL_CHARS = 250, 3000, 500, 2000, 2000
