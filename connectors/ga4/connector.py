@@ -187,7 +187,8 @@ class Ga4Connection:
         counter = CallCounter()
         data = await self._tokens.call(lambda token: self._run(prop, source, counter, token))
         if isinstance(data, dict):
-            self.live.observe(*ga4_property_quota(data.get("propertyQuota"), time.time())[0])
+            said = ga4_property_quota(data.get("propertyQuota"), time.time(), LIMITS)
+            self.live.observe(*said[0])
         start, end = span(source.date_range)
         value = report_value(data, source.metric, f"{start}…{end}", source.empty_is_zero)
         return Reading(value, raw_excerpt(data), calls=counter.count)
@@ -221,6 +222,7 @@ QUOTA = (
     Window(200_000, DAY, "tokens", "GA4's 200,000 property tokens a day"),
     Window(14_000, HOUR, "tokens", "GA4's 14,000 property tokens per project an hour"),
 )
+LIMITS = {"tokensPerDay": 200_000, "tokensPerHour": 40_000, "tokensPerProjectPerHour": 14_000}
 TOKENS_PER_REPORT = 10.0  # "most requests consume 10 or fewer tokens"; propertyQuota says exactly
 
 

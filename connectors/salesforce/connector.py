@@ -46,7 +46,7 @@ from okrsync.sdk.connector import (
     Runtime,
 )
 from okrsync.sdk.placeholders import render_source
-from okrsync.sdk.quota import DAY, Cost, LiveQuota, Window, api_usage
+from okrsync.sdk.quota import DAY, LiveQuota, Window, api_usage
 from okrsync.sdk.retry import call_with_retries
 from okrsync.sdk.threads import ThreadedCalls
 
@@ -282,13 +282,6 @@ def quota(settings: SalesforceSettings) -> tuple[Window, ...]:
     return QUOTA
 
 
-def cost(source: SalesforceSource) -> Cost:
-    """A ``soql`` + ``value`` query rides a Composite Batch: 1/25 of a call; the rest one."""
-    if source.soql and source.aggregate is None:
-        return {"requests": 1 / BATCH_SIZE}
-    return {"requests": 1.0}
-
-
 def open_connection(settings: SalesforceSettings, runtime: Runtime) -> SalesforceConnection:
     try:
         return SalesforceConnection(settings, runtime)
@@ -312,8 +305,7 @@ CONNECTOR = Connector(
     describe=describe,
     doc="Salesforce: SOQL aggregates (batched 25 a call), record sums and report totals.",
     address=address,
-    quota=quota,
-    cost=cost,
+    quota=quota,  # one request a query: a Composite Batch saves round trips, not allowance
 )
 
 __all__ = [

@@ -178,8 +178,8 @@ class Connector:
     # (Jira: "indeterminate" → "in progress"); a status not listed shows as it is.
     status_words: Mapping[str, str] = field(default_factory=dict)
     # The vendor's documented limits for a connection (SPEC §8), lowered by its
-    # ``quota:`` settings; and what one query spends of them (a batched SOQL
-    # query: 1/25 of a request). The connection's ``live`` (a LiveQuota), when
+    # ``quota:`` settings; and what one query spends of them (default: one
+    # request; Amplitude: query cost; GA4: tokens). The connection's ``live`` (a LiveQuota), when
     # it has one, holds what the vendor says of them as answers come back.
     quota: Callable[[Any], tuple[Window, ...]] = _no_quota
     cost: Callable[[Any], Cost] = _one_request

@@ -228,9 +228,15 @@ _GA4_WINDOWS = {
 }
 
 
-def ga4_property_quota(quota: Any, now: float) -> tuple[list[Observation], float]:
+def ga4_property_quota(
+    quota: Any, now: float, limits: Mapping[str, float]
+) -> tuple[list[Observation], float]:
     """GA4's ``propertyQuota`` (``returnPropertyQuota: true``): its token windows, and the
-    tokens this request consumed (``consumed`` is this request's, ``remaining`` what is left)."""
+    tokens this request consumed (``consumed`` is this request's, ``remaining`` what is left).
+
+    GA4 says no window's size; ``limits`` are the documented ones by field name, raised
+    when more is left than they allow (an Analytics 360 property has ten times as many).
+    """
     if not isinstance(quota, dict):
         return [], 0.0
     observations: list[Observation] = []
@@ -244,10 +250,9 @@ def ga4_property_quota(quota: Any, now: float) -> tuple[list[Observation], float
         if left is None:
             continue
         consumed = max(consumed, used)
-        shown = f"GA4 propertyQuota.{name}: {left:,.0f} remaining"
-        # The window's size is what was left before this request plus what it took;
-        # the hourly project window is its own, smaller bucket: keyed apart below.
-        observations.append(Observation(seconds, left + used, left, "tokens", now, None, shown))
+        shown = f"GA4 propertyQuota.{name}: {left:,.0f} tokens remaining"
+        limit = max(limits.get(name, 0.0), left + used)
+        observations.append(Observation(seconds, limit, left, "tokens", now, None, shown))
     # tokensPerHour and tokensPerProjectPerHour share a length: keep the tighter.
     tightest: dict[float, Observation] = {}
     for o in observations:

@@ -188,8 +188,13 @@ class Gate:
         return None
 
     def settle(self, estimated: float, calls: int) -> None:
-        """Requests really sent replace the estimate (retries, logins, pages)."""
-        self.spent["requests"] = self.spent.get("requests", 0.0) - estimated + calls
+        """Requests beyond the estimate (retries, logins, pages) are spent too.
+
+        Fewer round trips than estimated give nothing back: a Composite Batch is
+        one round trip and 25 calls of Salesforce's allowance.
+        """
+        if calls > estimated:
+            self.spent["requests"] = self.spent.get("requests", 0.0) + calls - estimated
 
     def seen(self) -> tuple[list[Observation], tuple[float, str] | None]:
         seen = [o for live in self._lives for o in live.observations()]
