@@ -388,9 +388,8 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
     if info.get("settle"):
         out.print(f"  as of       {info['as_of'] or '—'}  (settle {info['settle']}: late numbers)")
     if throttled := info.get("throttled"):
-        can = (
-            f"; it can refresh every {throttled['can_refresh']}" if throttled["can_refresh"] else ""
-        )
+        can = throttled["can_refresh"]
+        can = f"; it can refresh every {can}" if can and can not in throttled["reason"] else ""
         out.print(
             f"  throttled   since {throttled['since']}: {throttled['reason']} "
             f"(asks every {throttled['refresh']}{can})",

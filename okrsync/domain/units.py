@@ -39,6 +39,16 @@ def parse_duration(text: str | int | float | timedelta) -> timedelta:
     return timedelta(seconds=seconds)
 
 
+def format_about(seconds: float) -> str:
+    """An interval as people say it, rounded up: ``45s``, ``13m``, ``1h45m``, ``26h``."""
+    if seconds < 120:
+        return f"{math.ceil(seconds)}s"
+    hours, minutes = divmod(math.ceil(seconds / 60), 60)
+    if not hours:
+        return f"{minutes}m"
+    return f"{hours}h{minutes}m" if minutes and hours < 24 else f"{hours}h"
+
+
 def format_duration(delta: timedelta) -> str:
     """The shortest exact form: 900 s → ``15m``."""
     seconds = delta.total_seconds()
@@ -94,6 +104,7 @@ __all__ = [
     "DURATION_UNITS",
     "MAX_DURATION_DAYS",
     "PERCENT_UNITS",
+    "format_about",
     "format_duration",
     "format_value",
     "parse_clock",

@@ -9,7 +9,7 @@ returns after a run's store write. Nothing here writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from okrsync.config.loader import Config, KrEntry
@@ -30,7 +30,7 @@ from okrsync.domain.snapshot import (
     Provenance,
     Snapshot,
 )
-from okrsync.domain.units import format_duration
+from okrsync.domain.units import format_about, format_duration
 from okrsync.sdk.redaction import REDACTOR
 
 SIMULATED_TRIGGERS = ("demo", "simulated")  # runs whose values came from built-in simulators
@@ -246,9 +246,7 @@ def explain(
                 "since": state.throttled_at.isoformat() if state.throttled_at else None,
                 "refresh": format_duration(kr.refresh),
                 "can_refresh": (
-                    format_duration(timedelta(seconds=state.throttled_refresh))
-                    if state.throttled_refresh
-                    else None
+                    format_about(state.throttled_refresh) if state.throttled_refresh else None
                 ),
             }
             if state and state.throttled_reason

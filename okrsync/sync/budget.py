@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.records import KrState
-from okrsync.domain.units import format_duration
+from okrsync.domain.units import format_about, format_duration
 from okrsync.sdk.connector import ConnectionSettings, Connector
 from okrsync.sdk.quota import Cost, Observation, Spent, Window, span
 from okrsync.store.database import Store
@@ -315,18 +315,8 @@ def stretched_reason(pool: Pool, unit: str, t_star: float) -> str:
     origin = f" ({window.source})" if window and window.source else ""
     return (
         f"quota: pool {pool.name}'s key results ask for more than {shown}{origin}; "
-        f"each can refresh every {about(t_star)}"
+        f"each can refresh every {format_about(t_star)}"
     )
-
-
-def about(seconds: float) -> str:
-    """A refresh as people say it, rounded up: ``45s``, ``13m``, ``1h45m``, ``26h``."""
-    if seconds < 120:
-        return f"{math.ceil(seconds)}s"
-    hours, minutes = divmod(math.ceil(seconds / 60), 60)
-    if not hours:
-        return f"{minutes}m"
-    return f"{hours}h{minutes}m" if minutes and hours < 24 else f"{hours}h"
 
 
 def _fit(
