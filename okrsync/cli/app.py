@@ -957,6 +957,13 @@ def backfill(
             )
     failed = [r for r in stored if r.status == "error"]
     typer.echo(f"stored {len(stored) - len(failed)} point(s), {len(failed)} failed")
+    if plan_.waiting:  # not failed: their quota had no room; the next backfill measures them
+        why = next(iter(plan_.waiting.values()))
+        typer.echo(
+            f"{len(plan_.waiting)} key result(s) have points waiting for quota ({why}): "
+            "run okrsync backfill again later",
+            err=True,
+        )
     for r in failed[:10]:
         typer.echo(f"  {r.kr_id} as of {r.measured_at:%Y-%m-%d}: {r.error}", err=True)
     if failed:

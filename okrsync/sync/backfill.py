@@ -13,6 +13,7 @@ stores nothing twice. Key results of graded cycles are never touched.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Set
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -23,6 +24,7 @@ from okrsync.sdk.connector import RenderContext, Runtime, SourceBase
 from okrsync.sdk.placeholders import render_source
 from okrsync.store.database import Store
 from okrsync.sync.assess import assess, summarize
+from okrsync.sync.budget import StoreLedger, budget, settle
 from okrsync.sync.execute import execute
 from okrsync.sync.plan import Plan, PlannedQuery, add_kr
 
@@ -36,6 +38,7 @@ class Backfill:
     steps: list[tuple[datetime, Plan]] = field(default_factory=list)
     cannot: dict[str, str] = field(default_factory=dict)  # kr id → why it has no past
     stored: int = 0  # points already stored, skipped
+    waiting: dict[str, str] = field(default_factory=dict)  # kr id → why points wait for quota
 
     @property
     def queries(self) -> int:
@@ -137,9 +140,16 @@ async def run(
 ) -> list[MeasurementRecord]:
     """Measure every step and store its points as one backfill run per step."""
     stored: list[MeasurementRecord] = []
-    for at, step in plan.steps:
+    ledger = StoreLedger(store)
+    for at, planned in plan.steps:
         started = datetime.now(UTC)
-        executed = await execute(step, config, runtime)
+        # A backfill spends today's quota like a sync: what does not fit is left for the next.
+        budgeted = budget(
+            planned, config, {}, ledger, store.quota_live(), force=True, clock=time.time()
+        )
+        executed = await execute(budgeted.plan, config, runtime, budgeted.reserved)
+        step = replace(budgeted.plan, throttled=settle(budgeted, executed, ledger))
+        plan.waiting.update({kr: t.reason for kr, t in step.throttled.items()})
         # Past values are not compared with today's: min/max still hold them, max_change not.
         records = [replace(r, backfilled=True) for r in assess(step, executed.outcomes, config, {})]
         summary = summarize(config, step, executed, records, 0.0)

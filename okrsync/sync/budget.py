@@ -82,6 +82,7 @@ class Budgeted:
     plan: Plan  # the admitted queries only
     throttled: dict[str, Throttle]  # kr id → why it waits
     reserved: dict[str, Reserved]  # connection → its pool's reservation
+    clock: float = 0.0  # the ledger's time (epoch s): the plan's now, but a backfill's is past
 
     def __repr__(self) -> str:
         return f"Budgeted({len(self.plan.queries)} queries, {len(self.throttled)} throttled)"
@@ -182,14 +183,17 @@ def budget(
     live: Mapping[str, Sequence[Observation]],
     *,
     force: bool = False,
+    clock: float | None = None,
 ) -> Budgeted:
     """The plan's queries that fit their pools; the others' key results throttled.
 
-    ``force`` (``sync --force``) measures what is not due yet, but never past a budget.
+    ``force`` (``sync --force``, backfill) measures what is not due yet, but never
+    past a budget. ``clock`` is when the spend happens (default: the plan's now).
     """
+    clock = plan.now.timestamp() if clock is None else clock
     by_pool = pools(config, live)
     if not by_pool:
-        return Budgeted(plan, {}, {})
+        return Budgeted(plan, {}, {}, clock)
     member = {c: p for p in by_pool.values() for c in p.connections}
     kept: dict[str, PlannedQuery] = {}
     waiting: dict[str, list[tuple[str, PlannedQuery]]] = {}
@@ -207,7 +211,7 @@ def budget(
                 continue
         waiting.setdefault(pool.name, []).append((key, query))
     reserved: dict[str, Reserved] = {}
-    now = plan.now.timestamp()
+    now = clock
     for name, queries in waiting.items():
         pool = by_pool[name]
         queries.sort(key=lambda kq: _staleness(kq[1], states, plan.now), reverse=True)
@@ -229,13 +233,13 @@ def budget(
         q.inputs[:] = [(kr, n) for kr, n in q.inputs if kr in derived]
     kept = {k: q for k, q in kept.items() if q.kr_ids or q.inputs}
     planned = replace(plan, queries=kept, derived=derived, throttled=throttled)
-    return Budgeted(planned, throttled, reserved)
+    return Budgeted(planned, throttled, reserved, clock)
 
 
 def settle(budgeted: Budgeted, executed: Executed, ledger: Ledger) -> dict[str, Throttle]:
     """Give back what was reserved and not spent (or add what retries spent beyond it), keep
     what the vendors said, and add the key results the run's gates held back to the throttled."""
-    now = budgeted.plan.now.timestamp()
+    now = budgeted.clock
     for pool in {r.pool: r for r in budgeted.reserved.values()}.values():
         spent = executed.spent.get(pool.pool, {})
         delta = {u: spent.get(u, 0.0) - pool.taken.get(u, 0.0) for u in {*spent, *pool.taken}}

@@ -145,3 +145,24 @@ def test_a_failed_step_is_tried_again_by_the_next_backfill(
     assert code == 0
     assert "3 step(s), 3 queries (warehouse 3); 0 point(s) already stored" in out
     assert "stored 3 point(s), 0 failed" in out
+
+
+def test_a_backfill_spends_the_quota_and_leaves_the_rest_for_the_next(
+    where: list[str], tmp_path: Path
+) -> None:
+    """Ten days of points against a budget of 4 an hour: 4 now, the others wait, not fail."""
+    connections = Path(where[1]) / "connections.yaml"
+    connections.write_text(connections.read_text() + "    quota: {per_hour: 4}\n")
+    window = ["--since", "2026-10-01", "--until", "2026-10-10", "--kr", "closed"]
+    code, out, err = run("backfill", *window, *where)
+    assert code == 0, err
+    assert "stored 4 point(s), 0 failed" in out
+    assert "1 key result(s) have points waiting for quota" in err
+    assert "4 requests an hour (quota.per_hour)" in err
+    code, out, err = run("backfill", *window, *where)  # the same hour: nothing more to spend
+    assert code == 0
+    assert "4 point(s) already stored" in out
+    assert "stored 0 point(s), 0 failed" in out
+    with Store.open(where[3]) as store:
+        points = store.history("closed", limit=100)
+    assert len(points) == 4
