@@ -425,6 +425,29 @@ def test_retry_after_is_ours_not_the_clients(cloud: JiraSimulator) -> None:
     assert (reading.calls, len(cloud.requests)) == (2, 2)  # one request per attempt
 
 
+def test_rate_limit_headers_reach_the_connections_live_quota(cloud: JiraSimulator) -> None:
+    """Jira Cloud's X-RateLimit-* (ISO reset) and a 429's Retry-After, through the real client."""
+    said = {
+        "Retry-After": "7",
+        "X-RateLimit-Limit": "350",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "2099-01-01T00:00Z",
+        "RateLimit-Reason": "jira-burst-based",
+    }
+    cloud.add_fault(SEARCH, Fault.status(429, {"errorMessages": ["Rate limit exceeded."]}, said))
+
+    async def use(connection: JiraConnection) -> tuple[Any, Any]:
+        await connection.measure(source(jql=SUP_SINCE, aggregate="count"))
+        return connection.live.observations(), connection.live.blocked()
+
+    seen, blocked = run(cloud, use, Sleeps())
+    [o] = seen
+    assert (o.limit, o.unit) == (350, "requests")
+    assert o.reset_at == datetime(2099, 1, 1, tzinfo=UTC).timestamp()
+    assert blocked is not None
+    assert blocked[1] == "HTTP 429 with Retry-After: 7"
+
+
 def test_503_storm_exhausts_attempts(cloud: JiraSimulator) -> None:
     # The client would retry a 503 with Retry-After itself; here it must not.
     cloud.add_fault(SEARCH, Fault.status(503, headers={"Retry-After": "1"}), times=10)
