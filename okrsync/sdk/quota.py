@@ -92,6 +92,17 @@ class QuotaSettings(BaseModel):
         )
 
 
+def quota_of(settings: Any) -> QuotaSettings:
+    """A connection's ``quota:``, also where the loader only constructed its settings (a secret
+    not set, ``secrets="skip"``): there it is still the file's plain mapping."""
+    given = getattr(settings, "quota", None)
+    if isinstance(given, QuotaSettings):
+        return given
+    if isinstance(given, Mapping):
+        return QuotaSettings.model_validate(dict(given))
+    return QuotaSettings()
+
+
 @dataclass(frozen=True)
 class Observation:
     """What the vendor said of one of its windows: ``remaining`` of ``limit`` at ``at``."""
@@ -298,5 +309,6 @@ __all__ = [
     "Window",
     "api_usage",
     "ga4_property_quota",
+    "quota_of",
     "rate_limit_headers",
 ]

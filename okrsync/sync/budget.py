@@ -33,7 +33,7 @@ from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.records import KrState
 from okrsync.domain.units import format_about, format_duration
 from okrsync.sdk.connector import ConnectionSettings, Connector
-from okrsync.sdk.quota import Cost, Observation, Spent, Window, span
+from okrsync.sdk.quota import Cost, Observation, Spent, Window, quota_of, span
 from okrsync.store.database import Store
 from okrsync.sync.execute import Executed, Reserved
 from okrsync.sync.plan import Plan, PlannedQuery, Throttle
@@ -92,13 +92,14 @@ def pools(config: Config, live: Mapping[str, Sequence[Observation]]) -> dict[str
     """Every pool with a window, from the connections that name it."""
     members: dict[str, list[str]] = {}
     for name, settings in config.connections.items():
-        if settings.quota.enabled:
-            members.setdefault(settings.quota.pool or name, []).append(name)
+        quota = quota_of(settings)
+        if quota.enabled:
+            members.setdefault(quota.pool or name, []).append(name)
     out = {}
     for pool, names in members.items():
         first = config.connections[names[0]]
         defaults = config.registry[first.type].quota(first)
-        windows = first.quota.windows(vendor_figures(defaults, live.get(pool, ())))
+        windows = quota_of(first).windows(vendor_figures(defaults, live.get(pool, ())))
         if windows or pool in live:  # no documented limit, but the vendor has said one
             out[pool] = Pool(pool, tuple(names), windows)
     return out
@@ -115,7 +116,7 @@ def vendor_figures(defaults: tuple[Window, ...], live: Iterable[Observation]) ->
 
 
 def pool_of(settings: ConnectionSettings, name: str) -> str:
-    return settings.quota.pool or name
+    return quota_of(settings).pool or name
 
 
 def best_interval(demand: Iterable[tuple[float, float]], capacity: float) -> float:

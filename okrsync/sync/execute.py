@@ -30,7 +30,7 @@ from okrsync.sdk.connector import (
     Runtime,
     SourceBase,
 )
-from okrsync.sdk.quota import Cost, LiveQuota, Observation
+from okrsync.sdk.quota import Cost, LiveQuota, Observation, quota_of
 from okrsync.sdk.redaction import REDACTOR
 from okrsync.sync.plan import Plan
 
@@ -114,7 +114,7 @@ async def execute(
                     initiatives[(name, issue)] = _named(name, exc)
                 continue
             stack.push_async_callback(_close, name, connection)
-            pool = reserved[name].pool if reserved and name in reserved else settings.quota.pool
+            pool = reserved[name].pool if reserved and name in reserved else quota_of(settings).pool
             gate = gates.setdefault(pool or name, Gate(None))  # no budget: the vendor's word only
             gate.watch(getattr(connection, "live", None))
             rate = _Rate(settings.rate_limit, gate, config.registry[settings.type].cost)

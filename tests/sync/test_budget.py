@@ -275,3 +275,23 @@ def test_reservations_racing_from_four_processes_never_overspend(
     with Store.open(store_url) as store:
         spent = store.quota_spent("race", [Window(50, 3600)], time.time())
     assert spent.used[(3600.0, "requests")] == 50
+
+
+def test_a_quota_on_a_connection_whose_secret_is_not_set_fails_only_that_connection(
+    tmp_path: Path, sim: StatsSimulator
+) -> None:
+    """The loader only constructs such settings (its quota: a plain mapping): no crash."""
+    directory = org(tmp_path, sim.url, 2, None)
+    mixpanel = (
+        "  mp:\n    type: mixpanel\n    username: svc\n    secret: ${MP_SECRET_NOT_SET}\n"
+        "    project_id: 7\n    quota: {per_hour: 30, share: 0.5}\n"
+    )
+    (directory / "connections.yaml").write_text(
+        (directory / "connections.yaml").read_text() + mixpanel
+    )
+    config = load(directory)
+    assert "mp" in config.unavailable
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+        result = sync_now(config, store, now=NOW, runtime=FAST)
+    assert [r.status for r in result.records] == ["ok", "ok"]
+    assert metric_calls(sim) == 2
