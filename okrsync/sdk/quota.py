@@ -138,6 +138,25 @@ class Spent:
     used: Mapping[tuple[float, str], float] = field(default_factory=dict)
     live: Sequence[Observation] = ()
     blocked: tuple[float, str] | None = None
+    pace: Mapping[str, float] = field(default_factory=dict)  # unit → its pacing's time (paced)
+
+
+Pacing = Mapping[str, tuple[float, float]]  # unit → (units a second, credit's span in seconds)
+
+
+def credit(tat: float, now: float, rate: float, span: float) -> float:
+    """Units a pacing allows now: what ``rate`` earned since ``tat``, at most ``span``'s worth.
+
+    ``tat`` is the pacing's time: every unit taken moves it 1/rate on (GCRA's
+    theoretical arrival time). Earned credit, not a window: at a 15-minute
+    schedule a 22-minute pace still spends its 15 minutes' worth every run.
+    """
+    return rate * (now - max(tat, now - span))
+
+
+def paced(tat: float, now: float, rate: float, span: float, taken: float) -> float:
+    """The pacing's time after taking ``taken`` units now."""
+    return max(tat, now - span) + taken / rate
 
 
 class LiveQuota:
@@ -303,12 +322,15 @@ __all__ = [
     "Cost",
     "LiveQuota",
     "Observation",
+    "Pacing",
     "QuotaSettings",
     "Spent",
     "Unit",
     "Window",
     "api_usage",
+    "credit",
     "ga4_property_quota",
+    "paced",
     "quota_of",
     "rate_limit_headers",
 ]

@@ -42,7 +42,7 @@ from okrsync.domain.records import (
     check_aware,
 )
 from okrsync.errors import StoreError, excerpt
-from okrsync.sdk.quota import Observation, Spent, Window
+from okrsync.sdk.quota import Observation, Pacing, Spent, Window
 from okrsync.store import initiatives as store_initiatives
 from okrsync.store import notices as store_notices
 from okrsync.store import pushes as store_pushes
@@ -744,6 +744,7 @@ class Store:
         windows: Sequence[Window],
         now: float,
         decide: Callable[[Spent], Mapping[str, float]],
+        pacing: Pacing | None = None,
     ) -> None:
         """Read the pool's spend and add what ``decide`` takes of it, under the pool's lock.
 
@@ -752,7 +753,10 @@ class Store:
         """
         with self._connect(write=True) as conn:
             store_quota.lock(conn, pool)
-            store_quota.spend(conn, pool, now, decide(store_quota.spent(conn, pool, windows, now)))
+            state = store_quota.spent(conn, pool, windows, now)
+            taken = decide(state)
+            store_quota.spend(conn, pool, now, taken)
+            store_quota.pace(conn, pool, state.pace, now, taken, pacing or {})
             store_quota.prune(conn, now)
 
     def spend_quota(self, pool: str, now: float, units: Mapping[str, float]) -> None:

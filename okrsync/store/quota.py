@@ -18,11 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from okrsync.sdk.quota import Observation, Spent, Window
+from okrsync.sdk.quota import Observation, Pacing, Spent, Window, paced
 from okrsync.store.tables import (
     kr_state_table,
     quota_blocked_table,
     quota_live_table,
+    quota_pace_table,
     quota_spend_table,
 )
 
@@ -49,8 +50,38 @@ def lock(conn: Connection, pool: str) -> None:
 
 def spent(conn: Connection, pool: str, windows: Sequence[Window], now: float) -> Spent:
     """A pool's state: units used per window, the vendor's figures, a wait it asked for."""
-    return Spent(
-        used(conn, pool, windows, now), live(conn, pool).get(pool, []), blocked(conn, pool)
+    seen = live(conn, pool).get(pool, [])
+    return Spent(used(conn, pool, windows, now), seen, blocked(conn, pool), paces(conn, pool))
+
+
+def paces(conn: Connection, pool: str) -> dict[str, float]:
+    t = quota_pace_table
+    rows = conn.execute(sa.select(t.c.unit, t.c.tat).where(t.c.pool == pool))
+    return {unit: float(tat) for unit, tat in rows}
+
+
+def pace(
+    conn: Connection,
+    pool: str,
+    before: Mapping[str, float],
+    now: float,
+    taken: Mapping[str, float],
+    pacing: Pacing,
+) -> None:
+    """Move each paced unit's time on by what was taken (under the reservation's lock)."""
+    rows = [
+        {"pool": pool, "unit": unit,
+         "tat": paced(before.get(unit, 0.0), now, rate, span, taken.get(unit, 0.0))}
+        for unit, (rate, span) in pacing.items()
+    ]  # fmt: skip
+    if not rows:
+        return
+    stmt = _dialect(conn).insert(quota_pace_table)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["pool", "unit"], set_={"tat": stmt.excluded.tat}
+        ),
+        rows,
     )
 
 

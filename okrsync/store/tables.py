@@ -223,6 +223,14 @@ quota_live_table = sa.Table(  # 0009: the vendor's own last figures, per window
     sa.Column("source", sa.Text(), nullable=False),
 )
 
+quota_pace_table = sa.Table(  # 0009: where each paced unit's earned credit stands (GCRA's time)
+    "quota_pace",
+    metadata,
+    sa.Column("pool", sa.String(100), primary_key=True),
+    sa.Column("unit", sa.String(16), primary_key=True),
+    sa.Column("tat", sa.Float(), nullable=False),
+)
+
 quota_blocked_table = sa.Table(  # 0009: a wait the vendor asked for (Retry-After)
     "quota_blocked",
     metadata,
@@ -249,6 +257,7 @@ __all__ = [
     "pushes_table",
     "quota_blocked_table",
     "quota_live_table",
+    "quota_pace_table",
     "quota_spend_table",
     "runs_table",
 ]

@@ -9,13 +9,18 @@ rules spend it:
   window sustains, every refresh shorter than a common interval T* is
   stretched to T*, chosen so the stretched demand fits 95 % of it. That is
   the schedule with the least mean staleness under the budget (equal
-  intervals for everyone the budget limits: ``best_interval``), and it spreads
-  a daily allowance over the day instead of spending it by breakfast. Key
-  results whose refresh was stretched show ``throttled`` and T*.
+  intervals for everyone the budget limits: ``best_interval``). Such a pool
+  is *paced*: 95 % of its tightest window's rate is earned as time passes
+  (``paced``), so a daily allowance lasts the day instead of being spent by
+  breakfast, and a run spends what the time since the last one earned,
+  whatever the schedule. Key results whose refresh was stretched show
+  ``throttled`` and T*.
 - **Fit.** The due queries, stalest first, are admitted while every window's
-  ledger (what every okrsync process spent in it, from the store) and the
-  vendor's own last figures have room; the admitted cost is reserved at once,
-  under a lock, so two processes never spend the same room.
+  ledger (what every okrsync process spent in it, from the store), the pacing
+  and the vendor's own last figures have room; the admitted cost is reserved
+  at once, under a lock, so two processes never spend the same room. A
+  window shorter than ``SPREAD`` (PostHog's minute) admits five minutes'
+  worth, which the gate in :mod:`okrsync.sync.execute` paces as the run goes.
 
 Nothing here sends a request; :mod:`okrsync.sync.execute` keeps to the room
 reserved, and settles the reservation with what was really spent.
@@ -25,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -33,12 +38,24 @@ from okrsync.config.loader import Config, KrEntry
 from okrsync.domain.records import KrState
 from okrsync.domain.units import format_about, format_duration
 from okrsync.sdk.connector import ConnectionSettings, Connector
-from okrsync.sdk.quota import Cost, Observation, Spent, Window, quota_of, span
+from okrsync.sdk.quota import (
+    Cost,
+    Observation,
+    Pacing,
+    Spent,
+    Window,
+    credit,
+    quota_of,
+    span,
+)
+from okrsync.sdk.quota import paced as paced_time
 from okrsync.store.database import Store
 from okrsync.sync.execute import Executed, Reserved
 from okrsync.sync.plan import Plan, PlannedQuery, Throttle
 
 HEADROOM = 0.95  # stretched demand fills at most this share of the sustained budget
+SPREAD = 300.0  # seconds: a run may spread a shorter window's spend over this long, paced
+PACED = "quota: not its turn"  # how a refusal by one begins
 
 
 @dataclass(frozen=True)
@@ -48,6 +65,7 @@ class Pool:
     name: str
     connections: tuple[str, ...]
     windows: tuple[Window, ...]
+    pacing: Pacing = field(default_factory=dict)  # unit → (rate, span): set by paced()
 
     def capacity(self, unit: str) -> float:
         """Units a second the tightest window of ``unit`` sustains; inf when none limits it."""
@@ -65,8 +83,16 @@ Decide = Callable[[Spent], Mapping[str, float]]
 class Ledger(Protocol):
     """Where spend is kept: the store (shared by processes), or memory (bench, no store)."""
 
-    def reserve(self, pool: str, windows: Sequence[Window], now: float, decide: Decide) -> None:
-        """Call ``decide`` with the pool's state and record what it returns, atomically."""
+    def reserve(
+        self,
+        pool: str,
+        windows: Sequence[Window],
+        now: float,
+        decide: Decide,
+        pacing: Pacing | None = None,
+    ) -> None:
+        """Call ``decide`` with the pool's state and record what it returns, atomically
+        (and move each ``pacing`` unit's time on by it)."""
 
     def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
         """Add (or, negative, give back) units spent at ``now``."""
@@ -205,25 +231,26 @@ def budget(
             kept[key] = query
             continue
         late = _stretched(config, pool, query)
-        if late is not None:  # its refresh cannot fit: throttled, measured every T* only
+        if late is not None:  # its refresh cannot fit: throttled, its turn every T* or so
             for kr in _krs(query):
                 throttled[kr] = late
-            if not force and _tried_within(query, states, plan.now, late):
-                continue
         waiting.setdefault(pool.name, []).append((key, query))
     reserved: dict[str, Reserved] = {}
     now = clock
     for name, queries in waiting.items():
-        pool = by_pool[name]
+        pool = paced(config, by_pool[name])
         queries.sort(key=lambda kq: _staleness(kq[1], states, plan.now), reverse=True)
         fixed = sum(1.0 for c, _ in plan.initiatives if c in pool.connections)
         admitted, refused, taken = _fit(pool, queries, config, ledger, now, fixed)
         kept.update(admitted)
         for kr, why in refused.items():
             stretched = throttled.get(kr)
+            if stretched is not None and why.reason.startswith(PACED):
+                continue  # not its turn: the stretched reason says it all
             throttled[kr] = replace(why, can_refresh=stretched.can_refresh if stretched else None)
         for connection in pool.connections:
-            reserved[connection] = Reserved(name, taken)
+            short = tuple(w for w in pool.windows if w.seconds < SPREAD)
+            reserved[connection] = Reserved(name, taken, short)
     derived = {}
     for kr, keys in plan.derived.items():
         if all(k in kept for k in keys.values()):
@@ -299,19 +326,18 @@ def _stretched(config: Config, pool: Pool, query: PlannedQuery) -> Throttle | No
     return Throttle(stretched_reason(pool, unit, t_star), timedelta(seconds=t_star))
 
 
-def _tried_within(
-    query: PlannedQuery, states: Mapping[str, KrState], now: datetime, late: Throttle
-) -> bool:
-    """Every key result of it was tried less than (most of) its stretched refresh ago."""
-    assert late.can_refresh is not None
-    wait = late.can_refresh.total_seconds() * 0.95
-    for kr in _krs(query):
-        state = states.get(kr)
-        if state is None or state.last_attempt_at is None:
-            return False
-        if (now - state.last_attempt_at).total_seconds() >= wait:
-            return False
-    return True
+def paced(config: Config, pool: Pool) -> Pool:
+    """The pool with a pacing per stretched unit: 95 % of what its tightest window sustains,
+    earned as time passes, at most a T*'s (or the tightest window's) worth at once. Stalest first inside it, every
+    query gets its turn about every T* whatever the schedule's interval (a run spends what
+    the time since the last earned), and a daily allowance lasts the day."""
+    pacing = {}
+    for unit, t_star in sorted(stretch(config, pool).items()):
+        tightest = pool.tightest(unit)
+        if 0 < t_star < math.inf and tightest is not None:
+            # At most a T*'s worth at once, and never more than 95 % of the tightest window.
+            pacing[unit] = (HEADROOM * pool.capacity(unit), min(t_star, tightest.seconds))
+    return replace(pool, pacing=pacing) if pacing else pool
 
 
 def stretched_reason(pool: Pool, unit: str, t_star: float) -> str:
@@ -376,7 +402,7 @@ def _fit(
         taken.update({u: total(u) for u in {u for _, u in sums}})
         return taken
 
-    ledger.reserve(pool.name, pool.windows, now, decide)
+    ledger.reserve(pool.name, pool.windows, now, decide, pool.pacing)
     return admitted, refused, dict(taken)
 
 
@@ -402,12 +428,20 @@ def _room(pool: Pool, spent: Spent, now: float) -> tuple[dict[str, float], dict[
         for unit in {"requests", *(w.unit for w in pool.windows)}:
             limit(unit, 0.0, f"quota: the vendor asked to wait {wait} more ({said})")
         return room, why
+    for paced_unit, (rate, length) in pool.pacing.items():
+        earned = credit(spent.pace.get(paced_unit, 0.0), now, rate, length)
+        limit(
+            paced_unit, earned, f"{PACED}: pool {pool.name} spreads its budget, the stalest first"
+        )
     for w in pool.windows:
         used = spent.used.get((w.seconds, w.unit), 0.0)
         origin = f" ({w.source})" if w.source else ""
+        # A window shorter than SPREAD is paced by the gate as the run goes (240 a minute:
+        # 1,200 over five minutes), not spent at one instant.
+        runs = SPREAD / w.seconds if w.seconds < SPREAD else 1.0
         limit(
             w.unit,
-            w.limit - used,
+            w.limit * runs - used,
             f"quota: pool {pool.name} may spend {w.describe()}{origin}, "
             f"{used:,.0f} spent in the last {span_of(w.seconds)}; the stalest went first",
         )
@@ -428,6 +462,7 @@ class MemoryLedger:
         self._live: dict[str, list[Observation]] = {}
         self._blocked: dict[str, tuple[float, str]] = {}
         self._longest: dict[str, float] = {}
+        self._pace: dict[str, dict[str, float]] = {}
 
     def state(self, pool: str, windows: Sequence[Window], now: float) -> Spent:
         events = self._spend.get(pool, [])
@@ -440,10 +475,23 @@ class MemoryLedger:
             used[(w.seconds, w.unit)] = sum(
                 a for at, u, a in events if u == w.unit and at > now - w.seconds
             )
-        return Spent(used, self._live.get(pool, []), self._blocked.get(pool))
+        pace = dict(self._pace.get(pool, {}))
+        return Spent(used, self._live.get(pool, []), self._blocked.get(pool), pace)
 
-    def reserve(self, pool: str, windows: Sequence[Window], now: float, decide: Decide) -> None:
-        self.spend(pool, now, decide(self.state(pool, windows, now)))
+    def reserve(
+        self,
+        pool: str,
+        windows: Sequence[Window],
+        now: float,
+        decide: Decide,
+        pacing: Pacing | None = None,
+    ) -> None:
+        state = self.state(pool, windows, now)
+        taken = decide(state)
+        self.spend(pool, now, taken)
+        pace = self._pace.setdefault(pool, {})
+        for unit, (rate, length) in (pacing or {}).items():
+            pace[unit] = paced_time(pace.get(unit, 0.0), now, rate, length, taken.get(unit, 0.0))
 
     def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
         events = self._spend.setdefault(pool, [])
@@ -465,7 +513,14 @@ class PeekLedger:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def reserve(self, pool: str, windows: Sequence[Window], now: float, decide: Decide) -> None:
+    def reserve(
+        self,
+        pool: str,
+        windows: Sequence[Window],
+        now: float,
+        decide: Decide,
+        pacing: Pacing | None = None,
+    ) -> None:
         decide(self._store.quota_spent(pool, windows, now))
 
     def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
@@ -483,8 +538,15 @@ class StoreLedger:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def reserve(self, pool: str, windows: Sequence[Window], now: float, decide: Decide) -> None:
-        self._store.reserve_quota(pool, windows, now, decide)
+    def reserve(
+        self,
+        pool: str,
+        windows: Sequence[Window],
+        now: float,
+        decide: Decide,
+        pacing: Pacing | None = None,
+    ) -> None:
+        self._store.reserve_quota(pool, windows, now, decide, pacing)
 
     def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
         self._store.spend_quota(pool, now, units)

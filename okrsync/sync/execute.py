@@ -30,7 +30,7 @@ from okrsync.sdk.connector import (
     Runtime,
     SourceBase,
 )
-from okrsync.sdk.quota import Cost, LiveQuota, Observation, quota_of
+from okrsync.sdk.quota import Cost, LiveQuota, Observation, Window, quota_of
 from okrsync.sdk.redaction import REDACTOR
 from okrsync.sync.plan import Plan
 
@@ -46,10 +46,19 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Reserved:
-    """What one pool reserved for this run, per unit: its gate's room (okrsync.sync.budget)."""
+    """What one pool reserved for this run, per unit: its gate's room (okrsync.sync.budget),
+    and its windows shorter than a run may take, which the gate paces instead."""
 
     pool: str
     taken: dict[str, float]
+    paced: tuple[Window, ...] = ()
+
+
+def pace(window: Window) -> AsyncLimiter:
+    """A leaky bucket that never lets more than ``window.limit`` through in any of its
+    windows: a tenth of it at once, then 90 % of its rate (a tenth + 90 % = all of it)."""
+    burst = max(1.0, window.limit / 10)
+    return AsyncLimiter(burst, window.seconds * burst / (0.9 * window.limit))
 
 
 @dataclass(frozen=True, repr=False)
@@ -85,7 +94,7 @@ async def execute(
     the vendor's own last figures allow it; a job they forbid is a
     :class:`ThrottledError`, never a request.
     """
-    gates = {r.pool: Gate(r.taken) for r in (reserved or {}).values()}
+    gates = {r.pool: Gate(r.taken, r.paced) for r in (reserved or {}).values()}
     by_connection: dict[str, list[str]] = {}
     for key, query in plan.queries.items():
         by_connection.setdefault(query.connection, []).append(key)
@@ -157,10 +166,17 @@ async def _drain(jobs: list[Job], workers: int) -> None:
 class Gate:
     """A pool's room in this run: what its reservation and its vendor's figures still allow."""
 
-    def __init__(self, room: Mapping[str, float] | None) -> None:
+    def __init__(self, room: Mapping[str, float] | None, paced: Sequence[Window] = ()) -> None:
         self.room = room or {}
         self.spent: dict[str, float] = {}
         self._lives: list[LiveQuota] = []
+        self._paces = [(w.unit, pace(w)) for w in paced]
+
+    async def wait(self, cost: Cost) -> None:
+        """Until every short window it paces has room for ``cost``."""
+        for unit, limiter in self._paces:
+            if need := cost.get(unit, 0.0):
+                await limiter.acquire(min(need, limiter.max_rate))
 
     def watch(self, live: LiveQuota | None) -> None:
         if live is not None:
@@ -227,6 +243,8 @@ class _Rate:
     async def __aenter__(self) -> None:
         if self._limiter is not None:
             await self._limiter.acquire()
+        if self.gate is not None:  # a job is one request of a short window (PostHog's minute)
+            await self.gate.wait({"requests": 1.0})
 
     async def __aexit__(self, *exc: object) -> None:
         return None

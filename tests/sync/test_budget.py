@@ -15,12 +15,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from okrsync.cli.app import app
-from okrsync.demo.simulators.server import Fault
+from okrsync.demo.simulators.server import Fault, Request, Response
 from okrsync.demo.simulators.stats import METRICS, StatsSimulator
 from okrsync.publish import current
 from okrsync.publish.metrics import render
@@ -152,11 +153,14 @@ def test_a_refresh_the_budget_cannot_sustain_is_stretched_evenly(
             before = metric_calls(sim)
             result = sync_now(config, store, now=NOW + timedelta(minutes=5 * tick), runtime=FAST)
             per_tick.append(metric_calls(sim) - before)
-        throttle = result.plan.throttled["kr-0"]
+        throttles = list(result.plan.throttled.values())
+        throttle = throttles[0]
     # T* = 6 / (0.95 * 30 an hour) = 12.6 min: each is measured every 15 minutes (ticks of 5).
     assert throttle.can_refresh is not None
     assert timedelta(minutes=12) < throttle.can_refresh < timedelta(minutes=13)
-    assert "each can refresh every 13m" in throttle.reason
+    assert len(throttles) == 6
+    assert all(t.can_refresh == throttle.can_refresh for t in throttles)
+    assert any("each can refresh every 13m" in t.reason for t in throttles)
     for start in range(len(per_tick) - 11):  # no rolling hour over the budget
         assert sum(per_tick[start : start + 12]) <= 30
     assert sum(per_tick) >= 6 * 8  # and the budget is used: every key result every 15 min
@@ -295,3 +299,35 @@ def test_a_quota_on_a_connection_whose_secret_is_not_set_fails_only_that_connect
         result = sync_now(config, store, now=NOW, runtime=FAST)
     assert [r.status for r in result.records] == ["ok", "ok"]
     assert metric_calls(sim) == 2
+
+
+class TimedStats(StatsSimulator):
+    """The stats API, noting when each metric request arrived."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.arrived: list[float] = []
+
+    def _metric(self, request: Request) -> Response:
+        self.arrived.append(time.monotonic())
+        return super()._metric(request)
+
+
+def test_a_window_shorter_than_a_run_is_paced_not_refused(tmp_path: Path) -> None:
+    """5 a second: all 6 due queries go in one run, never more than 5 in any second."""
+    with TimedStats(TOKEN, today=lambda: NOW.date()) as sim:
+        directory = org(tmp_path, sim.url, 6, "{per_second: 5}", refresh="1d")
+        (directory / "connections.yaml").write_text(
+            (directory / "connections.yaml")
+            .read_text()
+            .replace("max_concurrency: 1", "max_concurrency: 6")
+        )
+        with Store.open(f"sqlite:///{tmp_path / 's.db'}") as store:
+            result = sync_now(load(directory), store, now=NOW, runtime=FAST)
+        arrived = sorted(sim.arrived)
+    assert [r.status for r in result.records] == ["ok"] * 6
+    assert result.plan.throttled == {}
+    assert len(arrived) == 6
+    for i, t in enumerate(arrived):
+        assert sum(1 for u in arrived[i:] if u - t < 1.0) <= 5
+    assert arrived[-1] - arrived[0] >= 1.0  # spread: six at once would have been too many

@@ -2,8 +2,9 @@
 
 ``quota_spend`` holds units spent per pool, unit and minute (reservations and
 their settlement), so processes sharing a store share one budget;
-``quota_live`` the vendor's own last figures per window; ``quota_blocked`` a
-wait the vendor asked for. ``kr_state.throttled_*``: why the last run did not
+``quota_live`` the vendor's own last figures per window; ``quota_pace`` where
+each paced unit's earned credit stands; ``quota_blocked`` a wait the vendor
+asked for. ``kr_state.throttled_*``: why the last run did not
 measure a key result, and the refresh it can get.
 
 Revision ID: 0009
@@ -44,6 +45,12 @@ def upgrade() -> None:
         sa.Column("source", sa.Text(), nullable=False),
     )
     op.create_table(
+        "quota_pace",
+        sa.Column("pool", sa.String(100), primary_key=True),
+        sa.Column("unit", sa.String(16), primary_key=True),
+        sa.Column("tat", sa.Float(), nullable=False),
+    )
+    op.create_table(
         "quota_blocked",
         sa.Column("pool", sa.String(100), primary_key=True),
         sa.Column("until", sa.DateTime(timezone=True), nullable=False),
@@ -61,5 +68,6 @@ def downgrade() -> None:
         batch.drop_column("throttled_at")
         batch.drop_column("throttled_reason")
     op.drop_table("quota_blocked")
+    op.drop_table("quota_pace")
     op.drop_table("quota_live")
     op.drop_table("quota_spend")
