@@ -40,11 +40,13 @@ fmt: $(STAMP) ## format and auto-fix
 
 check: lint test ## everything CI runs
 
-bench: $(STAMP) ## the benchmarks: sync, status, push, dashboard at 10,000 key results (bench/README.md)
+bench: $(STAMP) ## the benchmarks: sync, status, push, dashboard at 10,000 key results, then the scale curve to 100,000 and a day of quota scheduling (bench/README.md)
 	$(BIN)/python bench/sync.py $(BENCH_ARGS)
 	$(BIN)/python bench/status.py --pg $${OKRSYNC_TEST_PG_URL:-postgresql://postgres@127.0.0.1:5432/test}
 	$(BIN)/python bench/push.py
 	$(BIN)/python bench/dashboard.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/quota.py
 
 # The image, with podman. Where PODMAN_RUNTIME is unset and ../shared/tools/podman-setup
 # exists (these machines: no registry, no Docker engine), that script prepares podman

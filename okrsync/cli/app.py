@@ -26,6 +26,7 @@ import typer
 from okrsync import __version__
 from okrsync.cli import console
 from okrsync.config import loader
+from okrsync.config.cache import MappingCache
 from okrsync.config.registry import Registry
 from okrsync.domain.snapshot import ObjectiveView
 from okrsync.domain.units import format_value
@@ -132,11 +133,14 @@ def _interactive(command: str | None) -> bool:
 def _load(mappings: Path | None, *, secrets: loader.SecretMode = "per_connection") -> loader.Config:
     """The checked config, or exit 2 listing every problem.
 
-    Read-only commands pass ``secrets="skip"``: they need no credentials.
+    Read-only commands pass ``secrets="skip"``: they need no credentials, and they reuse
+    the mapping files' checked content from the cache while not one byte of them changed
+    (okrsync/config/cache.py; ``OKRSYNC_CACHE_DIR=off`` turns it off).
     """
     directory = mappings or _settings().mappings
+    cache = MappingCache.default() if secrets == "skip" else None
     try:
-        return loader.load(directory, Registry.default(), secrets=secrets)
+        return loader.load(directory, Registry.default(), secrets=secrets, cache=cache)
     except ConfigError as exc:
         _config_error(exc, directory)
 
@@ -547,8 +551,8 @@ def run(
         raise typer.Exit(EXIT_CONFIG) from None
     directory = mappings or settings.mappings
     url = store or settings.store_url
-    if once:
-        _load(directory)  # a CronJob run fails fast on a broken config
+    # A CronJob run fails fast on a broken config, and its one cycle syncs what was loaded.
+    first = _load(directory) if once else None
     try:
         st = open_store(url, upgrade=settings.auto_upgrade, wait=settings.store_wait)
     except StoreError as exc:
@@ -559,7 +563,12 @@ def run(
         raise typer.Exit(EXIT_CONFIG) from None
     lock = writer_lock(url)
     runner = Runner(
-        directory, st, lock, lock_wait=settings.lock_wait if once else 0.0, schedule=plan_
+        directory,
+        st,
+        lock,
+        lock_wait=settings.lock_wait if once else 0.0,
+        schedule=plan_,
+        loaded=first,
     )
     stop = StopFlag(settings.stop_grace)
     stop.install()

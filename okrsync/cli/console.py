@@ -429,9 +429,11 @@ def print_explain(out: Console, info: dict[str, Any]) -> None:
 
 
 def problems(console: Console, found: Sequence[Problem]) -> None:
-    for p in found:
-        style = "red" if p.severity == "error" else "yellow"
-        console.print(Text(str(p), style=style), soft_wrap=True)
+    """One line per problem, printed at once: 10,000 prints took rich twice as long."""
+    if not found:
+        return
+    lines = (Text(str(p), style="red" if p.severity == "error" else "yellow") for p in found)
+    console.print(Text("\n").join(lines), soft_wrap=True)
 
 
 def make_console(stderr: bool = False) -> Console:

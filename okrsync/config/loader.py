@@ -12,6 +12,7 @@ import difflib
 import hashlib
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
@@ -20,9 +21,18 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from okrsync.config.cache import MappingCache, code_stamp
 from okrsync.config.registry import P, PublisherRegistry, Registry, UnknownType
 from okrsync.config.secrets import SecretError, expand
-from okrsync.config.yaml_positions import YamlDocument, YamlSyntaxError, dotted, locate, parse
+from okrsync.config.yaml_positions import (
+    YamlDocument,
+    YamlSyntaxError,
+    dotted,
+    locate,
+    locate_all,
+    parse,
+    read_text,
+)
 from okrsync.domain import expression
 from okrsync.domain.cycle import Cycle
 from okrsync.domain.model import ConnectionsFile, Initiative, KeyResult, MappingFile, Objective
@@ -165,17 +175,18 @@ class _Collector:
             if isinstance(item, _Pending) and wanted(item):
                 by_doc.setdefault(id(item.doc), []).append(index)
         for indices in by_doc.values():
-            doc: YamlDocument | None = None
-            for index in indices:
-                item = self._found[index]
-                assert isinstance(item, _Pending)
-                doc = item.doc
-                self._found[index] = self._locate(item)
-            if doc is not None:
-                doc.forget_positions()
+            items = [self._found[index] for index in indices]
+            pending = [item for item in items if isinstance(item, _Pending)]
+            doc = pending[0].doc
+            located = locate_all(doc, [item.loc for item in pending])
+            for index, item, where in zip(indices, pending, located, strict=True):
+                self._found[index] = self._locate(item, where)
+            doc.forget_positions()
 
-    def _locate(self, item: _Pending) -> Problem:
-        line, col, found = locate(item.doc, item.loc)
+    def _locate(
+        self, item: _Pending, where: tuple[int | None, int | None, list[str | int]]
+    ) -> Problem:
+        line, col, found = where
         return Problem(
             file=item.file or str(item.doc.path),
             line=line,
@@ -247,6 +258,7 @@ def check(
     redactor: Redactor = REDACTOR,
     secrets: SecretMode = "per_connection",
     locate_warnings: bool = True,
+    cache: MappingCache | None = None,
 ) -> tuple[Config | None, list[Problem]]:
     """Everything :func:`load` finds, errors and warnings; a Config only when error-free.
 
@@ -256,6 +268,9 @@ def check(
     deploy-time check) an error; ``"skip"`` (status, explain, history: they
     need no credentials) nothing, the connection kept with its type only.
     ``locate_warnings=False`` leaves warnings without line:col (errors always have it).
+    ``cache``: the mapping files' checked content is reused from it when not one byte of
+    them, of ``connections.yaml`` or of the checking code changed (``locate_warnings=False``
+    only; ``connections.yaml`` itself is read afresh every time, its secrets never cached).
     """
     out = _Collector(redactor)
     if not directory.is_dir():
@@ -275,12 +290,31 @@ def check(
     if not files:
         out.add(None, (), "no mapping files (*.yaml) found", file=str(directory))
     digest = hashlib.sha256(f"{CONNECTIONS_FILE}\0{outlets.text}".encode())
+    texts: list[tuple[Path, str]] = []
     for path in files:
-        doc = _parse(path, out)  # reads no more than the size limit, then stops
-        if doc is None:
+        text = _read_text(path, out)  # reads no more than the size limit, then stops
+        if text is None:
             continue
         name = path.relative_to(directory).as_posix()
-        digest.update(name.encode() + b"\0" + doc.text.encode("utf-8"))  # the file's bytes
+        digest.update(name.encode() + b"\0" + text.encode("utf-8"))  # the file's bytes
+        texts.append((path, text))
+    fingerprint = digest.hexdigest()[:16]
+    key = None
+    if cache is not None and not locate_warnings and not out.errors:
+        key = _cache_key(directory, digest.hexdigest(), registry, outlets)
+        hit = (
+            None
+            if key is None
+            else _cached(cache, directory, key, registry, publishers, outlets, fingerprint)
+        )
+        if hit is not None:
+            problems = [*out.collected(locate_warnings=False), *hit.warnings]
+            return hit, problems
+    before = out.count()  # what follows is the mapping files' own: what a cache entry keeps
+    for path, text in texts:
+        doc = _parse(path, out, text)
+        if doc is None:
+            continue
         try:
             # The models are what the rest reads; the raw dicts go now, not after every file.
             docs.append(
@@ -304,7 +338,7 @@ def check(
         connections=outlets.connections,
         registry=registry,
         cycles=cycles,
-        fingerprint=digest.hexdigest()[:16],
+        fingerprint=fingerprint,
         destinations=outlets.destinations,
         channels=outlets.channels,
         publishers=publishers,
@@ -313,7 +347,76 @@ def check(
     )
     problems = out.collected(locate_warnings=locate_warnings)
     config.warnings.extend(p for p in problems if p.severity == "warning")
+    if cache is not None and key is not None:
+        own = [p for p in problems[before:] if p.severity == "warning"]
+        cache.put(directory, key, _Entry(objectives, krs, cycles, own))
     return config, problems
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """What a cache entry holds: the mapping files' checked content; no connection, no secret."""
+
+    objectives: list[Objective]
+    krs: dict[str, KrEntry]
+    cycles: dict[str, Cycle]
+    warnings: list[Problem]
+
+
+def _cache_key(directory: Path, digest: str, registry: Registry, outlets: _Outlets) -> str | None:
+    """Everything the mapping files' check reads: their text (``digest``) and the code.
+
+    None (no caching) for a registry of connectors given in-process: nothing names their code.
+    """
+    from okrsync import __version__
+
+    targets = registry.targets()
+    if not all(targets.values()):
+        return None
+    used = {outlets.types[name] for name in outlets.types}
+    modules = {
+        __name__, "okrsync.config.yaml_positions", "okrsync.domain.model", "okrsync.domain.cycle",
+        "okrsync.domain.expression", "okrsync.domain.frozen_model", "okrsync.sdk.connector",
+        "okrsync.sdk.placeholders",
+    }  # fmt: skip
+    for kind in used:
+        connector = registry[kind]
+        modules |= {type(connector).__module__, connector.source_model.__module__}
+    parts = [
+        __version__, sys.version, str(directory.resolve()), digest,
+        sorted(targets.items()), sorted(outlets.types.items()),
+        sorted(outlets.named), code_stamp(modules),
+    ]  # fmt: skip
+    return hashlib.sha256(repr(parts).encode()).hexdigest()
+
+
+def _cached(
+    cache: MappingCache,
+    directory: Path,
+    key: str,
+    registry: Registry,
+    publishers: PublisherRegistry,
+    outlets: _Outlets,
+    fingerprint: str,
+) -> Config | None:
+    entry = cache.get(directory, key)
+    if not isinstance(entry, _Entry):
+        return None
+    return Config(
+        directory=directory,
+        objectives=entry.objectives,
+        krs=entry.krs,
+        connections=outlets.connections,
+        registry=registry,
+        cycles=entry.cycles,
+        warnings=list(entry.warnings),
+        fingerprint=fingerprint,
+        destinations=outlets.destinations,
+        channels=outlets.channels,
+        publishers=publishers,
+        unavailable=outlets.unavailable,
+        unavailable_destinations=outlets.unavailable_destinations,
+    )
 
 
 def load(
@@ -324,6 +427,7 @@ def load(
     environ: Mapping[str, str] | None = None,
     redactor: Redactor = REDACTOR,
     secrets: SecretMode = "per_connection",
+    cache: MappingCache | None = None,
 ) -> Config:
     """A checked Config; :class:`ConfigError` lists every error at once.
 
@@ -338,6 +442,7 @@ def load(
         redactor=redactor,
         secrets=secrets,
         locate_warnings=False,
+        cache=cache,
     )
     if config is None:
         raise ConfigError([p for p in problems if p.severity == "error"])
@@ -364,9 +469,17 @@ def _mapping_files(directory: Path) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 
-def _parse(path: Path, out: _Collector) -> YamlDocument | None:
+def _read_text(path: Path, out: _Collector) -> str | None:
     try:
-        doc = parse(path)
+        return read_text(path)
+    except YamlSyntaxError as exc:
+        out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
+        return None
+
+
+def _parse(path: Path, out: _Collector, text: str | None = None) -> YamlDocument | None:
+    try:
+        doc = parse(path, text)
     except YamlSyntaxError as exc:
         out.located(Problem(str(path), exc.line, exc.column, "", str(exc)))
         return None
@@ -638,6 +751,7 @@ def _cross_check(
     dropped: set[str] = set()
     for parsed in docs:
         doc, mapping = parsed.doc, parsed.mapping
+        file = str(doc.path)  # one string per file, not one per key result
         dropped |= parsed.dropped
         for k, obj in enumerate(mapping.objectives):
             i = parsed.objective_at[k]
@@ -671,7 +785,7 @@ def _cross_check(
                 initiatives = _check_initiatives(doc, kloc, kr, types, registry, out)
                 _check_push(doc, kloc, kr, destinations, out)
                 krs[kr.id] = KrEntry(
-                    kr, obj, cycles[obj.id], source, ctype, str(doc.path), initiatives, manual,
+                    kr, obj, cycles[obj.id], source, ctype, file, initiatives, manual,
                     derived,
                 )  # fmt: skip
 

@@ -108,6 +108,10 @@ class _Lazy(Mapping[str, P], Generic[P]):
 
     _default_attr = "CONNECTOR"
 
+    def targets(self) -> dict[str, str]:
+        """Type name → ``module:attribute`` it is imported from ("" for one given in-process)."""
+        return dict(self._targets)
+
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._targets))
 

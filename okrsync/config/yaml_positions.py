@@ -63,19 +63,25 @@ class YamlDocument:
 
     @cached_property
     def positions(self) -> dict[Path_, int]:
-        """Where every key and item starts, as _pack(line, column), 1-based."""
+        """Where every key and item starts, as _pack(line, column), 1-based.
+
+        Found from libyaml's events, as the data was: composing the node tree
+        instead resolved every scalar's tag in Python again, and ``validate``
+        at 100,000 key results (a warning per objective) spent half its time there.
+        """
         loader = _Loader(self.text)
-        positions: dict[Path_, int] = {}
+        walk = _PositionWalk(loader)
         # parse() refused whatever could raise here; should one slip through, what was
         # found still locates and the rest shows file and field: never a traceback.
         try:
-            with contextlib.suppress(yaml.YAMLError, ValueError, RecursionError):
-                root = loader.get_single_node()
-                if root is not None:
-                    _walk(loader, root, (), positions)
+            with contextlib.suppress(yaml.YAMLError, ValueError, RecursionError, _Unlocated):
+                loader.get_event()  # StreamStart
+                if not loader.check_event(yaml.StreamEndEvent):
+                    loader.get_event()  # DocumentStart
+                    walk.node(loader.get_event(), ())
         finally:
             loader.dispose()
-        return positions
+        return walk.positions
 
     def forget_positions(self) -> None:
         """Drop the positions once no more problems need them (found again on demand)."""
@@ -89,10 +95,19 @@ class YamlSyntaxError(Exception):
         self.column = column
 
 
-def parse(path: Path) -> YamlDocument:
-    """Parse one file within the limits above; every refusal carries 1-based line:col."""
-    raw = _read(path)
-    text = _decode(raw)
+def read_text(path: Path) -> str:
+    """The file's text, read within the size limit; a refusal carries 1-based line:col."""
+    return _decode(_read(path))
+
+
+def parse(path: Path, text: str | None = None) -> YamlDocument:
+    """Parse one file (or its ``text``, read already) within the limits above.
+
+    Every refusal carries 1-based line:col.
+    """
+    raw = _read(path) if text is None else None
+    text = _decode(raw) if raw is not None else text
+    assert text is not None
     loader = _Loader(text)
     try:
         data = _single_document(loader)
@@ -107,7 +122,8 @@ def parse(path: Path) -> YamlDocument:
     except yaml.reader.ReaderError as exc:  # libyaml counts its position in UTF-8 bytes
         character = f"#x{exc.character:04x}" if isinstance(exc.character, int) else "a character"
         problem = f"invalid YAML: unacceptable character {character}: {exc.reason}"
-        raise YamlSyntaxError(problem, *_byte_position(raw, exc.position)) from None
+        encoded = raw if raw is not None else text.encode("utf-8")
+        raise YamlSyntaxError(problem, *_byte_position(encoded, exc.position)) from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(f"invalid YAML: {exc}", None, None) from None
     finally:
@@ -201,8 +217,20 @@ def _refuse(problem: str, mark: Any) -> _Refused:
     return _Refused(None, None, problem, mark)
 
 
+_ScalarEvent, _AliasEvent = yaml.ScalarEvent, yaml.AliasEvent
+_SequenceStart, _SequenceEnd = yaml.SequenceStartEvent, yaml.SequenceEndEvent
+_MappingStart, _MappingEnd = yaml.MappingStartEvent, yaml.MappingEndEvent
+
+
 def _value(loader: Any, event: Any, limits: _Limits, depth: int) -> Any:
     start: Any = event.start_mark  # libyaml's Mark: typeshed knows only the pure-Python one
+    if event.__class__ is _ScalarEvent and event.anchor is None:  # most nodes: the short way
+        limits.nodes += 1
+        if limits.nodes > MAX_NODES:
+            raise _refuse(
+                f"more than {MAX_NODES:,} nodes (aliases expanded): split the file", start
+            )
+        return _scalar(loader, event, start, limits.plain)
     if isinstance(event, yaml.AliasEvent):
         return _alias(str(event.anchor), start, limits, depth)
     anchor = event.anchor
@@ -230,28 +258,27 @@ def _value(loader: Any, event: Any, limits: _Limits, depth: int) -> Any:
         raise _refuse(f"nested deeper than {MAX_DEPTH} levels", start)
     outer_deepest = limits.deepest
     limits.deepest = max(limits.deepest, depth)
+    get = loader.get_event  # the loops below end by reading the SequenceEnd or MappingEnd
     if isinstance(event, yaml.SequenceStartEvent):
         value = []
         if anchor is not None:
             limits.anchors[anchor] = value
             limits.unfinished.add(anchor)
-        while not loader.check_event(yaml.SequenceEndEvent):
-            value.append(_value(loader, loader.get_event(), limits, depth + 1))
+        while (item := get()).__class__ is not _SequenceEnd:
+            value.append(_value(loader, item, limits, depth + 1))
     else:  # MappingStartEvent
         value = {}
         if anchor is not None:
             limits.anchors[anchor] = value
             limits.unfinished.add(anchor)
-        lines: dict[str, int] = {}
-        while not loader.check_event(yaml.MappingEndEvent):
-            key_event = loader.get_event()
+        marks: dict[str, Any] = {}  # where each key is, for a duplicate's message
+        while (key_event := get()).__class__ is not _MappingEnd:
             key = str(_value(loader, key_event, limits, depth + 1))
             if key in value:
-                problem = f'duplicate key "{key}" (first at line {lines[key]})'
+                problem = f'duplicate key "{key}" (first at line {marks[key].line + 1})'
                 raise yaml.constructor.ConstructorError(None, None, problem, key_event.start_mark)
-            lines[key] = key_event.start_mark.line + 1
-            value[key] = _value(loader, loader.get_event(), limits, depth + 1)
-    loader.get_event()  # SequenceEnd or MappingEnd
+            marks[key] = key_event.start_mark
+            value[key] = _value(loader, get(), limits, depth + 1)
     if anchor is not None:
         limits.unfinished.discard(anchor)
         limits.sizes[anchor] = limits.nodes - before
@@ -318,21 +345,62 @@ def _unpack(packed: int) -> tuple[int, int]:
     return packed >> _COLUMN_BITS, packed & ((1 << _COLUMN_BITS) - 1)
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+class _Unlocated(Exception):
+    """A key that is itself a collection or an alias: what is found so far still locates."""
 
 
-def _walk(loader: Any, node: yaml.Node, at: Path_, positions: dict[Path_, int]) -> None:
-    """Record where ``at`` and everything under it start (the text parsed once already)."""
-    positions.setdefault(at, _pack(*_mark(node)))
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = str(loader.construct_object(key_node))
-            positions[(*at, key)] = _pack(*_mark(key_node))
-            _walk(loader, value_node, (*at, key), positions)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _walk(loader, item, (*at, i), positions)
+class _PositionWalk:
+    """Where ``at`` and everything under it start, from the events (the text parsed once already).
+
+    An alias's paths point into its anchor, as they would walking the composed tree.
+    """
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+        self.positions: dict[Path_, int] = {}
+        self.order: list[tuple[Path_, int]] = []  # as recorded: an anchor's slice re-roots
+        self.anchors: dict[str, tuple[int, int, int, int]] = {}  # pack, first, last, depth
+        self.plain: dict[str, Any] = {}  # plain key text → its value, as parse() has it
+
+    def _record(self, at: Path_, packed: int, *, first: bool = True) -> None:
+        if first and at in self.positions:
+            return
+        self.positions[at] = packed
+        self.order.append((at, packed))
+
+    def node(self, event: Any, at: Path_) -> None:
+        loader = self.loader
+        if isinstance(event, yaml.AliasEvent):
+            anchored = self.anchors.get(str(event.anchor))
+            if anchored is None:
+                return
+            packed, first, last, depth = anchored
+            self._record(at, packed)
+            for path, where in self.order[first:last]:
+                self._record((*at, *path[depth:]), where)
+            return
+        mark: Any = event.start_mark
+        packed = _pack(mark.line + 1, mark.column + 1)
+        self._record(at, packed)
+        first = len(self.order)
+        if isinstance(event, yaml.SequenceStartEvent):
+            i = 0
+            while not loader.check_event(yaml.SequenceEndEvent):
+                self.node(loader.get_event(), (*at, i))
+                i += 1
+            loader.get_event()
+        elif isinstance(event, yaml.MappingStartEvent):
+            while not loader.check_event(yaml.MappingEndEvent):
+                key_event: Any = loader.get_event()
+                if not isinstance(key_event, yaml.ScalarEvent):
+                    raise _Unlocated
+                key = str(_scalar(loader, key_event, key_event.start_mark, self.plain))
+                kmark: Any = key_event.start_mark
+                self._record((*at, key), _pack(kmark.line + 1, kmark.column + 1), first=False)
+                self.node(loader.get_event(), (*at, key))
+            loader.get_event()
+        if event.anchor is not None:
+            self.anchors[str(event.anchor)] = (packed, first, len(self.order), len(at))
 
 
 def locate(
@@ -354,6 +422,108 @@ def locate(
     return line, column, found
 
 
+Located = tuple[int | None, int | None, list[str | int]]
+
+
+def locate_all(doc: YamlDocument, locs: Sequence[Sequence[str | int]]) -> list[Located]:
+    """:func:`locate` for many paths of one document, walking only the parts they name.
+
+    ``validate`` of 100,000 key results locates a warning per objective: recording
+    where every one of the files' two million nodes starts took longer than parsing
+    them. A path that leaves the document (a missing key, pydantic's type tags) or
+    passes an alias is located by :func:`locate`, from every position.
+    """
+    trie: dict[Any, Any] = {}
+    for loc in locs:
+        node = trie
+        for part in loc:
+            node = node.setdefault(part, {})
+    found: dict[Path_, int] = {}
+    loader = _Loader(doc.text)
+    whole = False  # an alias on a wanted path, or a key that is a collection
+    try:
+        loader.get_event()  # StreamStart
+        if not loader.check_event(yaml.StreamEndEvent):
+            loader.get_event()  # DocumentStart
+            whole = _find(loader, loader.get_event(), (), trie, found)
+    except (yaml.YAMLError, ValueError, RecursionError):
+        whole = True
+    finally:
+        loader.dispose()
+    located: list[Located] = []
+    for loc in locs:
+        root = found.get(())
+        if whole or root is None:
+            located.append(locate(doc, loc))
+            continue
+        line, column = _unpack(root)
+        path: list[str | int] = []
+        for part in loc:
+            where = found.get((*path, part))
+            if where is None:
+                break
+            path.append(part)
+            line, column = _unpack(where)
+        located.append((line, column, path) if len(path) == len(loc) else locate(doc, loc))
+    return located
+
+
+def _find(
+    loader: Any, event: Any, at: Path_, wanted: dict[Any, Any], found: dict[Path_, int]
+) -> bool:
+    """Record where ``at`` and the wanted paths under it start; True if that needs every position."""
+    if isinstance(event, yaml.AliasEvent):
+        return True
+    mark: Any = event.start_mark
+    found.setdefault(at, _pack(mark.line + 1, mark.column + 1))
+    whole = False
+    if isinstance(event, yaml.SequenceStartEvent):
+        i = 0
+        while not loader.check_event(yaml.SequenceEndEvent):
+            item, below = loader.get_event(), wanted.get(i)
+            if below is None:
+                _skip(loader, item)
+            else:
+                whole = _find(loader, item, (*at, i), below, found) or whole
+            i += 1
+        loader.get_event()
+    elif isinstance(event, yaml.MappingStartEvent):
+        plain: dict[str, Any] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            key_event: Any = loader.get_event()
+            if not isinstance(key_event, yaml.ScalarEvent):
+                return True
+            key = str(_scalar(loader, key_event, key_event.start_mark, plain))
+            value, below = loader.get_event(), wanted.get(key)
+            kmark: Any = key_event.start_mark
+            if not below:  # nothing under it is wanted: its key's position is the node's
+                if below is not None:
+                    found[(*at, key)] = _pack(kmark.line + 1, kmark.column + 1)
+                _skip(loader, value)
+                continue
+            found[(*at, key)] = _pack(kmark.line + 1, kmark.column + 1)
+            whole = _find(loader, value, (*at, key), below, found) or whole
+        loader.get_event()
+    return whole
+
+
+_STARTS = frozenset({_SequenceStart, _MappingStart})
+_ENDS = frozenset({_SequenceEnd, _MappingEnd})
+
+
+def _skip(loader: Any, event: Any) -> None:
+    """Consume the rest of a node whose positions nothing needs."""
+    if event.__class__ not in _STARTS:
+        return
+    get, depth = loader.get_event, 1
+    while depth:
+        kind = get().__class__
+        if kind in _STARTS:
+            depth += 1
+        elif kind in _ENDS:
+            depth -= 1
+
+
 def dotted(path: Sequence[str | int]) -> str:
     out = ""
     for part in path:
@@ -361,4 +531,12 @@ def dotted(path: Sequence[str | int]) -> str:
     return out
 
 
-__all__ = ["YamlDocument", "YamlSyntaxError", "dotted", "locate", "parse"]
+__all__ = [
+    "YamlDocument",
+    "YamlSyntaxError",
+    "dotted",
+    "locate",
+    "locate_all",
+    "parse",
+    "read_text",
+]

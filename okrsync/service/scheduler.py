@@ -67,11 +67,17 @@ class Runner:
     trouble: str | None = None  # why the last cycle could not use the store
     # The newest edit's problems while an older valid configuration keeps running.
     broken: list[str] = field(default_factory=list)
+    # Loaded just before the first cycle (``run --once`` checks the mappings before it
+    # opens the store): that cycle uses it instead of parsing every file a second time.
+    loaded: loader.Config | None = None
 
     def load(self) -> loader.Config | None:
         """The newest valid configuration; on errors, the last valid one (logged)."""
         try:
-            fresh = loader.load(self.mappings, self.registry)
+            if self.loaded is not None:
+                fresh, self.loaded = self.loaded, None
+            else:
+                fresh = loader.load(self.mappings, self.registry)
         except ConfigError as exc:
             self.broken = [str(p) for p in exc.problems]
             for problem in exc.problems:
