@@ -225,8 +225,8 @@ def cost(source: AmplitudeSource) -> Cost:
     """Days x conditions; a source not rendered yet (demand over a cycle) counts a quarter."""
     try:
         start, end = span(source.date_range)
-        days = (end - start).days + 1
-    except TypeError:
+        days = max(1, (end - start).days + 1)
+    except (TypeError, ValueError):  # not rendered, or a window only its as-of makes whole
         days = 92
     return {"requests": 1.0, "cost": float(days * max(1, len(source.filters)))}
 

@@ -232,12 +232,16 @@ def plan(
     all_: _AllOpt = False,
     simulators: SimOpt = False,
 ) -> None:
-    """Query the sources for what is due and show what would change; writes nothing."""
+    """Query the sources for what is due and show what would change; writes no value.
+
+    What it spends of a vendor's quota is recorded in the store, as a sync's is, so
+    the next sync does not spend it again.
+    """
     now = datetime.now(UTC)
-    with _config(mappings, simulators) as config, _peek(store) as peek:
+    with _config(mappings, simulators) as config, _peek(store) as (peek, writable):
         states = peek.states() if peek else {}
         frozen = set(peek.graded()) if peek else set()
-        ledger = budget.PeekLedger(peek) if peek else None
+        ledger = budget.StoreLedger(peek) if peek and writable else None
         live = peek.quota_live() if peek else {}
         planned, _, records = asyncio.run(
             sync_run.measure(
@@ -258,17 +262,25 @@ def plan(
 
 
 @contextmanager
-def _peek(url: str | None) -> Iterator[Store | None]:
-    """The store opened read-only for a while; None before the first sync."""
+def _peek(url: str | None) -> Iterator[tuple[Store | None, bool]]:
+    """The store, opened to read and to record quota spend; None before the first sync.
+
+    It is never created here; one at an older schema is not upgraded (a read-only
+    open then, and the quota spent is not recorded).
+    """
     try:
-        opened = _open(url, read_only=True)
+        _open(url, read_only=True).close()  # NoStoreYet: nothing to read, nothing created
+        try:
+            opened, writable = _open(url, upgrade=False), True
+        except StoreError:
+            opened, writable = _open(url, read_only=True), False
     except NoStoreYet:
-        yield None
+        yield None, False
         return
     except StoreError as exc:
         _store_error(exc)
     with _store_errors(), opened:
-        yield opened
+        yield opened, writable
 
 
 def _if_any(url: str | None, read: Callable[[Store], dict[Any, Any]]) -> dict[Any, Any]:

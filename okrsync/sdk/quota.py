@@ -86,10 +86,13 @@ class QuotaSettings(BaseModel):
         windows = sorted(out.values(), key=lambda w: (w.seconds, w.unit))
         if self.share == 1.0:
             return tuple(windows)
-        return tuple(
-            Window(w.limit * self.share, w.seconds, w.unit, f"{w.source}, share {self.share:g}")
+        return tuple(  # never below one: a share of 1 an hour is still 1 an hour
+            Window(
+                max(1.0, w.limit * self.share), w.seconds, w.unit,
+                f"{w.source}, share {self.share:g}",
+            )
             for w in windows
-        )
+        )  # fmt: skip
 
 
 def quota_of(settings: Any) -> QuotaSettings:
@@ -124,8 +127,8 @@ class Observation:
         """What is left now: after its reset all of it, else recovering at the window's rate."""
         if self.reset_at is not None:
             return self.limit if now >= self.reset_at else self.remaining
-        if self.seconds <= 0:
-            return self.remaining
+        if self.seconds <= 0:  # no window and no reset said: good for a minute, not for ever
+            return self.remaining if now - self.at < MINUTE else self.limit
         recovered = max(0.0, now - self.at) * self.limit / self.seconds
         return min(self.limit, self.remaining + recovered)
 
@@ -283,12 +286,13 @@ def ga4_property_quota(
         shown = f"GA4 propertyQuota.{name}: {left:,.0f} tokens remaining"
         limit = max(limits.get(name, 0.0), left + used)
         observations.append(Observation(seconds, limit, left, "tokens", now, None, shown))
-    # tokensPerHour and tokensPerProjectPerHour share a length: keep the tighter.
-    tightest: dict[float, Observation] = {}
+    # tokensPerHour (the property's, every project) and tokensPerProjectPerHour share a
+    # length: okrsync's hour window is its project's bucket, so that one is kept.
+    kept: dict[float, Observation] = {}
     for o in observations:
-        if o.seconds not in tightest or o.remaining < tightest[o.seconds].remaining:
-            tightest[o.seconds] = o
-    return list(tightest.values()), consumed
+        if o.seconds not in kept or "PerProject" in o.source:
+            kept[o.seconds] = o
+    return list(kept.values()), consumed
 
 
 def _number(value: str | None) -> float | None:

@@ -217,6 +217,8 @@ def initiative_records(plan: Plan, executed: Executed) -> list[InitiativeRecord]
     records = []
     for (name, issue), kr_ids in plan.initiatives.items():
         reading = executed.initiatives[(name, issue)]
+        if isinstance(reading, MeasureError) and reading.kind == "throttled":
+            continue  # not asked: its quota had no room; the last reading stays
         for kr_id in kr_ids:
             if isinstance(reading, MeasureError):
                 records.append(InitiativeRecord(kr_id, issue, name, plan.now, error=str(reading)))

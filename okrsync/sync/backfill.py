@@ -149,9 +149,10 @@ async def run(
         )
         executed = await execute(budgeted.plan, config, runtime, budgeted.reserved)
         step = replace(budgeted.plan, throttled=settle(budgeted, executed, ledger))
-        plan.waiting.update({kr: t.reason for kr, t in step.throttled.items()})
         # Past values are not compared with today's: min/max still hold them, max_change not.
         records = [replace(r, backfilled=True) for r in assess(step, executed.outcomes, config, {})]
+        measured = {r.kr_id for r in records}  # a stretched one that was measured waits for nothing
+        plan.waiting.update({k: t.reason for k, t in step.throttled.items() if k not in measured})
         summary = summarize(config, step, executed, records, 0.0)
         summary["as_of"] = at.isoformat()
         status: RunStatus = "ok" if not summary["errors"] else "partial"

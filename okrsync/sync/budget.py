@@ -169,11 +169,18 @@ def best_interval(demand: Iterable[tuple[float, float]], capacity: float) -> flo
     return math.inf
 
 
-def demand_of(config: Config, pool: Pool, unit: str) -> list[tuple[float, float]]:
-    """(cost, shortest refresh) of each distinct query of the pool's key results."""
+def demand_of(
+    config: Config, pool: Pool, unit: str, now: datetime | None = None
+) -> list[tuple[float, float]]:
+    """(cost, shortest refresh) of each distinct query of the pool's key results.
+
+    With ``now``, key results whose cycle is over (graded or not) ask for nothing.
+    """
     queries: dict[tuple[str, str], tuple[float, float]] = {}
     members = set(pool.connections)
     for entry in config.krs.values():
+        if now is not None and entry.cycle.is_over(now):
+            continue
         for connection_type, source in _sources(entry):
             if source.connection not in members:
                 continue
@@ -188,14 +195,17 @@ def demand_of(config: Config, pool: Pool, unit: str) -> list[tuple[float, float]
 _STRETCH: dict[tuple[str, str], dict[str, float]] = {}
 
 
-def stretch(config: Config, pool: Pool) -> dict[str, float]:
-    """T* per unit of the pool (0: no stretch), computed once per configuration."""
-    key = (config.fingerprint or str(id(config)), pool.name + repr(pool.windows))
+def stretch(config: Config, pool: Pool, now: datetime | None = None) -> dict[str, float]:
+    """T* per unit of the pool (0: no stretch), computed once per configuration (and per
+    set of cycles over by ``now``)."""
+    over = () if now is None else tuple(sorted({e.cycle.name for e in config.krs.values()
+                                                 if e.cycle.is_over(now)}))  # fmt: skip
+    key = (config.fingerprint or str(id(config)), pool.name + repr(pool.windows) + repr(over))
     if key not in _STRETCH:
         out: dict[str, float] = {}
         for unit in {w.unit for w in pool.windows}:
             capacity = pool.capacity(unit) * HEADROOM
-            out[unit] = best_interval(demand_of(config, pool, unit), capacity)
+            out[unit] = best_interval(demand_of(config, pool, unit, now), capacity)
         if len(_STRETCH) > 64:
             _STRETCH.clear()
         _STRETCH[key] = out
@@ -230,15 +240,19 @@ def budget(
         if pool is None:
             kept[key] = query
             continue
-        late = _stretched(config, pool, query)
+        late = _stretched(config, pool, query, plan.now)
         if late is not None:  # its refresh cannot fit: throttled, its turn every T* or so
             for kr in _krs(query):
-                throttled[kr] = late
+                if not config.krs[kr].cycle.is_over(plan.now):  # a final value clears it
+                    throttled[kr] = late
         waiting.setdefault(pool.name, []).append((key, query))
     reserved: dict[str, Reserved] = {}
     now = clock
+    for _, issue_pool in ((c, member.get(c)) for c, _ in plan.initiatives):
+        if issue_pool is not None:  # initiatives alone spend the budget too
+            waiting.setdefault(issue_pool.name, [])
     for name, queries in waiting.items():
-        pool = paced(config, by_pool[name])
+        pool = paced(config, by_pool[name], plan.now)
         queries.sort(key=lambda kq: _staleness(kq[1], states, plan.now), reverse=True)
         fixed = sum(1.0 for c, _ in plan.initiatives if c in pool.connections)
         admitted, refused, taken = _fit(pool, queries, config, ledger, now, fixed)
@@ -315,9 +329,10 @@ def _staleness(query: PlannedQuery, states: Mapping[str, KrState], now: datetime
     return worst
 
 
-def _stretched(config: Config, pool: Pool, query: PlannedQuery) -> Throttle | None:
+def _stretched(config: Config, pool: Pool, query: PlannedQuery, now: datetime) -> Throttle | None:
     """The throttle of a query whose key results ask a refresh shorter than the pool's T*."""
-    unit, t_star = max(stretch(config, pool).items(), key=lambda ut: ut[1], default=("", 0.0))
+    t_stars = stretch(config, pool, now).items()
+    unit, t_star = max(t_stars, key=lambda ut: ut[1], default=("", 0.0))
     if t_star <= 0:
         return None
     asked = min(config.krs[kr].kr.refresh.total_seconds() for kr in _krs(query))
@@ -326,17 +341,19 @@ def _stretched(config: Config, pool: Pool, query: PlannedQuery) -> Throttle | No
     return Throttle(stretched_reason(pool, unit, t_star), timedelta(seconds=t_star))
 
 
-def paced(config: Config, pool: Pool) -> Pool:
+def paced(config: Config, pool: Pool, now: datetime | None = None) -> Pool:
     """The pool with a pacing per stretched unit: 95 % of what its tightest window sustains,
     earned as time passes, at most a T*'s (or the tightest window's) worth at once. Stalest first inside it, every
     query gets its turn about every T* whatever the schedule's interval (a run spends what
     the time since the last earned), and a daily allowance lasts the day."""
     pacing = {}
-    for unit, t_star in sorted(stretch(config, pool).items()):
+    for unit, t_star in sorted(stretch(config, pool, now).items()):
         tightest = pool.tightest(unit)
         if 0 < t_star < math.inf and tightest is not None:
-            # At most a T*'s worth at once, and never more than 95 % of the tightest window.
-            pacing[unit] = (HEADROOM * pool.capacity(unit), min(t_star, tightest.seconds))
+            # At most a T*'s worth at once, and never more than 95 % of the tightest window,
+            # but always room for one query: a budget below one is one now and then.
+            rate = HEADROOM * pool.capacity(unit)
+            pacing[unit] = (rate, max(min(t_star, tightest.seconds), 1.0 / rate))
     return replace(pool, pacing=pacing) if pacing else pool
 
 
@@ -372,8 +389,10 @@ def _fit(
         refused.clear()
         room, why = _room(pool, spent, now)
         sums: dict[tuple[str, str], float] = {}  # (connection, unit) → cost so far
-        if fixed:  # initiatives beside the key results: a request each, first
-            sums[("\0initiatives", "requests")] = fixed
+        if fixed:  # initiatives beside the key results: a request each, first, as many as fit
+            sums[("\0initiatives", "requests")] = min(
+                fixed, math.floor(room.get("requests", fixed))
+            )
 
         def total(unit: str, extra: tuple[str, float] | None = None) -> float:
             out = 0.0
@@ -506,32 +525,6 @@ class MemoryLedger:
             self._blocked[pool] = blocked
 
 
-class PeekLedger:
-    """The store's ledger read, never written: ``okrsync plan`` respects the budget, spends
-    nothing of it in the store (its requests are few, and it writes nothing)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def reserve(
-        self,
-        pool: str,
-        windows: Sequence[Window],
-        now: float,
-        decide: Decide,
-        pacing: Pacing | None = None,
-    ) -> None:
-        decide(self._store.quota_spent(pool, windows, now))
-
-    def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
-        return None
-
-    def observe(
-        self, pool: str, live: Sequence[Observation], blocked: tuple[float, str] | None
-    ) -> None:
-        return None
-
-
 class StoreLedger:
     """The store's ledger: spend shared by every process on the store (:mod:`okrsync.store.quota`)."""
 
@@ -562,7 +555,6 @@ __all__ = [
     "Budgeted",
     "Ledger",
     "MemoryLedger",
-    "PeekLedger",
     "Pool",
     "StoreLedger",
     "Throttle",

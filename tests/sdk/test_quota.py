@@ -269,3 +269,14 @@ def test_a_salesforce_org_near_its_allowance_is_throttled_not_spent(tmp_path: Pa
         assert second.records == []
         why = second.plan.throttled["sf-0"].reason
         assert "Sforce-Limit-Info: api-usage=14903/15000" in why
+
+
+def test_a_figure_with_no_window_and_no_reset_holds_for_a_minute_only() -> None:
+    [o] = rate_limit_headers({"X-RateLimit-Limit": "100", "X-RateLimit-Remaining": "0"}, T)
+    assert o.available(T + 59) == 0
+    assert o.available(T + 61) == 100  # never a pool blocked for good by one old answer
+
+
+def test_a_share_never_makes_a_window_smaller_than_one() -> None:
+    [w] = QuotaSettings(per_hour=1, share=0.5).windows(())
+    assert w.limit == 1

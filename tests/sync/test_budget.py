@@ -331,3 +331,21 @@ def test_a_window_shorter_than_a_run_is_paced_not_refused(tmp_path: Path) -> Non
     for i, t in enumerate(arrived):
         assert sum(1 for u in arrived[i:] if u - t < 1.0) <= 5
     assert arrived[-1] - arrived[0] >= 1.0  # spread: six at once would have been too many
+
+
+def test_what_okrsync_plan_spends_is_recorded_for_the_next_sync(
+    tmp_path: Path, sim: StatsSimulator
+) -> None:
+    directory = org(tmp_path / "m", sim.url, 3, "{per_hour: 4}", refresh="1d")
+    url = f"sqlite:///{tmp_path / 'okrsync.db'}"
+    with Store.open(url):
+        pass  # the store exists: plan records its spend there
+    env = {"TEST_STATS_TOKEN": TOKEN, "OKRSYNC_STORE_URL": url, "OKRSYNC_MAPPINGS": str(directory)}
+    planned = CliRunner().invoke(app, ["plan"], env=env)
+    assert planned.exit_code == 0, planned.output
+    assert metric_calls(sim) == 3
+    with Store.open(url) as store:
+        result = sync_now(load(directory), store, now=datetime.now(UTC), runtime=FAST)
+    assert metric_calls(sim) == 4  # 1 left of the hour's 4, not 3 again
+    assert len(result.records) == 1
+    assert len(result.plan.throttled) == 2
