@@ -29,7 +29,7 @@ reserved, and settles the reservation with what was really spent.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -170,16 +170,16 @@ def best_interval(demand: Iterable[tuple[float, float]], capacity: float) -> flo
 
 
 def demand_of(
-    config: Config, pool: Pool, unit: str, now: datetime | None = None
+    config: Config, pool: Pool, unit: str, over: Set[str] = frozenset()
 ) -> list[tuple[float, float]]:
     """(cost, shortest refresh) of each distinct query of the pool's key results.
 
-    With ``now``, key results whose cycle is over (graded or not) ask for nothing.
+    Key results of the cycles ``over`` (ended, graded or not) ask for nothing.
     """
     queries: dict[tuple[str, str], tuple[float, float]] = {}
     members = set(pool.connections)
     for entry in config.krs.values():
-        if now is not None and entry.cycle.is_over(now):
+        if entry.cycle.name in over:
             continue
         for connection_type, source in _sources(entry):
             if source.connection not in members:
@@ -195,17 +195,23 @@ def demand_of(
 _STRETCH: dict[tuple[str, str], dict[str, float]] = {}
 
 
-def stretch(config: Config, pool: Pool, now: datetime | None = None) -> dict[str, float]:
-    """T* per unit of the pool (0: no stretch), computed once per configuration (and per
-    set of cycles over by ``now``)."""
-    over = () if now is None else tuple(sorted({e.cycle.name for e in config.krs.values()
-                                                 if e.cycle.is_over(now)}))  # fmt: skip
-    key = (config.fingerprint or str(id(config)), pool.name + repr(pool.windows) + repr(over))
+def ended(config: Config, now: datetime) -> frozenset[str]:
+    """The cycles over by ``now``: a few distinct ones, however many objectives."""
+    cycles = {c.name: c for c in config.cycles.values()}
+    return frozenset(name for name, c in cycles.items() if c.is_over(now))
+
+
+def stretch(config: Config, pool: Pool, over: Set[str] = frozenset()) -> dict[str, float]:
+    """T* per unit of the pool (0: no stretch), once per configuration and ended cycles."""
+    key = (
+        config.fingerprint or str(id(config)),
+        pool.name + repr(pool.windows) + repr(sorted(over)),
+    )
     if key not in _STRETCH:
         out: dict[str, float] = {}
         for unit in {w.unit for w in pool.windows}:
             capacity = pool.capacity(unit) * HEADROOM
-            out[unit] = best_interval(demand_of(config, pool, unit, now), capacity)
+            out[unit] = best_interval(demand_of(config, pool, unit, over), capacity)
         if len(_STRETCH) > 64:
             _STRETCH.clear()
         _STRETCH[key] = out
@@ -232,6 +238,7 @@ def budget(
     if not by_pool:
         return Budgeted(plan, {}, {}, clock)
     member = {c: p for p in by_pool.values() for c in p.connections}
+    over = ended(config, plan.now)
     kept: dict[str, PlannedQuery] = {}
     waiting: dict[str, list[tuple[str, PlannedQuery]]] = {}
     throttled: dict[str, Throttle] = {}
@@ -240,10 +247,10 @@ def budget(
         if pool is None:
             kept[key] = query
             continue
-        late = _stretched(config, pool, query, plan.now)
+        late = _stretched(config, pool, query, over)
         if late is not None:  # its refresh cannot fit: throttled, its turn every T* or so
             for kr in _krs(query):
-                if not config.krs[kr].cycle.is_over(plan.now):  # a final value clears it
+                if config.krs[kr].cycle.name not in over:  # a final value clears it
                     throttled[kr] = late
         waiting.setdefault(pool.name, []).append((key, query))
     reserved: dict[str, Reserved] = {}
@@ -252,7 +259,7 @@ def budget(
         if issue_pool is not None:  # initiatives alone spend the budget too
             waiting.setdefault(issue_pool.name, [])
     for name, queries in waiting.items():
-        pool = paced(config, by_pool[name], plan.now)
+        pool = paced(config, by_pool[name], over)
         queries.sort(key=lambda kq: _staleness(kq[1], states, plan.now), reverse=True)
         fixed = sum(1.0 for c, _ in plan.initiatives if c in pool.connections)
         admitted, refused, taken = _fit(pool, queries, config, ledger, now, fixed)
@@ -329,9 +336,9 @@ def _staleness(query: PlannedQuery, states: Mapping[str, KrState], now: datetime
     return worst
 
 
-def _stretched(config: Config, pool: Pool, query: PlannedQuery, now: datetime) -> Throttle | None:
+def _stretched(config: Config, pool: Pool, query: PlannedQuery, over: Set[str]) -> Throttle | None:
     """The throttle of a query whose key results ask a refresh shorter than the pool's T*."""
-    t_stars = stretch(config, pool, now).items()
+    t_stars = stretch(config, pool, over).items()
     unit, t_star = max(t_stars, key=lambda ut: ut[1], default=("", 0.0))
     if t_star <= 0:
         return None
@@ -341,13 +348,13 @@ def _stretched(config: Config, pool: Pool, query: PlannedQuery, now: datetime) -
     return Throttle(stretched_reason(pool, unit, t_star), timedelta(seconds=t_star))
 
 
-def paced(config: Config, pool: Pool, now: datetime | None = None) -> Pool:
+def paced(config: Config, pool: Pool, over: Set[str] = frozenset()) -> Pool:
     """The pool with a pacing per stretched unit: 95 % of what its tightest window sustains,
     earned as time passes, at most a T*'s (or the tightest window's) worth at once. Stalest first inside it, every
     query gets its turn about every T* whatever the schedule's interval (a run spends what
     the time since the last earned), and a daily allowance lasts the day."""
     pacing = {}
-    for unit, t_star in sorted(stretch(config, pool, now).items()):
+    for unit, t_star in sorted(stretch(config, pool, over).items()):
         tightest = pool.tightest(unit)
         if 0 < t_star < math.inf and tightest is not None:
             # At most a T*'s worth at once, and never more than 95 % of the tightest window,
