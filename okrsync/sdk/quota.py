@@ -162,6 +162,16 @@ def paced(tat: float, now: float, rate: float, span: float, taken: float) -> flo
     return max(tat, now - span) + taken / rate
 
 
+def advanced(
+    tats: Mapping[str, float], now: float, taken: Mapping[str, float], pacing: Pacing
+) -> dict[str, float]:
+    """Each paced unit's time after a reservation took ``taken`` (what the ledgers keep)."""
+    return {
+        unit: paced(tats.get(unit, 0.0), now, rate, span, taken.get(unit, 0.0))
+        for unit, (rate, span) in pacing.items()
+    }
+
+
 class LiveQuota:
     """A connection's latest observations of its vendor's limits; thread-safe.
 
@@ -331,6 +341,7 @@ __all__ = [
     "Spent",
     "Unit",
     "Window",
+    "advanced",
     "api_usage",
     "credit",
     "ga4_property_quota",

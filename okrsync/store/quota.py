@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from okrsync.sdk.quota import Observation, Pacing, Spent, Window, paced
+from okrsync.sdk.quota import Observation, Pacing, Spent, Window, advanced
 from okrsync.store.tables import (
     kr_state_table,
     quota_blocked_table,
@@ -70,10 +70,9 @@ def pace(
 ) -> None:
     """Move each paced unit's time on by what was taken (under the reservation's lock)."""
     rows = [
-        {"pool": pool, "unit": unit,
-         "tat": paced(before.get(unit, 0.0), now, rate, span, taken.get(unit, 0.0))}
-        for unit, (rate, span) in pacing.items()
-    ]  # fmt: skip
+        {"pool": pool, "unit": unit, "tat": tat}
+        for unit, tat in advanced(before, now, taken, pacing).items()
+    ]
     if not rows:
         return
     stmt = _dialect(conn).insert(quota_pace_table)

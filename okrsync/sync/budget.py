@@ -44,11 +44,11 @@ from okrsync.sdk.quota import (
     Pacing,
     Spent,
     Window,
+    advanced,
     credit,
     quota_of,
     span,
 )
-from okrsync.sdk.quota import paced as paced_time
 from okrsync.store.database import Store
 from okrsync.sync.execute import Executed, Reserved
 from okrsync.sync.plan import Plan, PlannedQuery, Throttle
@@ -105,13 +105,12 @@ class Ledger(Protocol):
 
 @dataclass(frozen=True, repr=False)
 class Budgeted:
-    plan: Plan  # the admitted queries only
-    throttled: dict[str, Throttle]  # kr id → why it waits
+    plan: Plan  # the admitted queries only; plan.throttled: kr id → why it waits
     reserved: dict[str, Reserved]  # connection → its pool's reservation
     clock: float = 0.0  # the ledger's time (epoch s): the plan's now, but a backfill's is past
 
     def __repr__(self) -> str:
-        return f"Budgeted({len(self.plan.queries)} queries, {len(self.throttled)} throttled)"
+        return f"Budgeted({len(self.plan.queries)} queries, {len(self.plan.throttled)} throttled)"
 
 
 def pools(config: Config, live: Mapping[str, Sequence[Observation]]) -> dict[str, Pool]:
@@ -236,9 +235,10 @@ def budget(
     clock = plan.now.timestamp() if clock is None else clock
     by_pool = pools(config, live)
     if not by_pool:
-        return Budgeted(plan, {}, {}, clock)
+        return Budgeted(plan, {}, clock)
     member = {c: p for p in by_pool.values() for c in p.connections}
     over = ended(config, plan.now)
+    t_stars = {name: stretch(config, pool, over) for name, pool in by_pool.items()}
     kept: dict[str, PlannedQuery] = {}
     waiting: dict[str, list[tuple[str, PlannedQuery]]] = {}
     throttled: dict[str, Throttle] = {}
@@ -247,7 +247,7 @@ def budget(
         if pool is None:
             kept[key] = query
             continue
-        late = _stretched(config, pool, query, over)
+        late = _stretched(config, pool, t_stars[pool.name], query)
         if late is not None:  # its refresh cannot fit: throttled, its turn every T* or so
             for kr in _krs(query):
                 if config.krs[kr].cycle.name not in over:  # a final value clears it
@@ -255,8 +255,8 @@ def budget(
         waiting.setdefault(pool.name, []).append((key, query))
     reserved: dict[str, Reserved] = {}
     now = clock
-    for _, issue_pool in ((c, member.get(c)) for c, _ in plan.initiatives):
-        if issue_pool is not None:  # initiatives alone spend the budget too
+    for connection, _ in plan.initiatives:  # initiatives alone spend the budget too
+        if (issue_pool := member.get(connection)) is not None:
             waiting.setdefault(issue_pool.name, [])
     for name, queries in waiting.items():
         pool = paced(config, by_pool[name], over)
@@ -269,8 +269,8 @@ def budget(
             if stretched is not None and why.reason.startswith(PACED):
                 continue  # not its turn: the stretched reason says it all
             throttled[kr] = replace(why, can_refresh=stretched.can_refresh if stretched else None)
+        short = tuple(w for w in pool.windows if w.seconds < SPREAD)
         for connection in pool.connections:
-            short = tuple(w for w in pool.windows if w.seconds < SPREAD)
             reserved[connection] = Reserved(name, taken, short)
     derived = {}
     for kr, keys in plan.derived.items():
@@ -282,7 +282,7 @@ def budget(
         q.inputs[:] = [(kr, n) for kr, n in q.inputs if kr in derived]
     kept = {k: q for k, q in kept.items() if q.kr_ids or q.inputs}
     planned = replace(plan, queries=kept, derived=derived, throttled=throttled)
-    return Budgeted(planned, throttled, reserved, clock)
+    return Budgeted(planned, reserved, clock)
 
 
 def settle(budgeted: Budgeted, executed: Executed, ledger: Ledger) -> dict[str, Throttle]:
@@ -336,10 +336,11 @@ def _staleness(query: PlannedQuery, states: Mapping[str, KrState], now: datetime
     return worst
 
 
-def _stretched(config: Config, pool: Pool, query: PlannedQuery, over: Set[str]) -> Throttle | None:
+def _stretched(
+    config: Config, pool: Pool, t_stars: Mapping[str, float], query: PlannedQuery
+) -> Throttle | None:
     """The throttle of a query whose key results ask a refresh shorter than the pool's T*."""
-    t_stars = stretch(config, pool, over).items()
-    unit, t_star = max(t_stars, key=lambda ut: ut[1], default=("", 0.0))
+    unit, t_star = max(t_stars.items(), key=lambda ut: ut[1], default=("", 0.0))
     if t_star <= 0:
         return None
     asked = min(config.krs[kr].kr.refresh.total_seconds() for kr in _krs(query))
@@ -350,9 +351,12 @@ def _stretched(config: Config, pool: Pool, query: PlannedQuery, over: Set[str]) 
 
 def paced(config: Config, pool: Pool, over: Set[str] = frozenset()) -> Pool:
     """The pool with a pacing per stretched unit: 95 % of what its tightest window sustains,
-    earned as time passes, at most a T*'s (or the tightest window's) worth at once. Stalest first inside it, every
-    query gets its turn about every T* whatever the schedule's interval (a run spends what
-    the time since the last earned), and a daily allowance lasts the day."""
+    earned as time passes, at most a T*'s (or the tightest window's) worth at once.
+
+    Stalest first inside it, every query gets its turn about every T* whatever the
+    schedule's interval (a run spends what the time since the last earned), and a daily
+    allowance lasts the day.
+    """
     pacing = {}
     for unit, t_star in sorted(stretch(config, pool, over).items()):
         tightest = pool.tightest(unit)
@@ -515,9 +519,7 @@ class MemoryLedger:
         state = self.state(pool, windows, now)
         taken = decide(state)
         self.spend(pool, now, taken)
-        pace = self._pace.setdefault(pool, {})
-        for unit, (rate, length) in (pacing or {}).items():
-            pace[unit] = paced_time(pace.get(unit, 0.0), now, rate, length, taken.get(unit, 0.0))
+        self._pace.setdefault(pool, {}).update(advanced(state.pace, now, taken, pacing or {}))
 
     def spend(self, pool: str, now: float, units: Mapping[str, float]) -> None:
         events = self._spend.setdefault(pool, [])

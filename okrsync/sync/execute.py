@@ -316,10 +316,9 @@ async def _initiative(
         out[(name, issue)] = _named(name, QueryError("this connection cannot report initiatives"))
         return
     async with rate:
-        refused, estimated = rate.refuse([])
-        if rate.gate is not None:  # an initiative is one request of the pool's budget too
-            refused = rate.gate.refuse({"requests": 1.0})
-            estimated = 1.0
+        # An initiative is one request of the pool's budget too.
+        refused = rate.gate.refuse({"requests": 1.0}) if rate.gate is not None else None
+        estimated = 1.0 if rate.gate is not None else 0.0
         if refused is not None:
             out[(name, issue)] = _named(name, ThrottledError(refused))
             return
